@@ -1,0 +1,17 @@
+"""frcnn: train, evaluate and use Faster R-CNN object detectors on your own data."""
+
+from .detector import FasterRCNN
+from .model_file import load_model, save_model
+from .models import MODELS, ModelConfig, build_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MODELS",
+    "FasterRCNN",
+    "ModelConfig",
+    "__version__",
+    "build_model",
+    "load_model",
+    "save_model",
+]

@@ -1,0 +1,203 @@
+"""Named model configurations and the builder that turns a configuration into a detector."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .anchors import AnchorGenerator
+from .backbone import resnet_fpn
+from .box_head import FastRCNNPredictor, TwoMLPHead
+from .detector import FasterRCNN
+from .pooler import MultiScaleRoIAlign
+from .roi_heads import RoIHeads
+from .rpn import RegionProposalNetwork, RPNHead
+from .transform import ImageTransform
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a detector. Defaults are torchvision's
+    ``fasterrcnn_resnet50_fpn``; keyword names follow torchvision where the concept is the same.
+
+    ``norm`` and ``trainable_backbone_layers`` left as None resolve like torchvision's: frozen
+    BatchNorm and 3 trainable stages with a pretrained backbone, BatchNorm and all 5 stages
+    without one. Anchor ``aspect_ratios`` are height / width.
+    """
+
+    name: str = "resnet50_fpn"
+    num_classes: int = 91
+    backbone: str = "resnet50"
+    pretrained_backbone: str | None = None
+    norm: str | None = None
+    trainable_backbone_layers: int | None = None
+    fpn_channels: int = 256
+    # Image transform
+    min_size: int | tuple[int, ...] = 800
+    max_size: int = 1333
+    fixed_size: tuple[int, int] | None = None
+    image_mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    image_std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    size_divisible: int = 32
+    # Anchors and RPN
+    anchor_sizes: tuple[tuple[float, ...], ...] = ((32,), (64,), (128,), (256,), (512,))
+    aspect_ratios: tuple[tuple[float, ...], ...] = ((0.5, 1.0, 2.0),) * 5
+    rpn_pre_nms_top_n_train: int = 2000
+    rpn_pre_nms_top_n_test: int = 1000
+    rpn_post_nms_top_n_train: int = 2000
+    rpn_post_nms_top_n_test: int = 1000
+    rpn_nms_thresh: float = 0.7
+    rpn_fg_iou_thresh: float = 0.7
+    rpn_bg_iou_thresh: float = 0.3
+    rpn_batch_size_per_image: int = 256
+    rpn_positive_fraction: float = 0.5
+    rpn_score_thresh: float = 0.0
+    rpn_min_size: float = 1e-3
+    # RoI heads
+    roi_output_size: int = 7
+    roi_sampling_ratio: int = 2
+    representation_size: int = 1024
+    box_score_thresh: float = 0.05
+    box_nms_thresh: float = 0.5
+    box_detections_per_img: int = 100
+    box_fg_iou_thresh: float = 0.5
+    box_bg_iou_thresh: float = 0.5
+    box_batch_size_per_image: int = 512
+    box_positive_fraction: float = 0.25
+    bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
+    class_weights: tuple[float, ...] | None = None
+
+    def resolved(self) -> ModelConfig:
+        """A copy with the pretrained-dependent defaults filled in."""
+        pretrained = self.pretrained_backbone is not None
+        norm = self.norm or ("frozen_bn" if pretrained else "bn")
+        layers = self.trainable_backbone_layers
+        if layers is None:
+            layers = 3 if pretrained else 5
+        return dataclasses.replace(self, norm=norm, trainable_backbone_layers=layers)
+
+
+MODELS: dict[str, dict[str, Any]] = {
+    "resnet50_fpn": {"backbone": "resnet50"},
+    "resnet101_fpn": {"backbone": "resnet101"},
+    "resnet34_fpn": {"backbone": "resnet34"},
+    "resnet18_fpn": {"backbone": "resnet18"},
+}
+
+_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)} - {"name", "num_classes"}
+
+
+def model_config(name: str, num_classes: int, **overrides: Any) -> ModelConfig:
+    """The resolved :class:`ModelConfig` of a registered model with overrides applied.
+
+    Raises:
+        ValueError: unknown model name. TypeError: unknown override key (with suggestions).
+    """
+    if name not in MODELS:
+        hint = difflib.get_close_matches(name, MODELS, n=1)
+        extra = f" Did you mean {hint[0]!r}?" if hint else ""
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}.{extra}")
+    for key in overrides:
+        if key not in _FIELDS:
+            hint = difflib.get_close_matches(key, _FIELDS, n=1)
+            extra = f" Did you mean {hint[0]!r}?" if hint else ""
+            raise TypeError(f"build_model: unknown option {key!r}.{extra}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes counts background too and must be >= 2, got {num_classes}")
+    return ModelConfig(
+        name=name, num_classes=num_classes, **{**MODELS[name], **overrides}
+    ).resolved()
+
+
+def build_model(name: str, num_classes: int, **overrides: Any) -> FasterRCNN:
+    """Build a registered detector.
+
+    Args:
+        name: one of :data:`MODELS` (``resnet50_fpn``, ``resnet18_fpn`` ...).
+        num_classes: classes including background.
+        **overrides: any :class:`ModelConfig` field, e.g. ``min_size=512``,
+            ``box_score_thresh=0.3``, ``pretrained_backbone="imagenet"``.
+
+    Returns:
+        A :class:`~frcnn.detector.FasterRCNN` in training mode, with ``model.config`` set.
+    """
+    return build_from_config(model_config(name, num_classes, **overrides))
+
+
+def build_from_config(cfg: ModelConfig) -> FasterRCNN:
+    """Build a detector from a resolved :class:`ModelConfig`."""
+    cfg = cfg.resolved()
+    backbone = resnet_fpn(
+        cfg.backbone,
+        cfg.norm,
+        cfg.trainable_backbone_layers,
+        cfg.fpn_channels,
+        cfg.pretrained_backbone,
+    )
+    anchor_generator = AnchorGenerator(cfg.anchor_sizes, cfg.aspect_ratios)
+    if len(cfg.anchor_sizes) != len(backbone.strides):
+        raise ValueError(
+            f"anchor_sizes has {len(cfg.anchor_sizes)} levels but the {cfg.backbone} FPN has "
+            f"{len(backbone.strides)} (strides {backbone.strides})"
+        )
+    per_location = set(anchor_generator.num_anchors_per_location())
+    if len(per_location) != 1:
+        raise ValueError(
+            "every pyramid level needs the same number of anchors per location "
+            f"(len(sizes) * len(aspect_ratios)), got {anchor_generator.num_anchors_per_location()}"
+        )
+    rpn = RegionProposalNetwork(
+        anchor_generator,
+        RPNHead(backbone.out_channels, per_location.pop()),
+        fg_iou_thresh=cfg.rpn_fg_iou_thresh,
+        bg_iou_thresh=cfg.rpn_bg_iou_thresh,
+        batch_size_per_image=cfg.rpn_batch_size_per_image,
+        positive_fraction=cfg.rpn_positive_fraction,
+        pre_nms_top_n=(cfg.rpn_pre_nms_top_n_train, cfg.rpn_pre_nms_top_n_test),
+        post_nms_top_n=(cfg.rpn_post_nms_top_n_train, cfg.rpn_post_nms_top_n_test),
+        nms_thresh=cfg.rpn_nms_thresh,
+        min_size=cfg.rpn_min_size,
+        score_thresh=cfg.rpn_score_thresh,
+    )
+    # RoIs are pooled from every level but the extra max-pooled one (P2-P5 for a ResNet FPN).
+    pooler = MultiScaleRoIAlign(backbone.strides[:-1], cfg.roi_output_size, cfg.roi_sampling_ratio)
+    roi_heads = RoIHeads(
+        pooler,
+        TwoMLPHead(backbone.out_channels * cfg.roi_output_size**2, cfg.representation_size),
+        FastRCNNPredictor(cfg.representation_size, cfg.num_classes),
+        fg_iou_thresh=cfg.box_fg_iou_thresh,
+        bg_iou_thresh=cfg.box_bg_iou_thresh,
+        batch_size_per_image=cfg.box_batch_size_per_image,
+        positive_fraction=cfg.box_positive_fraction,
+        bbox_reg_weights=cfg.bbox_reg_weights,
+        score_thresh=cfg.box_score_thresh,
+        nms_thresh=cfg.box_nms_thresh,
+        detections_per_img=cfg.box_detections_per_img,
+        class_weights=_class_weights(cfg),
+    )
+    transform = ImageTransform(
+        cfg.min_size,
+        cfg.max_size,
+        cfg.image_mean,
+        cfg.image_std,
+        cfg.size_divisible,
+        cfg.fixed_size,
+    )
+    model = FasterRCNN(transform, backbone, rpn, roi_heads, cfg.num_classes)
+    model.config = dataclasses.asdict(cfg)
+    return model
+
+
+def _class_weights(cfg: ModelConfig) -> torch.Tensor | None:
+    if cfg.class_weights is None:
+        return None
+    if len(cfg.class_weights) != cfg.num_classes:
+        raise ValueError(
+            f"class_weights has {len(cfg.class_weights)} entries but the model has "
+            f"{cfg.num_classes} classes (background first)"
+        )
+    return torch.tensor(cfg.class_weights, dtype=torch.float32)

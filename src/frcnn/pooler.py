@@ -1,0 +1,108 @@
+"""Multi-scale RoIAlign: each box is pooled from the pyramid level that suits its size."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torchvision.ops import box_area, roi_align
+
+
+def map_levels(
+    boxes: Tensor,
+    min_level: int,
+    max_level: int,
+    canonical_size: float = 224.0,
+    canonical_level: int = 4,
+    eps: float = 1e-6,
+) -> Tensor:
+    """FPN paper eq. (1): ``k = floor(k0 + log2(sqrt(area) / s0))`` clamped to the pyramid.
+
+    Args:
+        boxes: FloatTensor[R, 4] xyxy in input pixels.
+        min_level, max_level: pyramid levels available (level k has stride 2**k).
+        canonical_size: ``s0``, the box size that maps to ``canonical_level``.
+        canonical_level: ``k0``.
+        eps: keeps boxes of exactly ``s0 * 2**n`` on level ``k0 + n`` despite rounding.
+
+    Returns:
+        Int64Tensor[R] of indices into the pooled levels (0 for ``min_level``).
+    """
+    size = torch.sqrt(box_area(boxes))
+    levels = torch.floor(
+        canonical_level + torch.log2(size / canonical_size) + torch.tensor(eps, dtype=size.dtype)
+    )
+    return (levels.clamp(min=min_level, max=max_level).to(torch.int64) - min_level).to(torch.int64)
+
+
+class MultiScaleRoIAlign(nn.Module):
+    """Pools a fixed-size feature for each box from the first ``len(strides)`` pyramid levels.
+
+    Args:
+        strides: the strides of the pooled levels, powers of two, finest first (4, 8, 16, 32
+            for P2-P5).
+        output_size: side of the pooled feature.
+        sampling_ratio: RoIAlign sampling points per bin side.
+        canonical_size, canonical_level: see :func:`map_levels`.
+    """
+
+    def __init__(
+        self,
+        strides: Sequence[int] = (4, 8, 16, 32),
+        output_size: int = 7,
+        sampling_ratio: int = 2,
+        canonical_size: float = 224.0,
+        canonical_level: int = 4,
+    ) -> None:
+        super().__init__()
+        levels = [math.log2(s) for s in strides]
+        if any(lv != int(lv) for lv in levels):
+            raise ValueError(f"MultiScaleRoIAlign: strides must be powers of two, got {strides}")
+        self.strides = tuple(int(s) for s in strides)
+        self.min_level = int(levels[0])
+        self.max_level = int(levels[-1])
+        self.output_size = (output_size, output_size)
+        self.sampling_ratio = sampling_ratio
+        self.canonical_size = canonical_size
+        self.canonical_level = canonical_level
+
+    def forward(self, features: Sequence[Tensor], boxes: Sequence[Tensor]) -> Tensor:
+        """Pool each image's boxes.
+
+        Args:
+            features: pyramid levels FloatTensor[N, C, H_l, W_l], finest first; only the first
+                ``len(strides)`` are used.
+            boxes: per image FloatTensor[R_i, 4] xyxy in input pixels.
+
+        Returns:
+            FloatTensor[sum R_i, C, S, S], in the order of the concatenated boxes.
+        """
+        features = features[: len(self.strides)]
+        all_boxes = torch.cat(list(boxes))
+        image_idx = torch.cat(
+            [
+                torch.full((len(b), 1), i, dtype=all_boxes.dtype, device=all_boxes.device)
+                for i, b in enumerate(boxes)
+            ]
+        )
+        rois = torch.cat([image_idx, all_boxes], dim=1)  # (R, 5): image index, x1, y1, x2, y2
+        if len(features) == 1:
+            return roi_align(
+                features[0], rois, self.output_size, 1.0 / self.strides[0], self.sampling_ratio
+            )
+        levels = map_levels(
+            all_boxes, self.min_level, self.max_level, self.canonical_size, self.canonical_level
+        )
+        first = features[0]
+        out = first.new_zeros((rois.shape[0], first.shape[1], *self.output_size))
+        for level, (feature, stride) in enumerate(zip(features, self.strides, strict=True)):
+            idx = torch.where(levels == level)[0]
+            pooled = roi_align(
+                feature, rois[idx], self.output_size, 1.0 / stride, self.sampling_ratio
+            )
+            # Under autocast levels may come back in different dtypes; the in-place copy
+            # is not autocast, so cast explicitly.
+            out[idx] = pooled.to(out.dtype)
+        return out

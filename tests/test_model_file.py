@@ -1,0 +1,111 @@
+import pytest
+import torch
+from safetensors import safe_open
+
+import frcnn
+from frcnn.demo import DEMO_MODEL
+from frcnn.model_file import read_metadata
+
+
+def test_save_load_round_trip(tmp_path, tiny_model):
+    path = frcnn.save_model(tiny_model, tmp_path / "m.safetensors", class_names=["cat", "dog"])
+    loaded = frcnn.load_model(path)
+    assert loaded.class_names == ["cat", "dog"]
+    assert not loaded.training
+    config, names = read_metadata(path)
+    assert config.name == "resnet18_fpn" and config.num_classes == 3 and names == ["cat", "dog"]
+    assert config.min_size == DEMO_MODEL["min_size"] and config.norm == "gn"
+    tiny_model.eval()
+    image = [torch.rand(3, 100, 140)]
+    with torch.no_grad():
+        a, b = tiny_model(image)[0], loaded(image)[0]
+    torch.testing.assert_close(a["boxes"], b["boxes"])
+    torch.testing.assert_close(a["scores"], b["scores"])
+    with safe_open(str(path), framework="pt") as f:  # plain safetensors, nothing pickled
+        assert "roi_heads.predictor.cls_score.weight" in f.keys()  # noqa: SIM118
+
+
+def test_class_name_count_checked(tmp_path, tiny_model):
+    with pytest.raises(ValueError, match="3 class names for a model of 3 classes|give 2 names"):
+        frcnn.save_model(tiny_model, tmp_path / "m.safetensors", class_names=["a", "b", "c", "d"])
+
+
+def test_non_frcnn_file_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path))
+    with pytest.raises(ValueError, match="not an frcnn model file"):
+        frcnn.load_model(path)
+
+
+def test_unknown_option_suggests_the_right_one():
+    with pytest.raises(TypeError, match="Did you mean 'box_score_thresh'"):
+        frcnn.build_model("resnet18_fpn", 3, box_score_tresh=0.3)
+    with pytest.raises(ValueError, match="Did you mean 'resnet50_fpn'"):
+        frcnn.build_model("resnet50fpn", 3)
+
+
+def test_resnet50_defaults_equal_torchvision():
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+
+    ref = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=5)
+    ours = frcnn.build_model("resnet50_fpn", 5)
+    assert ours.transform.min_size == ref.transform.min_size
+    assert ours.transform.max_size == ref.transform.max_size
+    assert ours.transform.mean.flatten().tolist() == pytest.approx(ref.transform.image_mean)
+    assert ours.transform.std.flatten().tolist() == pytest.approx(ref.transform.image_std)
+    assert ours.rpn._pre_nms_top_n == (
+        ref.rpn._pre_nms_top_n["training"],
+        ref.rpn._pre_nms_top_n["testing"],
+    )
+    assert ours.rpn._post_nms_top_n == (
+        ref.rpn._post_nms_top_n["training"],
+        ref.rpn._post_nms_top_n["testing"],
+    )
+    assert ours.rpn.nms_thresh == ref.rpn.nms_thresh and ours.rpn.min_size == ref.rpn.min_size
+    assert ours.rpn.batch_size_per_image == ref.rpn.fg_bg_sampler.batch_size_per_image
+    assert ours.rpn.matcher.high == ref.rpn.proposal_matcher.high_threshold
+    assert ours.rpn.matcher.low == ref.rpn.proposal_matcher.low_threshold
+    heads, ref_heads = ours.roi_heads, ref.roi_heads
+    assert heads.score_thresh == ref_heads.score_thresh
+    assert heads.nms_thresh == ref_heads.nms_thresh
+    assert heads.detections_per_img == ref_heads.detections_per_img
+    assert heads.batch_size_per_image == ref_heads.fg_bg_sampler.batch_size_per_image
+    assert heads.positive_fraction == ref_heads.fg_bg_sampler.positive_fraction
+    assert heads.box_coder.weights == ref_heads.box_coder.weights
+    assert ours.rpn.anchor_generator.sizes == [
+        tuple(map(float, s)) for s in ref.rpn.anchor_generator.sizes
+    ]
+    ours_params = sum(p.numel() for p in ours.parameters())
+    assert ours_params == sum(p.numel() for p in ref.parameters())
+    # without pretrained weights torchvision trains every stage with plain BatchNorm
+    assert isinstance(ours.backbone.body.bn1, torch.nn.BatchNorm2d)
+    assert all(p.requires_grad for p in ours.parameters())
+
+
+def test_missing_imagenet_download_fails_with_instructions(monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(RuntimeError, match="pretrained_backbone=PATH"):
+        frcnn.build_model("resnet18_fpn", 3, pretrained_backbone="imagenet")
+
+
+def test_local_backbone_weights_and_freezing(tmp_path):
+    from safetensors.torch import save_file
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    net = resnet18()
+    path = tmp_path / "r18.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+    model = frcnn.build_model("resnet18_fpn", 3, pretrained_backbone=str(path))
+    torch.testing.assert_close(
+        model.backbone.body.layer1[0].conv1.weight, net.layer1[0].conv1.weight
+    )
+    # pretrained -> frozen BatchNorm, stem and layer1 frozen, layers 2-4 trainable
+    body = model.backbone.body
+    assert not body.conv1.weight.requires_grad and not body.layer1[0].conv1.weight.requires_grad
+    assert body.layer2[0].conv1.weight.requires_grad and body.layer4[0].conv1.weight.requires_grad

@@ -1,0 +1,88 @@
+import pytest
+import torch
+
+
+def _target(boxes, labels=None):
+    boxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+    if labels is None:
+        labels = torch.ones(len(boxes), dtype=torch.int64)
+    return {"boxes": boxes, "labels": labels}
+
+
+@pytest.mark.parametrize(
+    "target, error, message",
+    [
+        (
+            _target([[10, 5, 10, 40]]),
+            ValueError,
+            r"image 1: box 0 has zero or negative width \[10, 5, 10, 40\]",
+        ),
+        (
+            _target([[0, 0, 5, 5], [1, 9, 4, 3]]),
+            ValueError,
+            r"image 1: box 1 has zero or negative height",
+        ),
+        (
+            _target([[0, 0, float("nan"), 5]]),
+            ValueError,
+            r"image 1: box 0 has non-finite coordinates",
+        ),
+        (
+            {"boxes": torch.zeros(2, 5), "labels": torch.ones(2, dtype=torch.int64)},
+            ValueError,
+            r"image 1: boxes must have shape \[N, 4\]",
+        ),
+        (
+            {
+                "boxes": torch.zeros(0, 4, dtype=torch.int64),
+                "labels": torch.zeros(0, dtype=torch.int64),
+            },
+            TypeError,
+            r"image 1: boxes must be a float tensor",
+        ),
+        (
+            _target([[0, 0, 5, 5]], torch.tensor([1.0])),
+            TypeError,
+            r"image 1: labels must be an int64 tensor",
+        ),
+        (
+            _target([[0, 0, 5, 5]], torch.tensor([0])),
+            ValueError,
+            r"image 1: box 0 has label 0, outside 1..2",
+        ),
+        (_target([[0, 0, 5, 5]], torch.tensor([3])), ValueError, r"image 1: box 0 has label 3"),
+        (
+            {"labels": torch.ones(1, dtype=torch.int64)},
+            ValueError,
+            r"image 1: target has no 'boxes'",
+        ),
+    ],
+)
+def test_invalid_targets_name_image_and_box(tiny_model, target, error, message):
+    images = [torch.rand(3, 64, 64), torch.rand(3, 64, 64)]
+    with pytest.raises(error, match=message):
+        tiny_model(images, [_target([[1, 1, 20, 20]]), target])
+
+
+def test_training_without_targets(tiny_model):
+    with pytest.raises(ValueError, match="targets are required in training mode"):
+        tiny_model([torch.rand(3, 64, 64)])
+
+
+@pytest.mark.parametrize(
+    "images, error, message",
+    [
+        (torch.rand(2, 3, 64, 64), TypeError, "pass list"),
+        ([torch.rand(64, 64)], ValueError, "image 0: expected a CHW tensor"),
+        (
+            [torch.rand(3, 64, 64), torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)],
+            TypeError,
+            "image 1: expected a float tensor",
+        ),
+        ([torch.rand(64, 64, 3)], ValueError, "image 0: expected 1 or 3 channels"),
+    ],
+)
+def test_invalid_images(tiny_model, images, error, message):
+    tiny_model.eval()
+    with pytest.raises(error, match=message):
+        tiny_model(images)

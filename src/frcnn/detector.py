@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from .roi_heads import RoIHeads
@@ -27,6 +28,8 @@ class FasterRCNN(nn.Module):
         rpn: proposal stage.
         roi_heads: box classification and refinement stage.
         num_classes: number of classes including background (0).
+        channels_last: run the backbone on an NHWC batch; oneDNN's convolutions are markedly
+            faster in that layout on CPU, and the results equal NCHW up to float rounding.
     """
 
     def __init__(
@@ -36,6 +39,7 @@ class FasterRCNN(nn.Module):
         rpn: RegionProposalNetwork,
         roi_heads: RoIHeads,
         num_classes: int,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.transform = transform
@@ -43,6 +47,7 @@ class FasterRCNN(nn.Module):
         self.rpn = rpn
         self.roi_heads = roi_heads
         self.num_classes = num_classes
+        self.channels_last = channels_last
         # The resolved build configuration; set by frcnn.build_model, saved with the weights.
         self.config: dict[str, Any] = {}
         # Names of classes 1..K-1, when known (set by load_model or the caller).
@@ -63,6 +68,8 @@ class FasterRCNN(nn.Module):
             check_targets(targets, len(images), self.num_classes)
         original_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
         batch, image_sizes, targets = self.transform(images, targets if self.training else None)
+        if self.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
         features = self.backbone(batch)
         proposals, rpn_losses = self.rpn(features, tuple(batch.shape[-2:]), image_sizes, targets)
         detections, head_losses = self.roi_heads(features, proposals, image_sizes, targets)

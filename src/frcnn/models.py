@@ -36,6 +36,7 @@ class ModelConfig:
     norm: str | None = None
     trainable_backbone_layers: int | None = None
     fpn_channels: int = 256
+    channels_last: bool = True
     # Image transform
     min_size: int | tuple[int, ...] = 800
     max_size: int = 1333
@@ -187,7 +188,7 @@ def build_from_config(cfg: ModelConfig) -> FasterRCNN:
         cfg.size_divisible,
         cfg.fixed_size,
     )
-    model = FasterRCNN(transform, backbone, rpn, roi_heads, cfg.num_classes)
+    model = FasterRCNN(transform, backbone, rpn, roi_heads, cfg.num_classes, cfg.channels_last)
     model.config = dataclasses.asdict(cfg)
     return model
 

@@ -1,0 +1,22 @@
+"""Project rules that are cheap to check statically."""
+
+import re
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "frcnn"
+
+
+def _sources():
+    return [(p, p.read_text()) for p in sorted(SRC.rglob("*.py"))]
+
+
+def test_detector_never_uses_torchvision_detection_models():
+    for path, text in _sources():
+        assert "torchvision.models.detection" not in text, path
+
+
+def test_nothing_unpickles_arbitrary_objects():
+    for path, text in _sources():
+        for call in re.findall(r"torch\.load\([^)]*\)", text):
+            assert "weights_only=True" in call, f"{path}: {call}"
+        assert not re.search(r"^\s*import pickle|yaml\.load\(", text, re.M), path

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from collections import Counter
 from collections.abc import Sequence
+
+from .data.problems import KINDS
 
 log = logging.getLogger("frcnn")
 
@@ -49,6 +53,104 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_splits(args: argparse.Namespace) -> dict:
+    from .data.sources import list_splits, read_dataset
+
+    splits = [args.split] if getattr(args, "split", None) else list_splits(args.data, args.format)
+    return {
+        s: read_dataset(args.data, args.format, s, images=args.images, exif=not args.no_exif)
+        for s in splits
+    }
+
+
+def _print_problems(problems, limit: int) -> None:
+    shown: Counter = Counter()
+    for p in problems:
+        shown[p.kind] += 1
+        if shown[p.kind] <= limit:
+            print(f"  {p}")
+    for kind, n in sorted(shown.items()):
+        if n > limit:
+            print(f"  ... and {n - limit} more [{kind}]")
+
+
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    from .data.check import check_dataset
+
+    splits = _read_splits(args)
+    results = {}
+    for name, ds in splits.items():
+        _, report = check_dataset(
+            ds, images="header" if args.fast else "full", exif=not args.no_exif
+        )
+        results[name] = (ds, report)
+    errors = sum(r.num_errors for _, r in results.values())
+    if args.json:
+        payload = {
+            "source": str(args.data),
+            "splits": {
+                name: {"format": ds.format, "class_names": ds.class_names, **r.to_json()}
+                for name, (ds, r) in results.items()
+            },
+            "errors": errors,
+        }
+        print(json.dumps(payload, indent=2))
+        return 1 if errors else 0
+    for name, (ds, report) in results.items():
+        print(f"{ds.source} [{ds.format}, split {name}]: {len(ds.class_names)} classes")
+        if len(report.problems):
+            print("problems:")
+            _print_problems(report.problems, args.max_lines)
+        print("summary:")
+        for line in report.summary_lines():
+            print(f"  {line}")
+        per_class = ", ".join(f"{c} {report.instances.get(c, 0)}" for c in ds.class_names)
+        print(f"  instances per class: {per_class}")
+        sizes = report.sizes
+        print(
+            f"  box sizes (COCO areas): small {sizes.get('small', 0)}, "
+            f"medium {sizes.get('medium', 0)}, large {sizes.get('large', 0)}"
+        )
+        counts = report.problems.counts()
+        kinds = ", ".join(f"{k} {n} ({KINDS[k][0]})" for k, n in sorted(counts.items()))
+        print(f"  problems by kind: {kinds or 'none'}")
+    print(f"{errors} errors" if errors else "no errors")
+    return 1 if errors else 0
+
+
+def _cmd_data_convert(args: argparse.Namespace) -> int:
+    from .data.write import write_dataset
+
+    reports = write_dataset(_read_splits(args), args.out, args.to)
+    for name, report in reports.items():
+        print(f"split {name}:")
+        for line in report.summary_lines():
+            print(f"  {line}")
+    print(f"wrote {args.to} dataset to {args.out}")
+    return 0
+
+
+def _cmd_data_synth(args: argparse.Namespace) -> int:
+    from .data.synth import write_synth
+
+    path = write_synth(args.out, args.n, args.size, args.grayscale, args.seed)
+    print(f"wrote {args.n} images and {path}")
+    return 0
+
+
+def _add_source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "data",
+        help="dataset: COCO JSON/folder, YOLO folder/data.yaml, VOC folder, CSV, hf:NAME[:SPLIT]",
+    )
+    p.add_argument(
+        "--format", choices=["coco", "yolo", "voc", "csv", "hf"], help="force the format"
+    )
+    p.add_argument("--split", help="only this split (default: all)")
+    p.add_argument("--images", help="folder the image file names are relative to (COCO, CSV)")
+    p.add_argument("--no-exif", action="store_true", help="ignore EXIF orientation")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="frcnn", description=__doc__)
     parser.add_argument("-q", "--quiet", action="store_true", help="only print results")
@@ -66,6 +168,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst", help="output .safetensors model file")
     p.add_argument("--class-names", help="comma-separated names of classes 1..K-1")
     p.set_defaults(func=_cmd_convert_weights)
+
+    data = sub.add_parser("data", help="dataset tools: check, convert, synth")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    p = data_sub.add_parser("check", help="report every problem in a dataset")
+    _add_source_args(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--fast", action="store_true", help="read image headers only, do not decode")
+    p.add_argument("--max-lines", type=int, default=20, help="problems shown per kind (default 20)")
+    p.set_defaults(func=_cmd_data_check)
+    p = data_sub.add_parser("convert", help="convert a dataset to another format")
+    _add_source_args(p)
+    p.add_argument("--to", required=True, choices=["coco", "yolo", "voc", "csv"])
+    p.add_argument("out", help="output folder")
+    p.set_defaults(func=_cmd_data_convert)
+    p = data_sub.add_parser("synth", help="write the built-in synthetic dataset (COCO)")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--n", type=int, default=200, help="number of images (default 200)")
+    p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
+    p.add_argument("--grayscale", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_data_synth)
 
     p = sub.add_parser("models", help="list the registered model names")
     p.set_defaults(func=_cmd_models)

@@ -1,0 +1,200 @@
+"""COCO JSON: a file, or a Roboflow-style export folder of ``train/ valid/ test/`` splits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .images import UnsafePathError, safe_join
+from .records import DetectionDataset, ImageRecord
+
+ROBOFLOW_FILE = "_annotations.coco.json"
+ROBOFLOW_SPLITS = ("train", "valid", "test")
+
+
+def coco_splits(path: Path) -> dict[str, Path]:
+    """Split name -> annotation file, for a JSON file (one split, named by its stem) or a
+    folder of ``<split>/_annotations.coco.json``."""
+    if path.is_file():
+        stem = path.stem.lower()
+        name = "val" if "val" in stem else "test" if "test" in stem else "train"
+        return {name: path}
+    found = {
+        s: path / s / ROBOFLOW_FILE for s in ROBOFLOW_SPLITS if (path / s / ROBOFLOW_FILE).is_file()
+    }
+    if not found and (path / ROBOFLOW_FILE).is_file():
+        found = {"train": path / ROBOFLOW_FILE}
+    return found
+
+
+def _category_names(categories: list[dict], used: set[int]) -> tuple[dict[int, int], list[str]]:
+    """COCO category id -> contiguous label 1..K, and the names in label order.
+
+    Roboflow exports add a parent category (id 0, supercategory "none") that the real
+    classes name as their supercategory and no annotation uses; it is not a class.
+    """
+    cats = sorted(categories, key=lambda c: c["id"])
+    parents = {c["supercategory"] for c in cats if c.get("supercategory") not in (None, "none")}
+    cats = [
+        c
+        for c in cats
+        if not (c.get("supercategory") == "none" and c["name"] in parents and c["id"] not in used)
+    ]
+    return {c["id"]: i + 1 for i, c in enumerate(cats)}, [str(c["name"]) for c in cats]
+
+
+def read_coco(
+    ann_file: Path, images_dir: Path | None = None, split: str | None = None
+) -> DetectionDataset:
+    """Read one COCO annotation file; image file names are relative to ``images_dir``
+    (default: the JSON's folder, or its ``images/`` subfolder when the names are found
+    there)."""
+    ann_file = Path(ann_file)
+    data = json.loads(ann_file.read_text())
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise ValueError(f"{ann_file}: not a COCO detection file (no {key!r} list)")
+    root = (
+        Path(images_dir) if images_dir is not None else _guess_image_root(ann_file, data["images"])
+    )
+    used = {a.get("category_id") for a in data["annotations"]}
+    cat_to_label, names = _category_names(data["categories"], used)
+    ds = DetectionDataset(root, names, [], source=str(ann_file), format="coco", split=split)
+
+    records: dict[int, ImageRecord] = {}
+    for im in data["images"]:
+        name = str(im["file_name"])
+        if im["id"] in records:
+            ds.problems.add(
+                "duplicate_image",
+                f"image id {im['id']} listed twice",
+                file=ann_file.name,
+                image=name,
+            )
+            dup = ImageRecord(name, None, im.get("width"), im.get("height"), image_id=int(im["id"]))
+            dup.skip = "duplicate_image"
+            ds.images.append(dup)
+            continue
+        rec = ImageRecord(name, None, im.get("width"), im.get("height"), image_id=int(im["id"]))
+        rec.ann_file = ann_file.name
+        try:
+            rec.path = safe_join(root, name)
+        except UnsafePathError as err:
+            ds.problems.add("unsafe_path", str(err), file=ann_file.name, image=name)
+            rec.skip = "unsafe_path"
+        records[im["id"]] = rec
+        ds.images.append(rec)
+
+    per_image: dict[int, list[tuple]] = {i: [] for i in records}
+    seen_ids: set[int] = set()
+    for idx, ann in enumerate(data["annotations"]):
+        ann_id = ann.get("id", idx)
+        image = records.get(ann.get("image_id"))
+        if image is None:
+            ds.drop(
+                "bad_row",
+                f"annotation refers to unknown image_id {ann.get('image_id')}",
+                file=ann_file.name,
+                annotation=ann_id,
+            )
+            continue
+        if ann.get("category_id") not in cat_to_label:
+            ds.drop(
+                "unknown_category",
+                f"category_id {ann.get('category_id')} is not in categories",
+                file=ann_file.name,
+                image=image.file_name,
+                annotation=ann_id,
+            )
+            continue
+        bbox = ann.get("bbox")
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+            ds.drop(
+                "bad_row",
+                f"bbox {bbox!r} is not [x, y, width, height]",
+                file=ann_file.name,
+                image=image.file_name,
+                annotation=ann_id,
+            )
+            continue
+        if "id" in ann and ann_id in seen_ids:
+            ds.problems.add(
+                "duplicate_annotation_id",
+                f"annotation id {ann_id} was already used",
+                file=ann_file.name,
+                image=image.file_name,
+                annotation=ann_id,
+            )
+        seen_ids.add(ann_id)
+        x, y, w, h = (float(v) if v is not None else float("nan") for v in bbox)
+        per_image[ann["image_id"]].append(
+            (
+                (x, y, x + w, y + h),
+                cat_to_label[ann["category_id"]],
+                bool(ann.get("iscrowd", 0)),
+                bool(ann.get("ignore", 0)),
+                int(ann_id),
+            )
+        )
+    for image_id, anns in per_image.items():
+        if anns:
+            rec = records[image_id]
+            boxes, labels, crowd, ignore, ids = zip(*anns, strict=True)
+            rec.boxes = np.asarray(boxes, np.float32)
+            rec.labels = np.asarray(labels, np.int64)
+            rec.iscrowd = np.asarray(crowd, bool)
+            rec.ignore = np.asarray(ignore, bool)
+            rec.ann_ids = np.asarray(ids, np.int64)
+    return ds
+
+
+def _guess_image_root(ann_file: Path, images: list[dict]) -> Path:
+    folder = ann_file.parent
+    for candidate in (folder, folder / "images", folder.parent / "images"):
+        probe = [im["file_name"] for im in images[:5]]
+        if probe and all(
+            (candidate / str(n)).exists() for n in probe if not Path(str(n)).is_absolute()
+        ):
+            return candidate
+    return folder
+
+
+def write_coco(ds: DetectionDataset, ann_file: Path, image_names: dict[int, str]) -> None:
+    """Write ``ds`` as COCO JSON. ``image_names`` maps record index -> file name to store."""
+    images, annotations = [], []
+    ann_id = 1
+    for i, rec in enumerate(ds.images):
+        images.append(
+            {"id": i + 1, "file_name": image_names[i], "width": rec.width, "height": rec.height}
+        )
+        rows = zip(
+            rec.boxes.tolist(),
+            rec.labels.tolist(),
+            rec.iscrowd.tolist(),
+            rec.ignore.tolist(),
+            strict=True,
+        )
+        for box, label, crowd, ignore in rows:
+            x1, y1, x2, y2 = box
+            w, h = x2 - x1, y2 - y1
+            annotations.append(
+                {
+                    "id": ann_id,
+                    "image_id": i + 1,
+                    "category_id": int(label),
+                    "bbox": [round(x1, 3), round(y1, 3), round(w, 3), round(h, 3)],
+                    "area": round(w * h, 3),
+                    "iscrowd": int(crowd),
+                    **({"ignore": 1} if ignore else {}),
+                }
+            )
+            ann_id += 1
+    categories = [
+        {"id": i + 1, "name": n, "supercategory": "object"} for i, n in enumerate(ds.class_names)
+    ]
+    ann_file.parent.mkdir(parents=True, exist_ok=True)
+    ann_file.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )

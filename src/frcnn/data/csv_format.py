@@ -1,0 +1,157 @@
+"""CSV of boxes: ``image_path,xmin,ymin,xmax,ymax,label``, one row per box.
+
+A row with empty coordinates is an image with no boxes. Column names are matched
+case-insensitively, so the TensorFlow-style ``filename,width,height,class,xmin,...`` also
+reads. A folder of ``train.csv``/``val.csv``/``test.csv`` holds splits.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from .images import UnsafePathError, image_size, safe_join
+from .records import DetectionDataset, ImageRecord
+
+COLUMNS = ("image_path", "xmin", "ymin", "xmax", "ymax", "label")
+_ALIASES = {
+    "image_path": ("image_path", "filename", "file_name", "image", "path"),
+    "label": ("label", "class", "class_name", "category"),
+}
+NAME_FILES = ("classes.txt", "labels.txt")
+
+
+def csv_splits(path: Path) -> dict[str, Path]:
+    if path.is_file():
+        return {path.stem: path}
+    files = sorted(path.glob("*.csv"))
+    return {f.stem: f for f in files}
+
+
+def _columns(header: list[str], where: Path) -> dict[str, int]:
+    lower = [h.strip().lower() for h in header]
+    found = {}
+    for col in COLUMNS:
+        for alias in _ALIASES.get(col, (col,)):
+            if alias in lower:
+                found[col] = lower.index(alias)
+                break
+        else:
+            raise ValueError(
+                f"{where}: no {col!r} column in header {header} (need {', '.join(COLUMNS)})"
+            )
+    for opt in ("width", "height"):
+        if opt in lower:
+            found[opt] = lower.index(opt)
+    return found
+
+
+def read_csv(
+    path: Path, split: str | None = None, images_dir: Path | None = None, exif: bool = True
+) -> DetectionDataset:
+    path = Path(path)
+    splits = csv_splits(path)
+    if not splits:
+        raise ValueError(f"{path}: no .csv files")
+    split = split or ("train" if "train" in splits else next(iter(splits)))
+    csv_file = splits[split]
+    root = Path(images_dir).resolve() if images_dir else csv_file.parent.resolve()
+    with csv_file.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise ValueError(f"{csv_file}: empty file")
+    cols = _columns(rows[0], csv_file)
+    names_file = next(
+        (csv_file.parent / n for n in NAME_FILES if (csv_file.parent / n).is_file()), None
+    )
+    if names_file is not None:
+        names = [ln.strip() for ln in names_file.read_text().splitlines() if ln.strip()]
+    else:
+        names = sorted(
+            {
+                r[cols["label"]].strip()
+                for r in rows[1:]
+                if len(r) > cols["label"] and r[cols["label"]].strip()
+            }
+        )
+    label_of = {n: i + 1 for i, n in enumerate(names)}
+    ds = DetectionDataset(root, names, [], source=str(csv_file), format="csv", split=split)
+    records: dict[str, ImageRecord] = {}
+    per_image: dict[str, list[tuple]] = {}
+    width_needed = len(COLUMNS)
+    for line_no, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        where = dict(file=csv_file.name, annotation=f"line {line_no}")
+        if len(row) < max(cols.values()) + 1 or len(row) < width_needed:
+            ds.drop("bad_row", f"{len(row)} columns, expected {len(rows[0])}: {row}", **where)
+            continue
+        name = row[cols["image_path"]].strip()
+        rec = records.get(name)
+        if rec is None:
+            rec = ImageRecord(
+                name, None, None, None, image_id=len(records) + 1, ann_file=csv_file.name
+            )
+            records[name] = rec
+            per_image[name] = []
+            ds.images.append(rec)
+            try:
+                rec.path = safe_join(root, name)
+            except UnsafePathError as err:
+                ds.problems.add("unsafe_path", str(err), file=csv_file.name, image=name)
+                rec.skip = "unsafe_path"
+            if "width" in cols and "height" in cols and row[cols["width"]].strip():
+                rec.width, rec.height = (
+                    int(float(row[cols["width"]])),
+                    int(float(row[cols["height"]])),
+                )
+            elif rec.path is not None and rec.path.is_file():
+                try:
+                    rec.width, rec.height = image_size(rec.path, exif)
+                except OSError:
+                    pass  # reported as image_corrupt by the checks
+        coords = [row[cols[k]].strip() for k in ("xmin", "ymin", "xmax", "ymax")]
+        label = row[cols["label"]].strip()
+        if not any(coords) and not label:
+            continue  # an image with no boxes
+        where["image"] = name
+        try:
+            box = tuple(float(v) for v in coords)
+        except ValueError:
+            ds.drop("bad_row", f"coordinates {coords} are not numbers", **where)
+            continue
+        if label not in label_of:
+            ds.drop("unknown_category", f"label {label!r} is not in the class list", **where)
+            continue
+        per_image[name].append((box, label_of[label], line_no))
+    for name, anns in per_image.items():
+        if anns:
+            boxes, labels, lines = zip(*anns, strict=True)
+            rec = records[name]
+            rec.boxes = np.asarray(boxes, np.float32)
+            rec.labels = np.asarray(labels, np.int64)
+            rec.iscrowd = np.zeros(len(anns), bool)
+            rec.ignore = np.zeros(len(anns), bool)
+            rec.ann_ids = np.asarray(lines, np.int64)
+    return ds
+
+
+def write_csv(
+    splits: dict[str, DetectionDataset], out: Path, image_names: dict[str, dict[int, str]]
+) -> None:
+    """One ``<split>.csv`` per split (paths relative to ``out``) and ``classes.txt``."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = next(iter(splits.values())).class_names
+    (out / "classes.txt").write_text("\n".join(names) + "\n")
+    for split, ds in splits.items():
+        with (out / f"{split}.csv").open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(COLUMNS)
+            for i, rec in enumerate(ds.images):
+                name = image_names[split][i]
+                if rec.num_boxes == 0:
+                    writer.writerow([name, "", "", "", "", ""])
+                for box, label in zip(rec.boxes.tolist(), rec.labels.tolist(), strict=True):
+                    writer.writerow([name, *(f"{round(v, 3):g}" for v in box), names[label - 1]])

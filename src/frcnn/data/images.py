@@ -1,0 +1,81 @@
+"""Decoding images to 3-channel arrays; confining image paths to the dataset root."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+
+
+class UnsafePathError(ValueError):
+    """An annotation names a file outside the dataset root."""
+
+
+def safe_join(root: Path, name: str) -> Path:
+    """``root / name``, refusing absolute names and names that resolve outside ``root``
+    (through ``..`` or a symbolic link).
+
+    Raises:
+        UnsafePathError: with the offending name.
+    """
+    posix = PurePosixPath(name.replace("\\", "/"))
+    if posix.is_absolute() or Path(name).is_absolute() or (name[1:2] == ":"):
+        raise UnsafePathError(f"absolute file name {name!r} refused: names must be relative")
+    path = (root / Path(*posix.parts)).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise UnsafePathError(f"file name {name!r} escapes the dataset root {root}")
+    return path
+
+
+def image_size(path: Path, exif: bool = True) -> tuple[int, int]:
+    """``(width, height)`` from the header, after EXIF orientation when ``exif``."""
+    with Image.open(path) as im:
+        width, height = im.size
+        if exif:
+            orientation = im.getexif().get(0x0112, 1)
+            if orientation in (5, 6, 7, 8):  # rotated by 90 or 270 degrees
+                width, height = height, width
+    return width, height
+
+
+def to_rgb_array(im: Image.Image) -> np.ndarray:
+    """A PIL image as an HxWx3 array: uint8 for 8-bit images, float32 in 0..1 for 16-bit and
+    float ones. Grayscale is replicated to three channels; alpha is dropped; palette images
+    are expanded."""
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im, dtype=np.float32)
+        scale = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr / scale, 0.0, 1.0)
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if mode == "F":
+        arr = np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if mode in ("1", "L", "LA", "La"):
+        arr = np.asarray(im.convert("L"))
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if mode == "RGB":
+        return np.asarray(im)
+    return np.asarray(im.convert("RGB"))  # P, PA, RGBA, CMYK, YCbCr, LAB, HSV ...
+
+
+def load_image(path: Path, exif: bool = True) -> np.ndarray:
+    """Decode an image file to HxWx3 (see :func:`to_rgb_array`). Pillow's decompression-bomb
+    guard stays on: absurdly large images raise ``PIL.Image.DecompressionBombError``."""
+    with Image.open(path) as im:
+        if exif:
+            im = ImageOps.exif_transpose(im)
+        im.load()
+        return to_rgb_array(im)
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 or float array -> float CHW tensor in 0..1."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    if tensor.dtype == torch.uint8:
+        return tensor.float().div_(255.0)
+    return tensor.float()

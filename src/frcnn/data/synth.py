@@ -1,0 +1,148 @@
+"""The built-in synthetic dataset: shapes of several classes on textured backgrounds, in COCO
+format. Quick to generate, learnable, and honest about difficulty: objects from small to
+large, random colours, partial overlaps, and some images with no objects at all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+SHAPES = ("rectangle", "ellipse", "triangle", "cross", "ring")
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A colour gradient with low-frequency blotches and pixel noise, HxWx3 float 0..255."""
+    c0, c1 = rng.uniform(40, 215, 3), rng.uniform(40, 215, 3)
+    angle = rng.uniform(0, np.pi)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    t = np.cos(angle) * xx + np.sin(angle) * yy
+    t = (t - t.min()) / max(t.max() - t.min(), 1e-6)
+    img = c0 * (1 - t[..., None]) + c1 * t[..., None]
+    grid = rng.uniform(-40, 40, (6, 6, 3)).astype(np.float32)
+    blotch = np.stack(
+        [
+            np.asarray(Image.fromarray(grid[..., c]).resize((size, size), Image.BILINEAR))
+            for c in range(3)
+        ],
+        axis=-1,
+    )
+    return img + blotch + rng.normal(0, 8, (size, size, 3))
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / (area + areas - inter)
+
+
+def _draw(
+    draw: ImageDraw.ImageDraw, shape: str, box: np.ndarray, colour: tuple, rng: np.random.Generator
+) -> None:
+    x1, y1, x2, y2 = box.tolist()
+    w, h = x2 - x1, y2 - y1
+    # PIL fills pixels x1..x2 inclusive; drawing to x2 - 1 makes the box exact.
+    if shape == "rectangle":
+        draw.rectangle((x1, y1, x2 - 1, y2 - 1), fill=colour)
+    elif shape == "ellipse":
+        draw.ellipse((x1, y1, x2 - 1, y2 - 1), fill=colour)
+    elif shape == "triangle":
+        apex = x1 + rng.uniform(0.2, 0.8) * w
+        draw.polygon([(x1, y2 - 1), (x2 - 1, y2 - 1), (apex, y1)], fill=colour)
+    elif shape == "cross":
+        t = max(1.5, 0.17 * min(w, h))
+        cx, cy = x1 + w / 2, y1 + h / 2
+        draw.rectangle((x1, cy - t, x2 - 1, cy + t), fill=colour)
+        draw.rectangle((cx - t, y1, cx + t, y2 - 1), fill=colour)
+    elif shape == "ring":
+        t = max(2, round(0.18 * min(w, h)))
+        draw.ellipse((x1, y1, x2 - 1, y2 - 1), outline=colour, width=t)
+
+
+def synth_image(
+    rng: np.random.Generator, size: int = 256, empty_prob: float = 0.1, max_objects: int = 6
+) -> tuple[Image.Image, np.ndarray, np.ndarray]:
+    """One RGB image with its boxes (float32 [N, 4] xyxy pixels) and labels (1..5)."""
+    base = _background(rng, size)
+    img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    boxes: list[np.ndarray] = []
+    labels: list[int] = []
+    count = 0 if rng.random() < empty_prob else int(rng.integers(1, max_objects + 1))
+    attempts = 0
+    while len(boxes) < count and attempts < 50:
+        attempts += 1
+        side = float(np.exp(rng.uniform(np.log(0.05 * size), np.log(0.55 * size))))
+        aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.7))))
+        w = max(6, round(side * np.sqrt(aspect)))
+        h = max(6, round(side / np.sqrt(aspect)))
+        if w >= size or h >= size:
+            continue
+        x1, y1 = int(rng.integers(0, size - w)), int(rng.integers(0, size - h))
+        box = np.array([x1, y1, x1 + w, y1 + h], np.float32)
+        if boxes and _iou(box, np.stack(boxes)).max() > 0.3:
+            continue
+        # A colour far from the background under the object, so every object is visible.
+        local = base[y1 : y1 + h, x1 : x1 + w].reshape(-1, 3).mean(0)
+        colour = rng.uniform(0, 255, 3)
+        for _ in range(10):
+            if np.abs(colour - local).max() > 80:
+                break
+            colour = rng.uniform(0, 255, 3)
+        cls = int(rng.integers(0, len(SHAPES)))
+        _draw(draw, SHAPES[cls], box, tuple(int(c) for c in colour), rng)
+        boxes.append(box)
+        labels.append(cls + 1)
+    return (
+        img,
+        np.stack(boxes) if boxes else np.zeros((0, 4), np.float32),
+        np.asarray(labels, np.int64),
+    )
+
+
+def write_synth(
+    out: str | Path,
+    n: int,
+    size: int = 256,
+    grayscale: bool = False,
+    seed: int = 0,
+    empty_prob: float = 0.1,
+) -> Path:
+    """Write ``n`` images to ``out/images/`` and ``out/annotations.json`` (COCO); returns the
+    JSON path."""
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    images, annotations = [], []
+    for i in range(1, n + 1):
+        img, boxes, labels = synth_image(rng, size, empty_prob)
+        if grayscale:
+            img = img.convert("L")
+        name = f"images/{i:06d}.png"
+        img.save(out / name, compress_level=1)
+        images.append({"id": i, "file_name": name, "width": size, "height": size})
+        for box, label in zip(boxes.tolist(), labels.tolist(), strict=True):
+            x1, y1, x2, y2 = box
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": i,
+                    "category_id": label,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
+    categories = [{"id": i + 1, "name": s, "supercategory": "shape"} for i, s in enumerate(SHAPES)]
+    path = out / "annotations.json"
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
+    return path

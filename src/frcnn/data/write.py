@@ -1,0 +1,99 @@
+"""Writing datasets in any supported format (``frcnn data convert``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from .check import DataReport, check_dataset
+from .coco import write_coco
+from .csv_format import write_csv
+from .records import DetectionDataset
+from .voc import write_voc
+from .yolo import write_yolo
+
+WRITE_FORMATS = ("coco", "yolo", "voc", "csv")
+
+
+def _unify_classes(splits: dict[str, DetectionDataset]) -> None:
+    """Give every split the same class list (union by name, first-seen order), relabelling."""
+    names: list[str] = []
+    for ds in splits.values():
+        names += [n for n in ds.class_names if n not in names]
+    for ds in splits.values():
+        mapping = np.array([0] + [names.index(n) + 1 for n in ds.class_names], np.int64)
+        for rec in ds.images:
+            rec.labels = mapping[rec.labels]
+        ds.class_names = list(names)
+
+
+def _flat_names(ds: DetectionDataset) -> list[str]:
+    """Output file names: the base name, or the whole relative path joined by '__' where
+    base names collide."""
+    bases = [PurePosixPath(r.file_name).name for r in ds.images]
+    counts = Counter(bases)
+    return [
+        b if counts[b] == 1 else r.file_name.replace("/", "__").lstrip("._")
+        for b, r in zip(bases, ds.images, strict=True)
+    ]
+
+
+def _place(rec, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        dst.unlink()
+    if rec.image is not None:
+        rec.image.save(dst)
+        return
+    try:
+        os.link(rec.path, dst)
+    except OSError:
+        shutil.copy2(rec.path, dst)
+
+
+def write_dataset(
+    splits: dict[str, DetectionDataset], out: str | Path, to: str
+) -> dict[str, DataReport]:
+    """Check each split (images by header), then write the usable images and boxes to
+    ``out`` in format ``to``, copying (or hard-linking) the images. Returns each split's
+    report: what was fixed, skipped and dropped on the way."""
+    if to not in WRITE_FORMATS:
+        raise ValueError(f"cannot write format {to!r}; choose one of {WRITE_FORMATS}")
+    out = Path(out)
+    reports, clean = {}, {}
+    for name, ds in splits.items():
+        clean[name], reports[name] = check_dataset(ds, images="header")
+    _unify_classes(clean)
+    image_names: dict[str, dict[int, str]] = {}
+    single = len(clean) == 1
+    for split, ds in clean.items():
+        flat = _flat_names(ds)
+        if to == "coco":
+            folder = "images" if single else ("valid" if split == "val" else split)
+            rel = [f"{folder}/{n}" for n in flat]
+        elif to == "voc":
+            rel = [f"JPEGImages/{n}" for n in flat]
+        else:
+            rel = [f"images/{split}/{n}" for n in flat]
+        image_names[split] = dict(enumerate(rel))
+        for rec, r in zip(ds.images, rel, strict=True):
+            _place(rec, out / r)
+    if to == "coco":
+        for split, ds in clean.items():
+            if single:
+                write_coco(ds, out / "annotations.json", image_names[split])
+            else:
+                folder = "valid" if split == "val" else split
+                names = {i: n.split("/", 1)[1] for i, n in image_names[split].items()}
+                write_coco(ds, out / folder / "_annotations.coco.json", names)
+    elif to == "yolo":
+        write_yolo(clean, out, image_names)
+    elif to == "voc":
+        write_voc(clean, out, image_names)
+    else:
+        write_csv(clean, out, image_names)
+    return reports

@@ -143,7 +143,8 @@ def check_dataset(
         reason = rec.skip or _check_image(rec, ds, report.problems, images, exif)
         if reason is not None:
             report.images_skipped[reason] += 1
-            report.boxes_dropped[reason] += rec.num_boxes
+            if rec.num_boxes:
+                report.boxes_dropped[reason] += rec.num_boxes
             continue
         rec = _check_boxes(rec, ds, report)
         clean.append(rec)

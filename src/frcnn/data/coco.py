@@ -91,6 +91,8 @@ def read_coco(
     seen_ids: set[int] = set()
     for idx, ann in enumerate(data["annotations"]):
         ann_id = ann.get("id", idx)
+        duplicate_id = "id" in ann and ann_id in seen_ids
+        seen_ids.add(ann_id)
         image = records.get(ann.get("image_id"))
         if image is None:
             ds.drop(
@@ -119,7 +121,7 @@ def read_coco(
                 annotation=ann_id,
             )
             continue
-        if "id" in ann and ann_id in seen_ids:
+        if duplicate_id:
             ds.problems.add(
                 "duplicate_annotation_id",
                 f"annotation id {ann_id} was already used",
@@ -127,7 +129,6 @@ def read_coco(
                 image=image.file_name,
                 annotation=ann_id,
             )
-        seen_ids.add(ann_id)
         x, y, w, h = (float(v) if v is not None else float("nan") for v in bbox)
         per_image[ann["image_id"]].append(
             (

@@ -75,6 +75,8 @@ def load_image(path: Path, exif: bool = True) -> np.ndarray:
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 or float array -> float CHW tensor in 0..1."""
+    if not image.flags.writeable:  # arrays viewing PIL memory are read-only
+        image = image.copy()
     tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
     if tensor.dtype == torch.uint8:
         return tensor.float().div_(255.0)

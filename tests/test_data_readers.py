@@ -1,0 +1,194 @@
+import numpy as np
+import pytest
+from data_helpers import save_image, write_coco
+from PIL import Image
+
+from frcnn.data import detect_format, list_splits, read_dataset
+
+
+def test_coco_file_xywh_to_xyxy_and_contiguous_labels(tmp_path):
+    path = write_coco(
+        tmp_path,
+        [
+            {"id": 10, "file_name": "a.png", "width": 64, "height": 48},
+            {"id": 11, "file_name": "b.png"},
+        ],
+        [
+            {"id": 1, "image_id": 10, "category_id": 7, "bbox": [5, 6, 10, 20], "iscrowd": 0},
+            {"id": 2, "image_id": 10, "category_id": 3, "bbox": [1.5, 2, 3, 4], "iscrowd": 1},
+        ],
+        [{"id": 7, "name": "dog"}, {"id": 3, "name": "cat"}],
+    )
+    ds = read_dataset(path)
+    assert ds.format == "coco" and ds.class_names == ["cat", "dog"]
+    a, b = ds.images
+    assert a.image_id == 10 and a.width == 64 and a.height == 48
+    np.testing.assert_allclose(a.boxes, [[5, 6, 15, 26], [1.5, 2, 4.5, 6]])
+    assert a.labels.tolist() == [2, 1] and a.iscrowd.tolist() == [False, True]
+    assert b.num_boxes == 0  # an image without annotations is kept, with no boxes
+
+
+def test_roboflow_export_folder_and_parent_category(tmp_path):
+    cats = [
+        {"id": 0, "name": "shapes", "supercategory": "none"},
+        {"id": 1, "name": "circle", "supercategory": "shapes"},
+        {"id": 2, "name": "square", "supercategory": "shapes"},
+    ]
+    for split in ("train", "valid"):
+        write_coco(
+            tmp_path / split,
+            [{"id": 1, "file_name": "x.jpg"}],
+            [{"id": 1, "image_id": 1, "category_id": 2, "bbox": [1, 1, 5, 5]}],
+            cats,
+            name="_annotations.coco.json",
+        )
+    assert detect_format(tmp_path) == "coco"
+    assert list_splits(tmp_path) == ["train", "valid"]
+    ds = read_dataset(tmp_path, split="valid")
+    assert ds.class_names == ["circle", "square"]  # Roboflow's unused parent is not a class
+    assert ds.images[0].labels.tolist() == [2]
+    assert ds.images[0].path == (tmp_path / "valid" / "x.jpg").resolve()
+
+
+def _yolo_dataset(root):
+    save_image(root / "images" / "train" / "a.png", 100, 50)
+    save_image(root / "images" / "train" / "b.png", 100, 50)
+    save_image(root / "images" / "train" / "c.png", 100, 50)
+    save_image(root / "images" / "val" / "d.png", 100, 50)
+    (root / "labels" / "train").mkdir(parents=True)
+    (root / "labels" / "val").mkdir(parents=True)
+    (root / "labels" / "train" / "a.txt").write_text("1 0.5 0.5 0.2 0.4\n0 0.1 0.2 0.1 0.2\n")
+    (root / "labels" / "train" / "b.txt").write_text("")  # empty file: no objects; c has no file
+    (root / "labels" / "val" / "d.txt").write_text("0 0.5 0.5 1.0 1.0\n")
+    (root / "data.yaml").write_text(
+        "path: .\ntrain: images/train\nval: images/val\nnames:\n  0: cat\n  1: dog\n"
+    )
+
+
+def test_yolo_layout_rows_scaled_to_pixels(tmp_path):
+    _yolo_dataset(tmp_path)
+    assert detect_format(tmp_path) == "yolo" and list_splits(tmp_path) == ["train", "val"]
+    ds = read_dataset(tmp_path)
+    assert ds.class_names == ["cat", "dog"] and len(ds) == 3
+    a, b, c = ds.images
+    # cx 0.5 cy 0.5 w 0.2 h 0.4 in 100 x 50 -> [40, 15, 60, 35]
+    np.testing.assert_allclose(a.boxes, [[40, 15, 60, 35], [5, 5, 15, 15]], atol=1e-4)
+    assert a.labels.tolist() == [2, 1] and a.ann_ids.tolist() == [1, 2]
+    assert b.num_boxes == 0 and c.num_boxes == 0
+    val = read_dataset(tmp_path / "data.yaml", split="val")
+    np.testing.assert_allclose(val.images[0].boxes, [[0, 0, 100, 50]])
+
+
+def test_yolo_names_file_layout(tmp_path):
+    save_image(tmp_path / "images" / "x.png", 40, 40)
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "x.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    (tmp_path / "classes.txt").write_text("thing\n")
+    ds = read_dataset(tmp_path)
+    assert ds.format == "yolo" and ds.class_names == ["thing"]
+    np.testing.assert_allclose(ds.images[0].boxes, [[10, 10, 30, 30]])
+
+
+def _voc_xml(name, objects, width=64, height=48):
+    objs = "".join(
+        f"<object><name>{n}</name><difficult>{d}</difficult><bndbox><xmin>{b[0]}</xmin>"
+        f"<ymin>{b[1]}</ymin><xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"
+        for n, d, b in objects
+    )
+    return f"<annotation><filename>{name}</filename><size><width>{width}</width><height>{height}</height></size>{objs}</annotation>"
+
+
+def test_voc_layout_with_splits_difficult_and_one_based_coordinates(tmp_path):
+    (tmp_path / "Annotations").mkdir()
+    (tmp_path / "ImageSets" / "Main").mkdir(parents=True)
+    save_image(tmp_path / "JPEGImages" / "1.jpg")
+    save_image(tmp_path / "JPEGImages" / "2.jpg")
+    (tmp_path / "Annotations" / "1.xml").write_text(
+        _voc_xml("1.jpg", [("dog", 0, (11, 21, 30, 40)), ("cat", 1, (1, 1, 5, 5))])
+    )
+    (tmp_path / "Annotations" / "2.xml").write_text(_voc_xml("2.jpg", []))
+    (tmp_path / "ImageSets" / "Main" / "train.txt").write_text("1\n")
+    (tmp_path / "ImageSets" / "Main" / "val.txt").write_text("2\n")
+    (tmp_path / "ImageSets" / "Main" / "dog_train.txt").write_text("1 1\n")
+    assert detect_format(tmp_path) == "voc" and list_splits(tmp_path) == ["train", "val"]
+    ds = read_dataset(tmp_path)
+    assert ds.class_names == ["cat", "dog"]
+    rec = ds.images[0]
+    np.testing.assert_allclose(rec.boxes, [[10, 20, 30, 40], [0, 0, 5, 5]])
+    assert rec.labels.tolist() == [2, 1] and rec.ignore.tolist() == [False, True]
+    assert read_dataset(tmp_path, split="val").images[0].num_boxes == 0
+
+
+def test_voc_flat_folder_and_xml_bomb_is_refused(tmp_path):
+    save_image(tmp_path / "a.png")
+    (tmp_path / "a.xml").write_text(_voc_xml("a.png", [("car", 0, (2, 2, 10, 10))]))
+    bomb = '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><annotation><filename>&lol2;</filename></annotation>'
+    (tmp_path / "b.xml").write_text(bomb)
+    save_image(tmp_path / "b.png")
+    (tmp_path / "classes.txt").write_text("car\n")
+    ds = read_dataset(tmp_path)
+    assert ds.format == "voc"
+    assert ds.images[0].labels.tolist() == [1]
+    assert ds.images[1].skip == "bad_row"
+    assert any("cannot read annotation file" in p.message for p in ds.problems)
+
+
+def test_csv_rows_and_images_without_boxes(tmp_path):
+    save_image(tmp_path / "img" / "a.png")
+    save_image(tmp_path / "img" / "b.png")
+    (tmp_path / "boxes.csv").write_text(
+        "image_path,xmin,ymin,xmax,ymax,label\nimg/a.png,1,2,30,40,cat\nimg/a.png,5,5,9.5,9,dog\nimg/b.png,,,,,\n"
+    )
+    ds = read_dataset(tmp_path / "boxes.csv")
+    assert ds.format == "csv" and ds.class_names == ["cat", "dog"]
+    a, b = ds.images
+    np.testing.assert_allclose(a.boxes, [[1, 2, 30, 40], [5, 5, 9.5, 9]])
+    assert a.labels.tolist() == [1, 2] and a.width == 64 and b.num_boxes == 0
+
+
+def test_csv_tensorflow_style_columns(tmp_path):
+    save_image(tmp_path / "a.png")
+    (tmp_path / "train.csv").write_text(
+        "filename,width,height,class,xmin,ymin,xmax,ymax\na.png,64,48,cat,1,2,3,4\n"
+    )
+    ds = read_dataset(tmp_path)
+    np.testing.assert_allclose(ds.images[0].boxes, [[1, 2, 3, 4]])
+
+
+def test_unknown_format_is_a_clear_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match="cannot tell the dataset format"):
+        detect_format(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        detect_format(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "RGBA", "LA", "I;16", "1", "CMYK"])
+def test_image_modes_become_three_channels(tmp_path, mode):
+    from frcnn.data.images import load_image, to_tensor
+
+    path = tmp_path / ("x.jpg" if mode == "CMYK" else "x.png")
+    if mode == "I;16":
+        Image.fromarray(np.full((8, 10), 65535, np.uint16)).save(path)
+    else:
+        save_image(path, 10, 8, mode=mode)
+    arr = load_image(path)
+    assert arr.shape == (8, 10, 3)
+    tensor = to_tensor(arr)
+    assert tensor.shape == (3, 8, 10) and 0 <= float(tensor.min()) and float(tensor.max()) <= 1
+    if mode == "I;16":
+        assert float(tensor.min()) == 1.0
+    if mode in ("L", "LA", "1"):
+        assert (tensor[0] == tensor[1]).all() and (tensor[1] == tensor[2]).all()
+
+
+def test_exif_orientation_applied(tmp_path):
+    from frcnn.data.images import image_size, load_image
+
+    im = Image.new("RGB", (40, 20))
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90
+    im.save(tmp_path / "r.jpg", exif=exif)
+    assert image_size(tmp_path / "r.jpg") == (20, 40)
+    assert load_image(tmp_path / "r.jpg").shape == (40, 20, 3)
+    assert load_image(tmp_path / "r.jpg", exif=False).shape == (20, 40, 3)

@@ -1,0 +1,122 @@
+"""Anchors fitted to a dataset: KMeans over box sizes after the training resize."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data.records import DetectionDataset
+from .models import ModelConfig
+
+# Strides of the anchor levels of a ResNet FPN (P2..P6).
+STRIDES = np.array([4.0, 8.0, 16.0, 32.0, 64.0])
+NUM_LEVELS = len(STRIDES)
+
+
+def wh_iou(wh: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """IoU [N, A] of boxes and anchors of sizes ``(w, h)`` sharing a centre."""
+    inter = np.minimum(wh[:, None, 0], anchors[None, :, 0]) * np.minimum(
+        wh[:, None, 1], anchors[None, :, 1]
+    )
+    union = (wh[:, 0] * wh[:, 1])[:, None] + (anchors[:, 0] * anchors[:, 1])[None, :] - inter
+    return inter / union
+
+
+def anchor_shapes(sizes: list[list[float]], ratios: list[list[float]]) -> np.ndarray:
+    """``(w, h)`` [A, 2] of every anchor of a configuration (ratio = h / w)."""
+    out = [
+        (s / np.sqrt(r), s * np.sqrt(r))
+        for level_sizes, level_ratios in zip(sizes, ratios, strict=True)
+        for s in level_sizes
+        for r in level_ratios
+    ]
+    return np.asarray(out, np.float64)
+
+
+def resized_box_sizes(
+    ds: DetectionDataset, min_size: int, max_size: int, fixed_size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """``(w, h)`` [N, 2] of every trained box after the model's resize of its image."""
+    sizes = []
+    for rec in ds.images:
+        b = rec.boxes[~(rec.iscrowd | rec.ignore)]
+        if not len(b):
+            continue
+        if fixed_size is not None:
+            sx, sy = fixed_size[1] / rec.width, fixed_size[0] / rec.height
+        else:
+            sx = sy = min(
+                min_size / min(rec.width, rec.height), max_size / max(rec.width, rec.height)
+            )
+        sizes.append(np.stack([(b[:, 2] - b[:, 0]) * sx, (b[:, 3] - b[:, 1]) * sy], 1))
+    if not sizes:
+        raise ValueError(f"{ds.source}: no boxes to fit anchors to")
+    return np.concatenate(sizes).astype(np.float64)
+
+
+@dataclass
+class AnchorFit:
+    clusters: np.ndarray  # [k, 2] (w, h), sorted by area
+    anchor_sizes: list[list[float]]
+    aspect_ratios: list[list[float]]
+    iou_default: float
+    iou_clusters: float
+    iou_fitted: float
+    num_boxes: int
+
+    def snippet(self) -> dict[str, list[list[float]]]:
+        """The model-config keys (``frcnn.build_model(..., **snippet)``)."""
+        return {"anchor_sizes": self.anchor_sizes, "aspect_ratios": self.aspect_ratios}
+
+
+def fit_anchors(
+    ds: DetectionDataset,
+    k: int = 9,
+    min_size: int = 800,
+    max_size: int = 1333,
+    fixed_size: tuple[int, int] | None = None,
+    num_ratios: int = 3,
+    seed: int = 0,
+) -> AnchorFit:
+    """KMeans (scikit-learn) over resized box ``(w, h)`` (printed as the data's clusters),
+    and a configuration the model accepts: one anchor size per FPN level spread over the
+    data's sizes, and ``num_ratios`` aspect ratios shared by all levels (1-D KMeans over
+    log(h / w)), since every level needs the same number of anchors per location."""
+    from sklearn.cluster import KMeans
+
+    wh = resized_box_sizes(ds, min_size, max_size, fixed_size)
+    k = min(k, len(np.unique(wh, axis=0)))
+    clusters = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(wh).cluster_centers_
+    clusters = clusters[np.argsort(clusters[:, 0] * clusters[:, 1])]
+
+    # One size per level, spread over the data's own size range: level l takes the size at
+    # quantile (l + 0.5) / L of the box sizes, but never below twice its stride, so coarse
+    # levels are not asked to place small anchors on a sparse grid.
+    box_size = np.sqrt(wh[:, 0] * wh[:, 1])
+    quantiles = np.quantile(np.log(box_size), (np.arange(NUM_LEVELS) + 0.5) / NUM_LEVELS)
+    floor = 2.0 * STRIDES
+    anchor_sizes = [
+        [round(float(max(np.exp(q), f)), 1)] for q, f in zip(quantiles, floor, strict=True)
+    ]
+
+    log_ratio = np.log(wh[:, 1] / wh[:, 0]).reshape(-1, 1)
+    r = min(num_ratios, len(np.unique(log_ratio)))
+    centres = KMeans(n_clusters=r, n_init=10, random_state=seed).fit(log_ratio).cluster_centers_
+    ratios = sorted(round(float(np.exp(c)), 3) for c in centres.reshape(-1))
+    aspect_ratios = [list(ratios) for _ in range(NUM_LEVELS)]
+
+    default = ModelConfig()
+    default_anchors = anchor_shapes(
+        [list(s) for s in default.anchor_sizes], [list(a) for a in default.aspect_ratios]
+    )
+    fitted = anchor_shapes(anchor_sizes, aspect_ratios)
+    return AnchorFit(
+        clusters=clusters,
+        anchor_sizes=anchor_sizes,
+        aspect_ratios=aspect_ratios,
+        iou_default=float(wh_iou(wh, default_anchors).max(1).mean()),
+        iou_clusters=float(wh_iou(wh, clusters).max(1).mean()),
+        iou_fitted=float(wh_iou(wh, fitted).max(1).mean()),
+        num_boxes=len(wh),
+    )

@@ -1,0 +1,104 @@
+"""Box-aware augmentation pipelines (Albumentations), by name or from a config list."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import
+import albumentations as A  # noqa: E402
+
+PIPELINES = ("none", "light", "default", "heavy")
+
+
+def _named(name: str) -> list[A.BasicTransform]:
+    if name == "none":
+        return []
+    if name == "light":
+        return [A.HorizontalFlip(p=0.5), A.RandomBrightnessContrast(p=0.5)]
+    if name == "default":
+        # The seeds' augmentations: random scale (boxes scaled with the image), rotation that
+        # rotates the boxes, and Gaussian noise.
+        return [
+            A.HorizontalFlip(p=0.5),
+            A.RandomBrightnessContrast(p=0.5),
+            A.Affine(scale=(0.75, 1.25), rotate=(-10, 10), translate_percent=(-0.05, 0.05), p=0.5),
+            A.GaussNoise(std_range=(0.02, 0.08), p=0.3),
+        ]
+    if name == "heavy":
+        return [
+            A.HorizontalFlip(p=0.5),
+            A.VerticalFlip(p=0.1),
+            A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=0.7),
+            A.HueSaturationValue(p=0.3),
+            A.Affine(
+                scale=(0.5, 1.5),
+                rotate=(-20, 20),
+                translate_percent=(-0.1, 0.1),
+                shear=(-5, 5),
+                p=0.7,
+            ),
+            A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 7))], p=0.2),
+            A.GaussNoise(std_range=(0.02, 0.12), p=0.4),
+        ]
+    raise ValueError(f"unknown augmentation {name!r}; choose one of {PIPELINES} or give a list")
+
+
+def _from_spec(spec: str | dict[str, Any]) -> A.BasicTransform:
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    spec = dict(spec)
+    name = spec.pop("name", None)
+    cls = getattr(A, str(name), None)
+    if not isinstance(cls, type) or not issubclass(cls, A.BasicTransform):
+        raise ValueError(f"augmentation {name!r} is not an Albumentations transform")
+    return cls(**spec)
+
+
+class Augmenter:
+    """Applies an Albumentations pipeline to an image and its boxes.
+
+    Boxes that leave the image, or keep less than ``min_visibility`` of their area or less
+    than ``min_area`` pixels, are dropped; the caller gets how many.
+
+    Args:
+        pipeline: a name from :data:`PIPELINES`, or a list of transforms given as names or
+            ``{"name": "Affine", "rotate": [-5, 5], "p": 0.5}`` dicts.
+        min_visibility: smallest kept fraction of a box's area.
+        min_area: smallest kept box area in pixels.
+    """
+
+    def __init__(
+        self,
+        pipeline: str | Sequence[str | dict[str, Any]] = "default",
+        min_visibility: float = 0.3,
+        min_area: float = 4.0,
+    ) -> None:
+        transforms = (
+            _named(pipeline) if isinstance(pipeline, str) else [_from_spec(s) for s in pipeline]
+        )
+        self.enabled = bool(transforms)
+        self.compose = A.Compose(
+            transforms,
+            bbox_params=A.BboxParams(
+                format="pascal_voc",
+                label_fields=["index"],
+                min_visibility=min_visibility,
+                min_area=min_area,
+                clip=True,
+            ),
+        )
+
+    def __call__(
+        self, image: np.ndarray, boxes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(image, boxes, kept)``: the new image, its boxes float32 [M, 4] and the indices
+        of the input boxes they came from (dropped ones are missing)."""
+        if not self.enabled:
+            return image, boxes, np.arange(len(boxes))
+        out = self.compose(image=image, bboxes=boxes, index=np.arange(len(boxes)))
+        kept = np.asarray(out["index"], np.int64).reshape(-1)
+        return out["image"], np.asarray(out["bboxes"], np.float32).reshape(-1, 4), kept

@@ -1,0 +1,184 @@
+"""PyTorch datasets, collate and samplers over checked records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from .augment import Augmenter
+from .images import load_image, to_rgb_array, to_tensor
+from .records import DetectionDataset, ImageRecord
+
+
+def resize_longest(
+    image: np.ndarray, boxes: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scale an image (and its boxes) so its longer side is ``size`` pixels."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    if scale == 1.0:
+        return image, boxes
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    resized = cv2.resize(
+        image, new, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
+    sx, sy = new[0] / w, new[1] / h
+    return resized, boxes * np.array([sx, sy, sx, sy], np.float32)
+
+
+def read_record_image(rec: ImageRecord, exif: bool = True) -> np.ndarray:
+    """The record's image as HxWx3 (uint8, or float32 for 16-bit sources)."""
+    if rec.image is not None:
+        return to_rgb_array(rec.image)
+    try:
+        return load_image(rec.path, exif)
+    except Exception as err:
+        raise RuntimeError(f"cannot read image {rec.file_name} ({rec.path}): {err}") from err
+
+
+class DetectionTorchDataset(Dataset):
+    """Images and targets for training and evaluation, from a checked dataset.
+
+    Each item is ``(image, target)``: a float CHW tensor in 0..1 and a dict with ``boxes``
+    FloatTensor[N, 4] (xyxy pixels of the returned image), ``labels`` Int64Tensor[N],
+    ``image_id``, ``area``, ``iscrowd`` (all zero), ``ignore_boxes`` FloatTensor[M, 4] (crowd
+    and difficult regions, not trained on) and ``aug_dropped`` (boxes augmentation removed:
+    the training loop adds these up and reports them).
+
+    Args:
+        ds: records after :func:`frcnn.data.check_dataset`.
+        augment: an :class:`Augmenter`, or None.
+        image_size: if set, images are scaled so their longer side is this many pixels
+            (changeable between epochs with :meth:`set_image_size` for progressive resizing).
+        exif: apply EXIF orientation.
+    """
+
+    def __init__(
+        self,
+        ds: DetectionDataset,
+        augment: Augmenter | None = None,
+        image_size: int | None = None,
+        exif: bool = True,
+    ) -> None:
+        self.ds = ds
+        self.augment = augment
+        self.image_size = image_size
+        self.exif = exif
+
+    def set_image_size(self, size: int | None) -> None:
+        """Change the image size; DataLoader workers pick it up at the next epoch unless
+        ``persistent_workers`` keeps the old copies alive."""
+        self.image_size = size
+
+    def __len__(self) -> int:
+        return len(self.ds.images)
+
+    def load(self, index: int) -> tuple[np.ndarray, ImageRecord]:
+        rec = self.ds.images[index]
+        return read_record_image(rec, self.exif), rec
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        image, rec = self.load(index)
+        return self.make_item(image, rec.boxes, rec.labels, rec.iscrowd | rec.ignore, rec.image_id)
+
+    def make_item(
+        self,
+        image: np.ndarray,
+        boxes: np.ndarray,
+        labels: np.ndarray,
+        ignore: np.ndarray,
+        image_id: int,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.image_size is not None:
+            image, boxes = resize_longest(image, boxes, self.image_size)
+        dropped = 0
+        if self.augment is not None:
+            trained_before = int((~ignore).sum())
+            image, boxes, kept = self.augment(image, boxes)
+            labels, ignore = labels[kept], ignore[kept]
+            dropped = trained_before - int((~ignore).sum())
+        train = ~ignore
+        target = {
+            "boxes": torch.from_numpy(np.ascontiguousarray(boxes[train], np.float32)).reshape(
+                -1, 4
+            ),
+            "labels": torch.from_numpy(np.ascontiguousarray(labels[train], np.int64)),
+            "image_id": torch.tensor(image_id, dtype=torch.int64),
+            "ignore_boxes": torch.from_numpy(
+                np.ascontiguousarray(boxes[ignore], np.float32)
+            ).reshape(-1, 4),
+            "aug_dropped": torch.tensor(dropped, dtype=torch.int64),
+        }
+        b = target["boxes"]
+        target["area"] = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        target["iscrowd"] = torch.zeros(len(b), dtype=torch.int64)
+        return to_tensor(image), target
+
+
+def collate(batch: Sequence[tuple[torch.Tensor, dict]]) -> tuple[list[torch.Tensor], list[dict]]:
+    """Keep images and targets as lists: the detector takes images of any size and any number
+    of boxes per image, so no padding of targets is needed."""
+    images, targets = zip(*batch, strict=True)
+    return list(images), list(targets)
+
+
+def repeat_factors(ds: DetectionDataset, threshold: float) -> np.ndarray:
+    """LVIS repeat factors: class c seen in a fraction f_c of the images gets
+    ``r_c = max(1, sqrt(threshold / f_c))``; an image repeats by the largest r_c among its
+    classes (1 for images without boxes)."""
+    num_images = max(len(ds.images), 1)
+    present = [np.unique(r.labels[~(r.iscrowd | r.ignore)]) for r in ds.images]
+    counts = np.zeros(ds.num_classes, np.float64)
+    for labels in present:
+        counts[labels] += 1
+    freq = counts / num_images
+    with np.errstate(divide="ignore"):
+        per_class = np.maximum(1.0, np.sqrt(threshold / freq))
+    return np.array([per_class[labels].max() if len(labels) else 1.0 for labels in present])
+
+
+class RepeatFactorSampler(Sampler[int]):
+    """Draws images holding rare classes more often (LVIS-style repeat-factor sampling).
+
+    Each epoch an image appears ``floor(r)`` times plus once more with probability
+    ``r - floor(r)``, shuffled. Call :meth:`set_epoch` before each epoch for a new draw.
+
+    Args:
+        ds: the training records.
+        threshold: class frequency (fraction of images) below which a class is repeated.
+        seed: base seed; the epoch is added to it.
+        shuffle: shuffle the drawn indices.
+    """
+
+    def __init__(
+        self, ds: DetectionDataset, threshold: float = 0.1, seed: int = 0, shuffle: bool = True
+    ) -> None:
+        self.factors = repeat_factors(ds, threshold)
+        self.seed = seed
+        self.shuffle = shuffle
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        g = torch.Generator().manual_seed(self.seed + epoch)
+        whole = np.floor(self.factors)
+        extra = torch.rand(len(self.factors), generator=g).numpy() < (self.factors - whole)
+        reps = (whole + extra).astype(np.int64)
+        indices = torch.from_numpy(np.repeat(np.arange(len(self.factors)), reps))
+        if self.shuffle:
+            indices = indices[torch.randperm(len(indices), generator=g)]
+        self._indices = indices.tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._indices)
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    @property
+    def expected_length(self) -> float:
+        return float(self.factors.sum())

@@ -22,11 +22,11 @@ def _records(labels_per_image, size=(64, 64)):
             None,
             size[0],
             size[1],
-            np.tile([[4.0, 4.0, 20.0, 20.0]], (len(l), 1)),
-            l,
+            np.tile([[4.0, 4.0, 20.0, 20.0]], (len(labels), 1)),
+            labels,
             image_id=i,
         )
-        for i, l in enumerate(labels_per_image)
+        for i, labels in enumerate(labels_per_image)
     ]
     return DetectionDataset(".", ["a", "b"], recs)
 

@@ -81,6 +81,9 @@ class Augmenter:
             _named(pipeline) if isinstance(pipeline, str) else [_from_spec(s) for s in pipeline]
         )
         self.enabled = bool(transforms)
+        self.compose = None
+        if not self.enabled:
+            return
         self.compose = A.Compose(
             transforms,
             bbox_params=A.BboxParams(

@@ -23,13 +23,17 @@ from frcnn.data.loader import DetectionTorchDataset, collate
 
 
 def loader_rate(data: DetectionTorchDataset, batch_size: int, workers: int) -> float:
-    loader = DataLoader(data, batch_size=batch_size, shuffle=True, num_workers=workers, collate_fn=collate)
+    loader = DataLoader(
+        data, batch_size=batch_size, shuffle=True, num_workers=workers, collate_fn=collate
+    )
     start = time.perf_counter()
     count = sum(len(images) for images, _ in loader)
     return count / (time.perf_counter() - start)
 
 
-def train_rate(name: str, data: DetectionTorchDataset, batch_size: int, size: int, steps: int, **overrides) -> float:
+def train_rate(
+    name: str, data: DetectionTorchDataset, batch_size: int, size: int, steps: int, **overrides
+) -> float:
     torch.manual_seed(0)
     model = frcnn.build_model(name, data.ds.num_classes, min_size=size, max_size=size, **overrides)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3, momentum=0.9)
@@ -49,7 +53,9 @@ def train_rate(name: str, data: DetectionTorchDataset, batch_size: int, size: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=4)
@@ -58,10 +64,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ds, _ = check_dataset(read_dataset(write_synth(tmp, args.n, args.size)))
         data = DetectionTorchDataset(ds, Augmenter("default"))
-        print(f"synthetic dataset: {args.n} images of {args.size} px, batch {args.batch_size}, torch threads {torch.get_num_threads()}")
+        print(
+            f"synthetic dataset: {args.n} images of {args.size} px, batch {args.batch_size}, torch threads {torch.get_num_threads()}"
+        )
         for workers in (0, 2):
-            print(f"  loader, {workers} workers, default augmentation: {loader_rate(data, args.batch_size, workers):8.1f} images/s")
-        for name, overrides in (("resnet18_fpn", dict(fpn_channels=64, representation_size=256)), ("resnet50_fpn", {})):
+            print(
+                f"  loader, {workers} workers, default augmentation: {loader_rate(data, args.batch_size, workers):8.1f} images/s"
+            )
+        for name, overrides in (
+            ("resnet18_fpn", dict(fpn_channels=64, representation_size=256)),
+            ("resnet50_fpn", {}),
+        ):
             rate = train_rate(name, data, args.batch_size, args.size, args.steps, **overrides)
             print(f"  training {name} {overrides or ''}: {rate:8.1f} images/s")
 

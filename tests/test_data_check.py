@@ -148,3 +148,15 @@ def test_data_check_cli_exit_status_and_json(tmp_path, capsys):
     )
     assert main(["data", "check", str(good)]) == 0
     assert "no errors" in capsys.readouterr().out
+
+
+def test_float_rounding_at_the_edge_is_not_a_problem(tmp_path):
+    path = write_coco(
+        tmp_path,
+        [{"id": 1, "file_name": "a.png", "width": 64, "height": 48}],
+        [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 54.005, 20]}],  # x2 = 64.005
+        [{"id": 1, "name": "a"}],
+    )
+    clean, report = check_dataset(read_dataset(path))
+    assert len(report.problems) == 0 and report.boxes_used == 1
+    np.testing.assert_allclose(clean.images[0].boxes, [[10, 10, 64, 30]])

@@ -17,6 +17,10 @@ from .images import image_size, load_image, to_rgb_array
 from .problems import KINDS, ProblemLog
 from .records import DetectionDataset, ImageRecord
 
+# Coordinates this far (pixels) past the image edge are float rounding from normalised
+# formats, not annotation errors: they are clipped without being reported.
+EDGE_TOLERANCE = 0.01
+
 # COCO's object-size bins, by box area in pixels.
 SMALL_AREA = 32**2
 MEDIUM_AREA = 96**2
@@ -218,7 +222,10 @@ def _check_boxes(rec: ImageRecord, ds: DetectionDataset, report: DataReport) -> 
     with np.errstate(invalid="ignore"):
         degenerate = finite & ((x2 <= x1) | (y2 <= y1))
         outside = finite & ~degenerate & ((x2 <= 0) | (y2 <= 0) | (x1 >= w) | (y1 >= h))
-        partly = finite & ~degenerate & ~outside & ((x1 < 0) | (y1 < 0) | (x2 > w) | (y2 > h))
+        t = EDGE_TOLERANCE
+        partly = (
+            finite & ~degenerate & ~outside & ((x1 < -t) | (y1 < -t) | (x2 > w + t) | (y2 > h + t))
+        )
     clip_kind = "yolo_out_of_range" if ds.format == "yolo" else "box_outside"
     for mask, kind in (
         (~finite, "box_nonfinite"),
@@ -228,7 +235,7 @@ def _check_boxes(rec: ImageRecord, ds: DetectionDataset, report: DataReport) -> 
     ):
         for i in np.flatnonzero(mask):
             _box_problem(report, rec, ds, kind, int(i), boxes[i], w, h)
-    boxes[partly] = np.clip(boxes[partly], 0, [w, h, w, h])
+    boxes[finite] = np.clip(boxes[finite], 0, [w, h, w, h])
     if partly.any():
         report.boxes_fixed[clip_kind] += int(partly.sum())
     keep = finite & ~degenerate & ~outside

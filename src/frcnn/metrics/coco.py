@@ -1,0 +1,104 @@
+"""COCO-style metrics through faster-coco-eval (numbers equal to pycocotools' COCOeval)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..data.records import DetectionDataset
+
+# The 12 numbers of COCOeval.summarize(), in its order.
+COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+def coco_ground_truth(ds: DetectionDataset) -> dict:
+    """A COCO ground-truth dict: category id = frcnn label, bbox ``[x, y, w, h]``, area = w*h,
+    crowd and ignore (VOC difficult) boxes as ``iscrowd`` regions."""
+    images, annotations = [], []
+    for rec in ds.images:
+        images.append(
+            {
+                "id": int(rec.image_id),
+                "width": rec.width,
+                "height": rec.height,
+                "file_name": rec.file_name,
+            }
+        )
+        b = rec.boxes.astype(np.float64)
+        w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        crowd = rec.iscrowd | rec.ignore
+        for i in range(len(b)):
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": int(rec.image_id),
+                    "category_id": int(rec.labels[i]),
+                    "bbox": [float(b[i, 0]), float(b[i, 1]), float(w[i]), float(h[i])],
+                    "area": float(w[i] * h[i]),
+                    "iscrowd": int(crowd[i]),
+                }
+            )
+    categories = [{"id": i + 1, "name": n} for i, n in enumerate(ds.class_names)]
+    return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def coco_results(predictions: Sequence[dict]) -> list[dict]:
+    """Detections as a COCO results list. Each prediction dict has ``image_id`` and numpy or
+    tensor ``boxes`` [N, 4] xyxy, ``scores`` [N], ``labels`` [N]."""
+    out = []
+    for pred in predictions:
+        boxes = np.asarray(pred["boxes"], np.float64).reshape(-1, 4)
+        scores = np.asarray(pred["scores"], np.float64).reshape(-1)
+        labels = np.asarray(pred["labels"], np.int64).reshape(-1)
+        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1)
+        out += [
+            {
+                "image_id": int(pred["image_id"]),
+                "category_id": int(c),
+                "bbox": [float(v) for v in bb],
+                "score": float(s),
+            }
+            for bb, s, c in zip(xywh, scores, labels, strict=True)
+        ]
+    return out
+
+
+class CocoEvaluation:
+    """Runs COCOeval (bbox) and keeps what the reports need.
+
+    Attributes:
+        stats: the 12 summary numbers, keyed by :data:`COCO_KEYS`.
+        precision: COCOeval's precision array [T=10 IoUs, R=101 recalls, K classes, A=4 areas,
+            M=3 max-dets], -1 where a class has no ground truth.
+        summary: the text COCOeval prints.
+    """
+
+    def __init__(self, gt: dict, results: list[dict]) -> None:
+        from faster_coco_eval import COCO, COCOeval_faster
+
+        coco_gt = COCO(gt)
+        coco_dt = coco_gt.loadRes(results)
+        evaluator = COCOeval_faster(coco_gt, coco_dt, iouType="bbox")
+        buffer = io.StringIO()
+        evaluator.print_function = lambda *args: print(*args, file=buffer)
+        with contextlib.redirect_stdout(buffer):
+            evaluator.evaluate()
+            evaluator.accumulate()
+            evaluator.summarize()
+        self.summary = buffer.getvalue()
+        self.stats = {k: float(v) for k, v in zip(COCO_KEYS, evaluator.stats[:12], strict=True)}
+        self.precision = np.asarray(evaluator.eval["precision"])
+        self.category_ids = list(evaluator.params.catIds)
+
+    def per_class_ap(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(AP50, AP50-95)`` per category (in ``category_ids`` order); NaN without ground
+        truth."""
+        p = self.precision[:, :, :, 0, -1]  # all areas, 100 detections: (T, R, K)
+        valid = p > -1
+        with np.errstate(invalid="ignore"):
+            ap = np.where(valid, p, 0).sum((0, 1)) / valid.sum((0, 1))
+            ap50 = np.where(valid[0], p[0], 0).sum(0) / valid[0].sum(0)
+        return ap50, ap

@@ -1,0 +1,138 @@
+import copy
+
+import numpy as np
+import pytest
+
+from frcnn.data.records import DetectionDataset, ImageRecord
+from frcnn.metrics import COCO_KEYS, coco_ground_truth, coco_results, evaluate_detections
+from frcnn.metrics.matching import confusion_matrix, match_image
+
+
+def _dataset_and_predictions(seed=0):
+    rng = np.random.default_rng(seed)
+    recs, preds = [], []
+    for i in range(1, 13):
+        n = 0 if i in (3, 7) else int(rng.integers(1, 6))  # images 3 and 7: no ground truth
+        xy = rng.uniform(0, 180, (n, 2))
+        wh = np.exp(rng.uniform(np.log(6), np.log(120), (n, 2)))  # small, medium and large
+        boxes = np.concatenate([xy, xy + wh], 1)
+        labels = rng.integers(1, 4, n)
+        crowd = rng.random(n) < 0.15
+        recs.append(
+            ImageRecord(f"{i}.png", None, 320, 320, boxes, labels, iscrowd=crowd, image_id=i * 10)
+        )
+        if i in (5, 9):
+            continue  # images with no detections at all
+        jitter = boxes + rng.normal(0, 3, boxes.shape)
+        jitter[:, 2:] = np.maximum(jitter[:, 2:], jitter[:, :2] + 1)
+        flip = rng.random(n) < 0.2
+        pl = np.where(flip, rng.integers(1, 4, n), labels)
+        fxy = rng.uniform(0, 250, (3, 2))
+        fb = np.concatenate([fxy, fxy + rng.uniform(5, 60, (3, 2))], 1)
+        preds.append(
+            {
+                "image_id": i * 10,
+                "boxes": np.concatenate([jitter, fb]),
+                "scores": rng.random(n + 3),
+                "labels": np.concatenate([pl, rng.integers(1, 4, 3)]),
+            }
+        )
+    return DetectionDataset(".", ["a", "b", "c"], recs), preds
+
+
+def test_coco_numbers_equal_pycocotools():
+    pycocotools = pytest.importorskip("pycocotools")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    assert pycocotools
+    ds, preds = _dataset_and_predictions()
+    result = evaluate_detections(ds, preds)
+    gt = COCO()
+    gt.dataset = copy.deepcopy(coco_ground_truth(ds))
+    gt.createIndex()
+    dt = gt.loadRes(coco_results(preds))
+    ref = COCOeval(gt, dt, "bbox")
+    ref.evaluate()
+    ref.accumulate()
+    ref.summarize()
+    assert [result.coco[k] for k in COCO_KEYS] == pytest.approx(list(ref.stats), abs=1e-12)
+    np.testing.assert_allclose(result.coco_precision, ref.eval["precision"], atol=1e-12)
+    assert sum(a["iscrowd"] for a in gt.dataset["annotations"]) > 0  # crowd boxes exercised
+    assert result.coco["APs"] >= 0 and result.coco["APl"] >= 0  # every size bin populated
+
+
+def test_perfect_and_empty_detections():
+    ds, _ = _dataset_and_predictions(1)
+    perfect = [
+        {
+            "image_id": r.image_id,
+            "boxes": r.boxes,
+            "scores": np.ones(r.num_boxes),
+            "labels": r.labels,
+        }
+        for r in ds.images
+    ]
+    result = evaluate_detections(ds, perfect)
+    assert result.coco["AP"] == pytest.approx(1.0) and result.coco["AP50"] == pytest.approx(1.0)
+    assert result.f1 == pytest.approx(1.0, abs=1e-3) and result.f1_at_conf == pytest.approx(
+        1.0, abs=1e-3
+    )
+    assert result.score == pytest.approx(1.0, abs=1e-3)
+    nothing = evaluate_detections(ds, [])
+    assert nothing.coco["AP"] == 0 and nothing.f1 == 0 and nothing.score == 0
+
+
+def test_hand_computed_precision_recall_f1_and_table():
+    # one image, two objects of class 1; three detections: a hit (0.9), a miss (0.8), a hit (0.6)
+    rec = ImageRecord(
+        "a.png", None, 100, 100, [[0, 0, 10, 10], [50, 50, 70, 70]], [1, 1], image_id=1
+    )
+    ds = DetectionDataset(".", ["thing"], [rec])
+    pred = {
+        "image_id": 1,
+        "boxes": [[0, 0, 10, 10], [80, 80, 90, 90], [50, 50, 70, 70]],
+        "scores": [0.9, 0.8, 0.6],
+        "labels": [1, 1, 1],
+    }
+    result = evaluate_detections(ds, [pred], conf=0.7)
+    # at conf 0.7: detections 0.9 and 0.8 -> 1 TP, 1 FP: P = 0.5, R = 0.5, F1 = 0.5
+    assert result.precision_at_conf == pytest.approx(0.5)
+    assert result.recall_at_conf == pytest.approx(0.5)
+    assert result.f1_at_conf == pytest.approx(0.5)
+    # best threshold keeps all three: P = 2/3, R = 1, F1 = 0.8
+    assert result.f1 == pytest.approx(0.8) and result.recall == pytest.approx(1.0)
+    row = result.per_class[0]
+    assert row["images"] == 1 and row["instances"] == 2
+    # COCO AP50: precision 1 up to recall 0.5, then 2/3 up to recall 1 (101-point interpolation)
+    assert row["mAP50"] == pytest.approx((51 * 1 + 50 * 2 / 3) / 101, abs=1e-6)
+    assert result.score == pytest.approx(0.5 * row["mAP50"] + 0.5 * 0.5)
+    assert "thing" in result.table()
+
+
+def test_match_image_and_crowd_regions():
+    gt = np.array([[0, 0, 10, 10], [20, 20, 40, 40]], float)
+    pred = np.array([[0, 0, 10, 10], [21, 21, 40, 40], [0, 0, 9, 10]], float)
+    tp, ignored = match_image(
+        pred, np.array([1, 1, 1]), gt, np.array([1, 1]), np.array([False, True])
+    )
+    # pred 0 matches gt 0 at every threshold; pred 1 only matches the crowd region: ignored;
+    # pred 2 is a duplicate of gt 0: false positive
+    assert tp[:, 0].tolist() == [True, False, False] and tp[0].all()
+    assert ignored.tolist() == [False, True, False]
+
+
+def test_confusion_matrix_literal():
+    gt = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [50, 50, 60, 60]], float)
+    gt_labels = np.array([1, 2, 2])
+    pred = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [80, 80, 90, 90]], float)
+    pred_labels = np.array([1, 1, 2])
+    m = confusion_matrix(pred, pred_labels, gt, gt_labels, num_classes=2)
+    expected = np.array(
+        [
+            [1, 1, 0],  # predicted 1: a true 1, a true 2
+            [0, 0, 1],  # predicted 2: nothing true (background)
+            [0, 1, 0],  # background: the missed true 2
+        ]
+    )
+    np.testing.assert_array_equal(m, expected)

@@ -87,7 +87,6 @@ def pr_curves(
         if not mine.any() or num_gt[c] == 0:
             continue
         tpc = np.concatenate([[0], np.cumsum(tp[mine])])
-        fpc = np.concatenate([[0], np.cumsum(~tp[mine])])
         # Detections kept at threshold x: those scoring >= x (scores are sorted descending).
         kept = np.searchsorted(-scores[mine], -x, side="right")
         recall[c - 1] = tpc[kept] / num_gt[c]

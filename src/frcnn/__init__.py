@@ -1,5 +1,7 @@
 """frcnn: train, evaluate and use Faster R-CNN object detectors on your own data."""
 
+from .api import evaluate, predict, train
+from .config import TrainConfig, load_config
 from .detector import FasterRCNN
 from .model_file import load_model, save_model
 from .models import MODELS, ModelConfig, build_model
@@ -10,8 +12,13 @@ __all__ = [
     "MODELS",
     "FasterRCNN",
     "ModelConfig",
+    "TrainConfig",
     "__version__",
     "build_model",
+    "evaluate",
+    "load_config",
     "load_model",
+    "predict",
     "save_model",
+    "train",
 ]

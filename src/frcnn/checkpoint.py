@@ -27,3 +27,27 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
     if not isinstance(state, dict):
         raise ValueError(f"{path} does not hold a state dict (found {type(state).__name__})")
     return state
+
+
+def atomic_torch_save(obj: object, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``: a
+    process killed mid-save leaves the previous file intact, never a truncated one."""
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_training_state(path: str | os.PathLike) -> dict:
+    """A training-state file (optimiser, scheduler, RNG states, ...), read with
+    ``weights_only=True``: plain containers and tensors only."""
+    return torch.load(Path(path), map_location="cpu", weights_only=True)

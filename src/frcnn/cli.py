@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -168,6 +169,92 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .trainer import train
+
+    config = args.config
+    if args.resume and config is None and args.out and (Path(args.out) / "config.yaml").exists():
+        config = Path(args.out) / "config.yaml"  # resume the run as it was configured
+    values = {
+        "data.train": args.data,
+        "data.val": args.val,
+        "data.val_split": args.val_split,
+        "model.name": args.model,
+        "model.weights": args.weights,
+        "schedule.epochs": args.epochs,
+        "data.batch_size": args.batch_size,
+        "data.img_size": args.img_size,
+        "run.out": args.out,
+        "run.resume": True if args.resume else None,
+        "schedule.time_budget": args.time_budget,
+        "data.tile": args.tile,
+        "data.overlap": args.overlap,
+    }
+    result = train(load_config(config, args.overrides, **values))
+    print(f"run folder: {result.out}")
+    print(
+        f"best weights: {result.best} (epoch {result.best_epoch})"
+        if result.best
+        else f"last weights: {result.last}"
+    )
+    if result.metrics:
+        m = result.metrics
+        print(
+            f"validation: mAP {m['AP']:.4f}  mAP50 {m['AP50']:.4f}  F1 {m['F1_at_conf']:.4f}  score {m['score']:.4f}"
+        )
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .api import evaluate
+
+    result = evaluate(
+        args.weights,
+        args.data,
+        args.split,
+        args.out,
+        args.conf,
+        args.batch_size,
+        args.predictions,
+        args.format,
+        args.device,
+    )
+    print(result.coco_summary.rstrip())
+    print(result.table())
+    print(
+        f"F1 {result.f1:.4f} at the best score threshold {result.best_threshold:.3f} "
+        f"(P {result.precision:.4f}, R {result.recall:.4f}); at conf {result.conf}: "
+        f"P {result.precision_at_conf:.4f} R {result.recall_at_conf:.4f} F1 {result.f1_at_conf:.4f}; "
+        f"score {result.score:.4f}"
+    )
+    if args.out:
+        print(f"wrote {Path(args.out) / 'metrics.json'}, per_class.csv and plots")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .api import predict
+
+    results = predict(
+        args.weights,
+        args.sources,
+        args.conf,
+        args.out,
+        args.save_images,
+        args.format,
+        args.tile,
+        args.overlap,
+        args.batch_size,
+        args.device,
+    )
+    for p in results:
+        print(f"{p.path}: {len(p.boxes)} detections")
+    if args.out:
+        print(f"wrote {args.format} predictions to {args.out}")
+    return 0
+
+
 def _add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "data",
@@ -238,6 +325,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_anchors)
 
+    p = sub.add_parser("train", help="train a detector; writes a run folder")
+    p.add_argument("--data", help="training data (any supported format)")
+    p.add_argument("--val", help="validation data (default: hold out --val-split of --data)")
+    p.add_argument("--val-split", type=float, help="fraction held out for validation (default 0.2)")
+    p.add_argument("--model", help="model name (frcnn models; default resnet50_fpn)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--img-size", type=int, help="longest image side in pixels")
+    p.add_argument("--out", help="run folder (default runs/train, numbered if taken)")
+    p.add_argument("--weights", help="start from an frcnn model file or a torchvision .pth")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--config", help="YAML config file")
+    p.add_argument("--time-budget", type=float, help="minutes of training (schedule fitted to it)")
+    p.add_argument("--tile", type=int, help="train on tiles of this size")
+    p.add_argument("--overlap", type=float, help="tile overlap fraction (default 0.2)")
+    p.add_argument("overrides", nargs="*", help="section.key=value, e.g. optim.lr=0.01")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="COCO metrics, per-class table, F1, curves")
+    p.add_argument("--weights", help="frcnn model file")
+    p.add_argument("--data", required=True, help="ground truth (any supported format)")
+    p.add_argument("--predictions", help="score this COCO results file instead of running a model")
+    p.add_argument("--split", help="split of --data (default train, or the only one)")
+    p.add_argument("--format", choices=["coco", "yolo", "voc", "csv", "hf"])
+    p.add_argument("--out", help="folder for metrics.json, per_class.csv and plots")
+    p.add_argument(
+        "--conf", type=float, default=0.25, help="score threshold for P/R/F1 (default 0.25)"
+    )
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("predict", help="detect objects in images")
+    p.add_argument("--weights", required=True, help="frcnn model file")
+    p.add_argument("sources", nargs="+", help="image files, folders or globs")
+    p.add_argument("--out", help="output folder")
+    p.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
+    p.add_argument(
+        "--save-images", action="store_true", help="also write the images with boxes drawn"
+    )
+    p.add_argument("--format", choices=["json", "coco", "csv"], default="json")
+    p.add_argument("--tile", type=int, help="tiled inference with tiles of this size")
+    p.add_argument("--overlap", type=float, default=0.2, help="tile overlap fraction (default 0.2)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_cmd_predict)
+
     p = sub.add_parser("models", help="list the registered model names")
     p.set_defaults(func=_cmd_models)
     return parser
@@ -250,4 +384,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(message)s",
         stream=sys.stderr,
     )
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, KeyError, FileNotFoundError, RuntimeError, ImportError) as err:
+        if os.environ.get("FRCNN_DEBUG"):
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"frcnn {args.command}: error: {message}", file=sys.stderr)
+        return 2

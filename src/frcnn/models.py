@@ -37,6 +37,7 @@ class ModelConfig:
     trainable_backbone_layers: int | None = None
     fpn_channels: int = 256
     channels_last: bool = True
+    gradient_checkpointing: bool = False
     # Image transform
     min_size: int | tuple[int, ...] = 800
     max_size: int = 1333
@@ -138,6 +139,7 @@ def build_from_config(cfg: ModelConfig) -> FasterRCNN:
         cfg.trainable_backbone_layers,
         cfg.fpn_channels,
         cfg.pretrained_backbone,
+        cfg.gradient_checkpointing,
     )
     anchor_generator = AnchorGenerator(cfg.anchor_sizes, cfg.aspect_ratios)
     if len(cfg.anchor_sizes) != len(backbone.strides):

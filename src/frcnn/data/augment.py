@@ -69,6 +69,7 @@ class Augmenter:
             ``{"name": "Affine", "rotate": [-5, 5], "p": 0.5}`` dicts.
         min_visibility: smallest kept fraction of a box's area.
         min_area: smallest kept box area in pixels.
+        seed: seeds the pipeline's random draws (see :meth:`set_epoch`); None draws a seed.
     """
 
     def __init__(
@@ -76,7 +77,9 @@ class Augmenter:
         pipeline: str | Sequence[str | dict[str, Any]] = "default",
         min_visibility: float = 0.3,
         min_area: float = 4.0,
+        seed: int | None = None,
     ) -> None:
+        self.seed = seed
         transforms = (
             _named(pipeline) if isinstance(pipeline, str) else [_from_spec(s) for s in pipeline]
         )
@@ -93,7 +96,13 @@ class Augmenter:
                 min_area=min_area,
                 clip=True,
             ),
+            seed=seed,
         )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Re-seed for an epoch, so a resumed run draws the same augmentations."""
+        if self.compose is not None and self.seed is not None:
+            self.compose.set_random_seed(self.seed + epoch)
 
     def __call__(
         self, image: np.ndarray, boxes: np.ndarray

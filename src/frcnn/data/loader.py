@@ -171,7 +171,7 @@ class RepeatFactorSampler(Sampler[int]):
         indices = torch.from_numpy(np.repeat(np.arange(len(self.factors)), reps))
         if self.shuffle:
             indices = indices[torch.randperm(len(indices), generator=g)]
-        self._indices = indices.tolist()
+        self._indices = indices.tolist()[self.rank :: self.world_size]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._indices)

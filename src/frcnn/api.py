@@ -1,0 +1,124 @@
+"""The Python API mirroring the command line: train, evaluate, predict."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from .config import TrainConfig, load_config
+from .data.check import check_dataset
+from .data.loader import DetectionTorchDataset, collate
+from .data.sources import read_dataset
+from .engine import predict_batches
+from .metrics.report import EvalResult, evaluate_detections
+from .model_file import load_model
+from .predict import Prediction, expand_sources, predict_images, save_drawn, write_predictions
+from .trainer import TrainResult
+from .trainer import train as _train
+
+log = logging.getLogger("frcnn")
+
+
+def train(
+    config: TrainConfig | str | Path | None = None, overrides: Sequence[str] = (), **values: Any
+) -> TrainResult:
+    """Train a detector. ``config`` is a :class:`TrainConfig` or a YAML file; ``overrides``
+    are ``section.key=value`` strings; ``values`` use dotted keys too
+    (``train(**{"data.train": "data/shapes", "schedule.epochs": 5})``)."""
+    if not isinstance(config, TrainConfig):
+        config = load_config(config, list(overrides), **values)
+    return _train(config)
+
+
+def _device(device: str) -> torch.device:
+    return torch.device(
+        "cuda"
+        if device == "auto" and torch.cuda.is_available()
+        else "cpu"
+        if device == "auto"
+        else device
+    )
+
+
+def evaluate(
+    weights: str | Path | None,
+    data: str | Path,
+    split: str | None = None,
+    out: str | Path | None = None,
+    conf: float = 0.25,
+    batch_size: int = 4,
+    predictions: str | Path | None = None,
+    format: str | None = None,
+    device: str = "auto",
+) -> EvalResult:
+    """Evaluate a model file on a dataset, or score an existing COCO results file
+    (``predictions``) without a model. With ``out``, writes ``metrics.json``,
+    ``per_class.csv`` and the plots."""
+    ds, report = check_dataset(read_dataset(data, format, split), "header")
+    for line in report.summary_lines():
+        log.info("  %s", line)
+    if predictions is not None:
+        raw = json.loads(Path(predictions).read_text())
+        results = raw["annotations"] if isinstance(raw, dict) else raw
+        by_image: dict[int, dict] = {}
+        for r in results:
+            entry = by_image.setdefault(
+                int(r["image_id"]),
+                {"image_id": int(r["image_id"]), "boxes": [], "scores": [], "labels": []},
+            )
+            x, y, w, h = r["bbox"]
+            entry["boxes"].append([x, y, x + w, y + h])
+            entry["scores"].append(r["score"])
+            entry["labels"].append(r["category_id"])
+        preds = list(by_image.values())
+    else:
+        if weights is None:
+            raise ValueError("evaluate needs weights or a predictions file")
+        model = load_model(weights, _device(device))
+        if model.class_names and model.class_names != ds.class_names:
+            log.warning(
+                "model classes %s differ from the data's %s", model.class_names, ds.class_names
+            )
+        loader = DataLoader(DetectionTorchDataset(ds), batch_size=batch_size, collate_fn=collate)
+        preds = predict_batches(model, loader, next(model.parameters()).device)
+    result = evaluate_detections(ds, preds, conf)
+    if out is not None:
+        from . import plots
+
+        out = Path(out)
+        result.write(out)
+        plots.plot_pr_curve(result, out / "PR_curve.png")
+        plots.plot_f1_curve(result, out / "F1_curve.png")
+        plots.plot_confusion(result, out / "confusion_matrix.png")
+    return result
+
+
+def predict(
+    weights: str | Path,
+    sources: Sequence[str] | str,
+    conf: float = 0.25,
+    out: str | Path | None = None,
+    save_images: bool = False,
+    format: str = "json",
+    tile: int | None = None,
+    overlap: float = 0.2,
+    batch_size: int = 4,
+    device: str = "auto",
+) -> list[Prediction]:
+    """Detections for files, folders or globs, in original image coordinates. With ``out``,
+    writes them in ``format`` (json, coco or csv) and, with ``save_images``, drawn images."""
+    model = load_model(weights, _device(device))
+    files = expand_sources([sources] if isinstance(sources, str) else list(sources))
+    results = predict_images(model, files, conf, batch_size, tile, overlap)
+    if out is not None:
+        out = Path(out)
+        write_predictions(results, out, format, model.class_names)
+        if save_images:
+            save_drawn(results, out / "images", model.class_names)
+    return results

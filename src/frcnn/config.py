@@ -1,0 +1,169 @@
+"""The training configuration: typed sections, YAML files (safe_load), ``key=value`` overrides.
+
+Only builders read this; modules take plain arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class ModelSection:
+    name: str = "resnet50_fpn"
+    # Start from these weights: an frcnn model file, or a torchvision Faster R-CNN .pth.
+    weights: str | None = None
+    # Any frcnn.build_model option (min_size, anchor_sizes, norm, ...).
+    args: dict[str, Any] = field(default_factory=dict)
+    # Classification-loss weights: a list with one weight per class (background first), or
+    # "auto" for inverse class frequency.
+    class_weights: list[float] | str | None = None
+
+
+@dataclass
+class DataSection:
+    train: str | None = None
+    val: str | None = None
+    # Hold out this fraction of the training images for validation when no val is given.
+    val_split: float = 0.2
+    format: str | None = None
+    images: str | None = None
+    exif: bool = True
+    augment: str | list[Any] = "default"
+    min_visibility: float = 0.3
+    # Repeat-factor sampling threshold for class imbalance (None: plain shuffling).
+    repeat_threshold: float | None = None
+    batch_size: int = 4
+    workers: int = 0
+    # Longest image side for training and evaluation (None: the model's min/max size).
+    img_size: int | None = None
+    # Progressive resizing: [[first_epoch, size], ...], e.g. [[0, 320], [5, 640]].
+    img_sizes: list[list[int]] | None = None
+    tile: int | None = None
+    overlap: float = 0.2
+    tile_min_visibility: float = 0.5
+
+
+@dataclass
+class OptimSection:
+    name: str = "sgd"  # sgd | adamw
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    grad_clip: float | None = None
+    accumulate: int = 1
+    l1_lambda: float = 0.0
+
+
+@dataclass
+class ScheduleSection:
+    epochs: int = 12
+    policy: str = "multistep"  # step | multistep | cosine | constant
+    warmup_epochs: float = 1.0
+    warmup_factor: float = 0.001
+    step_size: int = 7  # step: multiply by gamma every step_size epochs
+    gamma: float = 0.1
+    milestones: list[int] = field(default_factory=lambda: [8, 11])
+    # Stop after this many minutes of wall time; the schedule is fitted to the budget.
+    time_budget: float | None = None
+
+
+@dataclass
+class EvalSection:
+    conf: float = 0.25  # score threshold for P/R/F1 and the confusion matrix
+    score_weights: list[float] = field(default_factory=lambda: [0.5, 0.5])  # mAP50, F1
+    top_k: int = 3
+    patience: int | None = None
+    every: int = 1
+
+
+@dataclass
+class RunSection:
+    out: str = "runs/train"
+    seed: int = 0
+    deterministic: bool = False
+    amp: str = "none"  # none | fp16 (CUDA) | bf16
+    device: str = "auto"
+    resume: bool = False
+    nan_policy: str = "stop"  # stop | skip
+    max_nan_skips: int = 10
+    progress: bool = True
+
+
+@dataclass
+class TrainConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    run: RunSection = field(default_factory=RunSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    hint = difflib.get_close_matches(word, options, n=1)
+    return f" Did you mean {hint[0]!r}?" if hint else ""
+
+
+def _set(obj: Any, dotted: str, value: Any, where: str, prefix: str = "") -> None:
+    head, _, rest = dotted.partition(".")
+    names = [f.name for f in dataclasses.fields(obj)]
+    if head not in names:
+        raise KeyError(
+            f"{where}: unknown key {prefix + dotted!r}.{_suggest(head, names)} Known: {', '.join(names)}"
+        )
+    current = getattr(obj, head)
+    if rest:
+        if dataclasses.is_dataclass(current):
+            _set(current, rest, value, where, f"{prefix}{head}.")
+        elif isinstance(current, dict):  # model.args.<option>: checked by build_model
+            current[rest] = value
+        else:
+            raise KeyError(f"{where}: {head!r} has no sub-keys (got {dotted!r})")
+    elif dataclasses.is_dataclass(current):
+        if not isinstance(value, dict):
+            raise TypeError(f"{where}: {head!r} is a section; give a mapping")
+        for key, sub in value.items():
+            _set(current, str(key), sub, where, f"{prefix}{head}.")
+    else:
+        setattr(obj, head, value)
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, **values: Any
+) -> TrainConfig:
+    """Defaults, then a YAML file, then ``section.key=value`` overrides, then keyword values
+    (``{"data.train": "x"}`` style keys).
+
+    Raises:
+        KeyError: an unknown key, with a did-you-mean.
+    """
+    cfg = TrainConfig()
+    if path is not None:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise TypeError(f"{path}: a config file must hold a mapping of sections")
+        for key, value in data.items():
+            _set(cfg, str(key), value, str(path))
+    for item in overrides or []:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} is not key=value (e.g. optim.lr=0.01)")
+        _set(cfg, key.strip(), yaml.safe_load(text), "override")
+    for key, value in values.items():
+        if value is not None:
+            _set(cfg, key, value, "argument")
+    return cfg

@@ -1,0 +1,59 @@
+"""torch.distributed glue: one process per device under ``torchrun``; rank 0 writes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> DistInfo:
+    """Join the process group when launched by torchrun (gloo on CPU, nccl on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return info
+
+
+def all_gather_list(items: list, info: DistInfo) -> list:
+    """Every rank's list, concatenated in rank order (all ranks get the result)."""
+    if not info.enabled:
+        return items
+    gathered: list[list] = [[] for _ in range(info.world_size)]
+    dist.all_gather_object(gathered, items)
+    return [x for part in gathered for x in part]
+
+
+def broadcast(value: object, info: DistInfo) -> object:
+    """Rank 0's value on every rank."""
+    if not info.enabled:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def cleanup(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,9 @@ class RunSection:
     amp: str = "none"  # none | fp16 (CUDA) | bf16
     device: str = "auto"
     resume: bool = False
+    # Stop this invocation after so many epochs (the schedule still spans schedule.epochs);
+    # continue later with --resume. For time-limited jobs.
+    stop_after_epochs: int | None = None
     nan_policy: str = "stop"  # stop | skip
     max_nan_skips: int = 10
     progress: bool = True
@@ -139,7 +143,27 @@ def _set(obj: Any, dotted: str, value: Any, where: str, prefix: str = "") -> Non
         for key, sub in value.items():
             _set(current, str(key), sub, where, f"{prefix}{head}.")
     else:
-        setattr(obj, head, value)
+        setattr(
+            obj,
+            head,
+            _coerce(value, typing.get_type_hints(type(obj))[head], prefix + dotted, where),
+        )
+
+
+def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:
+    """Numbers written as strings become numbers where the field is numeric: YAML reads
+    ``1e-3`` (no dot) as a string."""
+    if not isinstance(value, str):
+        return value
+    options = typing.get_args(hint) or (hint,)
+    for kind in (int, float):
+        if kind in options:
+            try:
+                return kind(value)
+            except ValueError:
+                if str not in options:
+                    raise TypeError(f"{where}: {key} must be a number, got {value!r}") from None
+    return value
 
 
 def load_config(

@@ -159,7 +159,7 @@ def train_one_epoch(
         if options.l1_lambda:
             loss = loss + options.l1_lambda * l1_penalty(model)
         if not torch.isfinite(loss):
-            terms = ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
+            terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
             message = f"non-finite loss at epoch {epoch}, step {i}: {terms}"
             skipped += 1
             if options.nan_policy != "skip" or skipped > options.max_nan_skips:

@@ -550,6 +550,18 @@ class Trainer:
             if out_of_time():
                 log.info("time budget of %.1f min reached after epoch %d", s.time_budget, epoch)
                 break
+            stop_after = cfg.run.stop_after_epochs
+            if (
+                stop_after is not None
+                and epoch + 1 - first_epoch >= stop_after
+                and epoch + 1 < epochs_total
+            ):
+                log.info(
+                    "stopping after %d epochs of this run; continue with --resume --out %s",
+                    stop_after,
+                    self.out,
+                )
+                break
 
         final: dict = {}
         if info.is_main:

@@ -270,3 +270,17 @@ def test_config_errors_suggest_the_right_key(tmp_path):
     with pytest.raises(KeyError, match="Did you mean 'optim'"):
         load_config(cfg_file)
     assert main(["train", "--data", "x", "optim.lrr=1"]) == 2
+
+
+def test_demo_command_runs_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert (
+        main(["demo", "--out", str(out), "--minutes", "0.05", "--n-train", "16", "--n-val", "4"])
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "held-out images: mAP50" in text and "predictions:" in text
+    assert (out / "train" / "metrics.json").is_file() and (
+        out / "predictions" / "predictions.json"
+    ).is_file()
+    assert len(list((out / "predictions" / "images").glob("*.jpg"))) == 4

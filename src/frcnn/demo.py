@@ -7,14 +7,12 @@ Also the one-image fit used by the tests to show the detector learns at all.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from .detector import FasterRCNN
-from .models import build_model
 
 log = logging.getLogger(__name__)
 
@@ -71,31 +69,6 @@ def fit_one_image(
             log.info("step %d/%d loss %.4f", step + 1, steps, float(total.detach()))
     model.eval()
     return last
-
-
-def run_demo(steps: int = 200, seed: int = 0) -> list[dict[str, object]]:
-    """Generate the image, fit a small detector for ``steps`` steps, return its detections
-    (``label``, ``name``, ``score``, ``box``) with score >= 0.5."""
-    torch.manual_seed(seed)
-    image, target = two_object_image()
-    model = build_model("resnet18_fpn", len(CLASS_NAMES) + 1, **DEMO_MODEL)
-    start = time.perf_counter()
-    fit_one_image(model, image, target, steps)
-    log.info("trained %d steps in %.1f s", steps, time.perf_counter() - start)
-    with torch.no_grad():
-        det = model([image])[0]
-    keep = det["scores"] >= 0.5
-    return [
-        {
-            "label": int(label),
-            "name": CLASS_NAMES[int(label) - 1],
-            "score": round(float(score), 4),
-            "box": [round(v, 1) for v in box.tolist()],
-        }
-        for box, score, label in zip(
-            det["boxes"][keep], det["scores"][keep], det["labels"][keep], strict=True
-        )
-    ]
 
 
 # The demo's recipe, chosen by measurement on a 2-core CPU (benchmarks/demo_quality.py).

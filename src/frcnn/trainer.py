@@ -470,7 +470,8 @@ class Trainer:
         writer = _TensorBoard(self.out) if info.is_main else None
         last_result: EvalResult | None = None
         epoch = first_epoch - 1
-        for epoch in range(first_epoch, epochs_total):
+        while epoch + 1 < epochs_total:  # epochs_total may shrink to fit a time budget
+            epoch += 1
             size = _size_for_epoch(cfg.data.img_sizes, epoch)
             if size is not None:
                 set_image_size(raw_model, size)

@@ -284,3 +284,16 @@ def test_demo_command_runs_end_to_end(tmp_path, capsys):
         out / "predictions" / "predictions.json"
     ).is_file()
     assert len(list((out / "predictions" / "images").glob("*.jpg"))) == 4
+
+
+@pytest.mark.parametrize("fmt", ["yolo", "voc", "csv"])
+def test_train_and_eval_on_each_format(tiny_data, tmp_path, fmt):
+    converted = tmp_path / fmt
+    assert main(["data", "convert", str(tiny_data / "train"), "--to", fmt, str(converted)]) == 0
+    out = tmp_path / "run"
+    assert (
+        main(["train", "--data", str(converted), "--epochs", "1", "--out", str(out), *TINY_RUN])
+        == 0
+    )
+    result = frcnn.evaluate(out / "weights" / "last.safetensors", converted)
+    assert 0 <= result.coco["AP50"] <= 1 and len(result.per_class) == 5

@@ -50,4 +50,5 @@ def atomic_torch_save(obj: object, path: str | os.PathLike) -> Path:
 def load_training_state(path: str | os.PathLike) -> dict:
     """A training-state file (optimiser, scheduler, RNG states, ...), read with
     ``weights_only=True``: plain containers and tensors only."""
-    return torch.load(Path(path), map_location="cpu", weights_only=True)
+    path = Path(path)
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -464,7 +464,10 @@ class Trainer:
             return elapsed_before + time.perf_counter() - start_time
 
         def out_of_time() -> bool:
-            return bool(broadcast(budget is not None and elapsed() > budget, info))
+            done = budget is not None and (
+                elapsed() > budget or scheduler.last_epoch >= schedule.total_steps
+            )
+            return bool(broadcast(done, info))
 
         results_csv = self.out / "results.csv"
         writer = _TensorBoard(self.out) if info.is_main else None
@@ -496,15 +499,14 @@ class Trainer:
                 result = self.evaluate(raw_model)
             seconds = time.perf_counter() - epoch_start
             if budget is not None and epoch == first_epoch:
-                # Fit the schedule to the budget from the first epoch's duration.
-                fit = max(epoch + 1, int((budget - elapsed()) // max(seconds, 1e-6)) + epoch + 1)
-                epochs_total = int(broadcast(min(s.epochs, fit), info))
-                schedule.fit_total(epochs_total * steps_per_epoch)
+                # Fit the schedule to the budget from the first epoch's duration; the last
+                # epoch may be partial, ending where the schedule ends.
+                fit = (epoch + 1) + max(0.0, budget - elapsed()) / max(seconds, 1e-6)
+                fit = float(broadcast(min(float(s.epochs), fit), info))
+                epochs_total = math.ceil(fit)
+                schedule.fit_total(int(fit * steps_per_epoch))
                 log.info(
-                    "time budget %.1f min: %d epochs of %.1f s fit",
-                    s.time_budget,
-                    epochs_total,
-                    seconds,
+                    "time budget %.1f min: %.2f epochs of %.1f s fit", s.time_budget, fit, seconds
                 )
             stop_early = False
             if info.is_main:

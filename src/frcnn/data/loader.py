@@ -153,14 +153,23 @@ class RepeatFactorSampler(Sampler[int]):
         threshold: class frequency (fraction of images) below which a class is repeated.
         seed: base seed; the epoch is added to it.
         shuffle: shuffle the drawn indices.
+        rank, world_size: in multi-process training each rank takes every world_size-th
+            index of the same draw.
     """
 
     def __init__(
-        self, ds: DetectionDataset, threshold: float = 0.1, seed: int = 0, shuffle: bool = True
+        self,
+        ds: DetectionDataset,
+        threshold: float = 0.1,
+        seed: int = 0,
+        shuffle: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.factors = repeat_factors(ds, threshold)
         self.seed = seed
         self.shuffle = shuffle
+        self.rank, self.world_size = rank, world_size
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:

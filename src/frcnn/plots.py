@@ -63,6 +63,14 @@ def plot_results(csv_path: Path, out: Path) -> None:
     plt.close(fig)
 
 
+def _finish_curve(fig, ax, out: Path, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set(xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.01), title=title)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
 def plot_pr_curve(result: EvalResult, out: Path) -> None:
     """COCO precision against recall at IoU 0.5, per class and mean."""
     recall = np.linspace(0, 1, 101)
@@ -86,17 +94,7 @@ def plot_pr_curve(result: EvalResult, out: Path) -> None:
             color="blue",
             label=f"all classes {result.map50:.3f} mAP@0.5",
         )
-    ax.set(
-        xlabel="Recall",
-        ylabel="Precision",
-        xlim=(0, 1),
-        ylim=(0, 1.01),
-        title="Precision-Recall (IoU 0.5)",
-    )
-    ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    _finish_curve(fig, ax, out, "Recall", "Precision", "Precision-Recall (IoU 0.5)")
 
 
 def plot_f1_curve(result: EvalResult, out: Path) -> None:
@@ -114,17 +112,7 @@ def plot_f1_curve(result: EvalResult, out: Path) -> None:
             color="blue",
             label=f"all classes {result.f1:.2f} at {result.best_threshold:.3f}",
         )
-    ax.set(
-        xlabel="Confidence",
-        ylabel="F1",
-        xlim=(0, 1),
-        ylim=(0, 1.01),
-        title="F1-Confidence (IoU 0.5)",
-    )
-    ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    _finish_curve(fig, ax, out, "Confidence", "F1", "F1-Confidence (IoU 0.5)")
 
 
 def plot_confusion(result: EvalResult, out: Path) -> None:

@@ -164,24 +164,19 @@ def load_datasets(
         )
     order = np.random.default_rng(cfg.run.seed).permutation(len(train.images))
     n_val = max(1, int(round(len(order) * d.val_split)))
-    val_idx, train_idx = set(order[:n_val].tolist()), order[n_val:]
-    val = DetectionDataset(
-        train.root,
-        train.class_names,
-        [train.images[i] for i in sorted(val_idx)],
-        source=train.source,
-        format=train.format,
-        split="val",
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return _subset(train, train_idx, "train"), _subset(train, val_idx, "val"), train_report, None
+
+
+def _subset(ds: DetectionDataset, indices: np.ndarray, split: str) -> DetectionDataset:
+    return DetectionDataset(
+        ds.root,
+        ds.class_names,
+        [ds.images[i] for i in indices.tolist()],
+        source=ds.source,
+        format=ds.format,
+        split=split,
     )
-    train = DetectionDataset(
-        train.root,
-        train.class_names,
-        [train.images[i] for i in sorted(train_idx)],
-        source=train.source,
-        format=train.format,
-        split="train",
-    )
-    return train, val, train_report, None
 
 
 def auto_class_weights(ds: DetectionDataset) -> list[float]:

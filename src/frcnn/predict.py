@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,8 +239,11 @@ def save_drawn(
     from .plots import draw_detections
 
     out.mkdir(parents=True, exist_ok=True)
-    for p in predictions:
+    stems = Counter(p.path.stem for p in predictions)
+    for i, p in enumerate(predictions):
+        # Inputs from different folders may share a name: number those so none overwrites.
+        name = p.path.stem if stems[p.path.stem] == 1 else f"{i:05d}_{p.path.stem}"
         arr = load_image(p.path, exif)
         image = Image.fromarray(arr if arr.dtype == np.uint8 else (arr * 255).astype(np.uint8))
         drawn = draw_detections(image, p.boxes, p.labels, class_names or [], p.scores)
-        drawn.save(out / f"{p.path.stem}.jpg", quality=92)
+        drawn.save(out / f"{name}.jpg", quality=92)

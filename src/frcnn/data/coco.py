@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from .images import UnsafePathError, safe_join
 from .records import DetectionDataset, ImageRecord
 
@@ -141,13 +139,8 @@ def read_coco(
         )
     for image_id, anns in per_image.items():
         if anns:
-            rec = records[image_id]
             boxes, labels, crowd, ignore, ids = zip(*anns, strict=True)
-            rec.boxes = np.asarray(boxes, np.float32)
-            rec.labels = np.asarray(labels, np.int64)
-            rec.iscrowd = np.asarray(crowd, bool)
-            rec.ignore = np.asarray(ignore, bool)
-            rec.ann_ids = np.asarray(ids, np.int64)
+            records[image_id].set_annotations(boxes, labels, ids, crowd, ignore)
     return ds
 
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
-
 from .images import UnsafePathError, image_size, safe_join
-from .records import DetectionDataset, ImageRecord
+from .records import DetectionDataset, ImageRecord, read_names_file
 
 COLUMNS = ("image_path", "xmin", "ymin", "xmax", "ymax", "label")
 _ALIASES = {
@@ -63,12 +61,8 @@ def read_csv(
     if not rows:
         raise ValueError(f"{csv_file}: empty file")
     cols = _columns(rows[0], csv_file)
-    names_file = next(
-        (csv_file.parent / n for n in NAME_FILES if (csv_file.parent / n).is_file()), None
-    )
-    if names_file is not None:
-        names = [ln.strip() for ln in names_file.read_text().splitlines() if ln.strip()]
-    else:
+    names = read_names_file(csv_file.parent, NAME_FILES)
+    if names is None:
         names = sorted(
             {
                 r[cols["label"]].strip()
@@ -129,12 +123,7 @@ def read_csv(
     for name, anns in per_image.items():
         if anns:
             boxes, labels, lines = zip(*anns, strict=True)
-            rec = records[name]
-            rec.boxes = np.asarray(boxes, np.float32)
-            rec.labels = np.asarray(labels, np.int64)
-            rec.iscrowd = np.zeros(len(anns), bool)
-            rec.ignore = np.zeros(len(anns), bool)
-            rec.ann_ids = np.asarray(lines, np.int64)
+            records[name].set_annotations(boxes, labels, lines)
     return ds
 
 

@@ -66,6 +66,19 @@ class ImageRecord:
     def num_boxes(self) -> int:
         return len(self.boxes)
 
+    def set_annotations(
+        self,
+        boxes: object,
+        labels: object,
+        ann_ids: object = None,
+        iscrowd: object = None,
+        ignore: object = None,
+    ) -> None:
+        """Replace the annotations (sequences or arrays; missing flags are all False)."""
+        self.boxes, self.labels, self.ann_ids = boxes, labels, ann_ids
+        self.iscrowd, self.ignore = iscrowd, ignore
+        self.__post_init__()
+
     def subset(self, keep: np.ndarray) -> ImageRecord:
         """A copy holding only the annotations selected by ``keep`` (mask or indices)."""
         return ImageRecord(
@@ -83,6 +96,15 @@ class ImageRecord:
             self.skip,
             self.ann_file,
         )
+
+
+def read_names_file(folder: Path, candidates: tuple[str, ...]) -> list[str] | None:
+    """Class names, one per line, from the first of ``candidates`` present in ``folder``."""
+    for name in candidates:
+        if (folder / name).is_file():
+            lines = (folder / name).read_text().splitlines()
+            return [line.strip() for line in lines if line.strip()]
+    return None
 
 
 def _flags(values: np.ndarray | None, n: int) -> np.ndarray:

@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
-import numpy as np
 from defusedxml import ElementTree
 
 from .images import IMAGE_SUFFIXES, UnsafePathError, safe_join
-from .records import DetectionDataset, ImageRecord
+from .records import DetectionDataset, ImageRecord, read_names_file
 
 NAME_FILES = ("classes.txt", "labels.txt")
 
@@ -63,9 +62,9 @@ def _parse(xml_file: Path) -> tuple[str, int | None, int | None, list[tuple]]:
 
 
 def _class_names(root: Path, ann_dir: Path) -> list[str]:
-    names_file = next((root / n for n in NAME_FILES if (root / n).is_file()), None)
-    if names_file is not None:
-        return [ln.strip() for ln in names_file.read_text().splitlines() if ln.strip()]
+    names = read_names_file(root, NAME_FILES)
+    if names is not None:
+        return names
     found = set()
     for xml_file in ann_dir.glob("*.xml"):
         found.update(name for _, name, _, _ in _parse(xml_file)[3])
@@ -125,12 +124,7 @@ def read_voc(path: Path, split: str | None = None) -> DetectionDataset:
             labels.append(label_of[cls])
             ignore.append(difficult not in ("0", "", "false"))
             idxs.append(idx)
-        if boxes:
-            rec.boxes = np.asarray(boxes, np.float32)
-            rec.labels = np.asarray(labels, np.int64)
-            rec.iscrowd = np.zeros(len(boxes), bool)
-            rec.ignore = np.asarray(ignore, bool)
-            rec.ann_ids = np.asarray(idxs, np.int64)
+        rec.set_annotations(boxes, labels, idxs, ignore=ignore)
     return ds
 
 

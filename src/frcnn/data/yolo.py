@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from .images import IMAGE_SUFFIXES, UnsafePathError, image_size, safe_join
-from .records import DetectionDataset, ImageRecord
+from .records import DetectionDataset, ImageRecord, read_names_file
 
 YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml")
 NAME_FILES = ("classes.txt", "names.txt", "obj.names", "labels.txt")
@@ -54,12 +53,11 @@ def yolo_splits(path: Path) -> tuple[Path, list[str], dict[str, list[str]]]:
                 splits[key] = [str(v) for v in (value if isinstance(value, list) else [value])]
         return root.resolve(), names, splits
     root = path.resolve()
-    names_file = next((root / n for n in NAME_FILES if (root / n).is_file()), None)
-    if names_file is None:
+    names = read_names_file(root, NAME_FILES)
+    if names is None:
         raise ValueError(
             f"{root}: YOLO dataset needs data.yaml or a names file ({', '.join(NAME_FILES)})"
         )
-    names = [line.strip() for line in names_file.read_text().splitlines() if line.strip()]
     images = root / "images"
     subdirs = sorted(d.name for d in images.iterdir() if d.is_dir()) if images.is_dir() else []
     if subdirs:
@@ -178,12 +176,7 @@ def _parse_label_file(
         labels.append(int(cls) + 1)
         rows.append(row)
     rec.ann_file = rel
-    if boxes:
-        rec.boxes = np.asarray(boxes, np.float32)
-        rec.labels = np.asarray(labels, np.int64)
-        rec.iscrowd = np.zeros(len(boxes), bool)
-        rec.ignore = np.zeros(len(boxes), bool)
-        rec.ann_ids = np.asarray(rows, np.int64)
+    rec.set_annotations(boxes, labels, rows)
 
 
 def write_yolo(

@@ -8,14 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch.utils.data import DataLoader
 
 from .config import TrainConfig, load_config
 from .data.check import check_dataset
 from .data.loader import DetectionTorchDataset, collate
 from .data.sources import read_dataset
-from .engine import predict_batches
+from .engine import predict_batches, resolve_device
 from .metrics.report import EvalResult, evaluate_detections
 from .model_file import load_model
 from .predict import Prediction, expand_sources, predict_images, save_drawn, write_predictions
@@ -34,16 +33,6 @@ def train(
     if not isinstance(config, TrainConfig):
         config = load_config(config, list(overrides), **values)
     return _train(config)
-
-
-def _device(device: str) -> torch.device:
-    return torch.device(
-        "cuda"
-        if device == "auto" and torch.cuda.is_available()
-        else "cpu"
-        if device == "auto"
-        else device
-    )
 
 
 def evaluate(
@@ -80,7 +69,7 @@ def evaluate(
     else:
         if weights is None:
             raise ValueError("evaluate needs weights or a predictions file")
-        model = load_model(weights, _device(device))
+        model = load_model(weights, resolve_device(device))
         if model.class_names and model.class_names != ds.class_names:
             log.warning(
                 "model classes %s differ from the data's %s", model.class_names, ds.class_names
@@ -113,7 +102,7 @@ def predict(
 ) -> list[Prediction]:
     """Detections for files, folders or globs, in original image coordinates. With ``out``,
     writes them in ``format`` (json, coco or csv) and, with ``save_images``, drawn images."""
-    model = load_model(weights, _device(device))
+    model = load_model(weights, resolve_device(device))
     files = expand_sources([sources] if isinstance(sources, str) else list(sources))
     results = predict_images(model, files, conf, batch_size, tile, overlap)
     if out is not None:

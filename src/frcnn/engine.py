@@ -97,6 +97,13 @@ class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or infinite."""
 
 
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; any other name is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def autocast_context(device: torch.device, amp: str):
     if amp == "none":
         return nullcontext()

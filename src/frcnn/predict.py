@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
-from .data.images import IMAGE_SUFFIXES, load_image, to_tensor
+from .data.images import IMAGE_SUFFIXES, load_image, to_pil, to_tensor
 from .data.tiles import tile_windows
 from .detector import FasterRCNN
 
@@ -234,8 +234,6 @@ def save_drawn(
     exif: bool = True,
 ) -> None:
     """Each image with its boxes, class names and scores, under ``out``."""
-    from PIL import Image
-
     from .plots import draw_detections
 
     out.mkdir(parents=True, exist_ok=True)
@@ -243,7 +241,7 @@ def save_drawn(
     for i, p in enumerate(predictions):
         # Inputs from different folders may share a name: number those so none overwrites.
         name = p.path.stem if stems[p.path.stem] == 1 else f"{i:05d}_{p.path.stem}"
-        arr = load_image(p.path, exif)
-        image = Image.fromarray(arr if arr.dtype == np.uint8 else (arr * 255).astype(np.uint8))
-        drawn = draw_detections(image, p.boxes, p.labels, class_names or [], p.scores)
+        drawn = draw_detections(
+            to_pil(load_image(p.path, exif)), p.boxes, p.labels, class_names or [], p.scores
+        )
         drawn.save(out / f"{name}.jpg", quality=92)

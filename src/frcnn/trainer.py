@@ -27,7 +27,7 @@ from .data.augment import Augmenter
 from .data.check import DataReport, check_dataset
 from .data.loader import DetectionTorchDataset, RepeatFactorSampler, collate
 from .data.records import DetectionDataset
-from .data.sources import read_dataset
+from .data.sources import list_splits, read_dataset
 from .data.tiles import TiledDataset
 from .detector import FasterRCNN
 from .distributed import DistInfo, all_gather_list, broadcast, cleanup, init_distributed
@@ -36,6 +36,7 @@ from .engine import (
     StepOptions,
     build_optimizer,
     predict_batches,
+    resolve_device,
     train_one_epoch,
 )
 from .metrics.report import EvalResult, evaluate_detections
@@ -141,17 +142,10 @@ def load_datasets(
         read_dataset(d.train, d.format, None, d.images, d.exif), "header", d.exif
     )
     if d.val:
-        val_source = d.val
-        split = None
-        try:
-            from .data.sources import list_splits
-
-            if d.val == d.train and "val" in list_splits(d.val, d.format):
-                split = "val"
-        except (ValueError, FileNotFoundError):
-            pass
+        # --val naming the training source means its "val" split (e.g. a YOLO data.yaml).
+        split = "val" if d.val == d.train and "val" in list_splits(d.val, d.format) else None
         val, val_report = check_dataset(
-            read_dataset(val_source, d.format, split, d.images, d.exif), "header", d.exif
+            read_dataset(d.val, d.format, split, d.images, d.exif), "header", d.exif
         )
         if val.class_names != train.class_names:
             raise ValueError(
@@ -279,7 +273,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
         self.info = init_distributed()
-        self.device = self._device(cfg.run.device)
+        self.device = resolve_device(cfg.run.device)
         if self.info.enabled and self.device.type == "cuda":
             torch.cuda.set_device(self.info.local_rank)
             self.device = torch.device("cuda", self.info.local_rank)
@@ -290,12 +284,6 @@ class Trainer:
             self.weights.mkdir(parents=True, exist_ok=True)
         _setup_logging(self.out if self.info.is_main else None, self.info)
         _seed_everything(cfg.run.seed + self.info.rank, cfg.run.deterministic)
-
-    @staticmethod
-    def _device(name: str) -> torch.device:
-        if name == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(name)
 
     # ---- data -----------------------------------------------------------------------
     def _loaders(self, train: DetectionDataset, val: DetectionDataset):
@@ -562,13 +550,12 @@ class Trainer:
                 break
 
         final: dict = {}
+        final_result = last_result
+        best_epoch = broadcast(best_epoch, info)  # tracked on rank 0
+        if best_epoch is not None and best_epoch != epoch:
+            # Every rank takes part: evaluation gathers predictions across ranks.
+            final_result = self.evaluate(load_model(self.weights / "best.safetensors", self.device))
         if info.is_main:
-            best_path = self.weights / "best.safetensors"
-            final_result = last_result
-            if best_path.exists() and best_epoch is not None and best_epoch != epoch:
-                final_result = self.evaluate(load_model(best_path, self.device))
-            elif info.enabled:
-                final_result = last_result
             if final_result is not None:
                 final = final_result.to_json()
                 final_result.write(self.out)
@@ -628,9 +615,8 @@ class Trainer:
     def _plots(
         self, train: DetectionDataset, result: EvalResult, model: FasterRCNN, results_csv: Path
     ) -> None:
-        from PIL import Image
-
         from . import plots
+        from .data.images import to_pil
         from .data.loader import read_record_image
 
         plots.plot_results(results_csv, self.out / "results.png")
@@ -653,12 +639,7 @@ class Trainer:
             }
             for p in preds
         ]
-        images = []
-        for rec in sample:
-            arr = read_record_image(rec, self.cfg.data.exif)
-            images.append(
-                Image.fromarray(arr if arr.dtype == np.uint8 else (arr * 255).astype(np.uint8))
-            )
+        images = [to_pil(read_record_image(rec, self.cfg.data.exif)) for rec in sample]
         plots.prediction_grid(
             images,
             [(r.boxes, r.labels) for r in sample],

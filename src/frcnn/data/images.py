@@ -73,6 +73,11 @@ def load_image(path: Path, exif: bool = True) -> np.ndarray:
         return to_rgb_array(im)
 
 
+def to_pil(image: np.ndarray) -> Image.Image:
+    """An HxWx3 array from :func:`load_image` (uint8, or float in 0..1) as an 8-bit PIL image."""
+    return Image.fromarray(image if image.dtype == np.uint8 else (image * 255).astype(np.uint8))
+
+
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 or float array -> float CHW tensor in 0..1."""
     if not image.flags.writeable:  # arrays viewing PIL memory are read-only

@@ -21,7 +21,7 @@ from torchvision.models.detection import fasterrcnn_resnet50_fpn
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops import FrozenBatchNorm2d
 
-from frcnn.convert import model_from_torchvision
+from frcnn.io.convert import model_from_torchvision
 
 
 def alternate(

@@ -1,7 +1,7 @@
 import torch
 
-from frcnn.anchors import AnchorGenerator
-from frcnn.pooler import map_levels
+from frcnn.modeling.proposals.anchors import AnchorGenerator
+from frcnn.modeling.roi.pooler import map_levels
 
 
 def test_cell_anchors_literal():

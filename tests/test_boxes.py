@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from frcnn.boxes import DEFAULT_DELTA_CLAMP, BoxCoder, clip_boxes, remove_small_boxes
+from frcnn.boxes.ops import DEFAULT_DELTA_CLAMP, BoxCoder, clip_boxes, remove_small_boxes
 
 
 def test_encode_hand_computed():

@@ -3,7 +3,7 @@ from torchvision.models.detection import fasterrcnn_resnet50_fpn
 
 import frcnn
 from frcnn.cli import main
-from frcnn.convert import from_torchvision
+from frcnn.io.convert import from_torchvision
 
 
 def test_from_torchvision_covers_every_parameter():

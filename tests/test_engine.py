@@ -7,8 +7,8 @@ import torch
 import frcnn
 from frcnn.data.records import DetectionDataset, ImageRecord
 from frcnn.demo import DEMO_MODEL, two_object_image
-from frcnn.engine import LRSchedule, l1_penalty, param_groups
-from frcnn.trainer import _size_for_epoch, auto_class_weights
+from frcnn.engine.loop import LRSchedule, l1_penalty, param_groups
+from frcnn.engine.trainer import _size_for_epoch, auto_class_weights
 
 
 def test_lr_schedule_hand_computed():

@@ -1,6 +1,6 @@
 import torch
 
-from frcnn.rpn import RegionProposalNetwork
+from frcnn.modeling.proposals.rpn import RegionProposalNetwork
 
 
 def test_image_without_boxes_gives_exactly_zero_box_losses(tiny_model):

@@ -1,7 +1,7 @@
 import torch
 
-from frcnn.matcher import BACKGROUND, FOREGROUND, IGNORE, Matcher
-from frcnn.sampler import subsample_labels
+from frcnn.boxes.matcher import BACKGROUND, FOREGROUND, IGNORE, Matcher
+from frcnn.boxes.sampler import subsample_labels
 
 
 def test_matcher_literal_iou_matrix():

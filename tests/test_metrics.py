@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from frcnn.data.records import DetectionDataset, ImageRecord
-from frcnn.metrics import COCO_KEYS, coco_ground_truth, coco_results, evaluate_detections
-from frcnn.metrics.matching import confusion_matrix, match_image
+from frcnn.evaluation import COCO_KEYS, coco_ground_truth, coco_results, evaluate_detections
+from frcnn.evaluation.matching import confusion_matrix, match_image
 
 
 def _dataset_and_predictions(seed=0):

@@ -4,7 +4,7 @@ from safetensors import safe_open
 
 import frcnn
 from frcnn.demo import DEMO_MODEL
-from frcnn.model_file import read_metadata
+from frcnn.io.model_file import read_metadata
 
 
 def test_save_load_round_trip(tmp_path, tiny_model):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torchvision.models.detection import fasterrcnn_resnet50_fpn
 
-from frcnn.convert import model_from_torchvision
+from frcnn.io.convert import model_from_torchvision
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import frcnn
 from frcnn.cli import main
 from frcnn.config import load_config
 from frcnn.data.synth import write_synth
-from frcnn.engine import NonFiniteLossError
+from frcnn.engine.loop import NonFiniteLossError
 
 # A tiny detector and a short run: every stage of the pipeline, in seconds.
 TINY_RUN = [
@@ -230,7 +230,7 @@ def test_nan_loss_stops_with_a_message_naming_step_and_terms(tiny_data, tmp_path
 WRITER = textwrap.dedent(
     """
     import sys, torch
-    from frcnn.checkpoint import atomic_torch_save
+    from frcnn.io.checkpoint import atomic_torch_save
     big = {"w": torch.randn(4_000_000), "step": 0}
     print("ready", flush=True)
     step = 0
@@ -243,7 +243,7 @@ WRITER = textwrap.dedent(
 
 
 def test_killed_writer_never_leaves_a_corrupt_last(tmp_path):
-    from frcnn.checkpoint import atomic_torch_save, load_training_state
+    from frcnn.io.checkpoint import atomic_torch_save, load_training_state
 
     target = tmp_path / "last.state.pt"
     atomic_torch_save({"w": torch.zeros(4_000_000), "step": 0}, target)

@@ -1,6 +1,6 @@
 import torch
 
-from frcnn.transform import ImageTransform
+from frcnn.modeling.transform import ImageTransform
 
 
 def test_keep_ratio_resize_pad_and_map_back():

@@ -2,9 +2,9 @@
 
 from .api import evaluate, predict, train
 from .config import TrainConfig, load_config
-from .detector import FasterRCNN
-from .model_file import load_model, save_model
-from .models import MODELS, ModelConfig, build_model
+from .io.model_file import load_model, save_model
+from .modeling.builder import MODELS, ModelConfig, build_model
+from .modeling.detector import FasterRCNN
 
 __version__ = "0.1.0"
 

@@ -14,12 +14,18 @@ from .config import TrainConfig, load_config
 from .data.check import check_dataset
 from .data.loader import DetectionTorchDataset, collate
 from .data.sources import read_dataset
-from .engine import predict_batches, resolve_device
-from .metrics.report import EvalResult, evaluate_detections
-from .model_file import load_model
-from .predict import Prediction, expand_sources, predict_images, save_drawn, write_predictions
-from .trainer import TrainResult
-from .trainer import train as _train
+from .engine.loop import predict_batches, resolve_device
+from .engine.trainer import TrainResult
+from .engine.trainer import train as _train
+from .evaluation.report import EvalResult, evaluate_detections
+from .inference.predict import (
+    Prediction,
+    expand_sources,
+    predict_images,
+    save_drawn,
+    write_predictions,
+)
+from .io.model_file import load_model
 
 log = logging.getLogger("frcnn")
 
@@ -78,7 +84,7 @@ def evaluate(
         preds = predict_batches(model, loader, next(model.parameters()).device)
     result = evaluate_detections(ds, preds, conf)
     if out is not None:
-        from . import plots
+        from .evaluation import plots
 
         out = Path(out)
         result.write(out)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .detector import FasterRCNN
+from .modeling.detector import FasterRCNN
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def run_demo_training(
     images and draw predictions; returns the :class:`~frcnn.trainer.TrainResult`."""
     from .config import load_config
     from .data.synth import write_synth
-    from .trainer import train
+    from .engine.trainer import train
 
     out = Path(out)
     data = out / "data"

@@ -12,8 +12,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .detector import FasterRCNN
-from .models import ModelConfig, build_from_config
+from ..modeling.builder import ModelConfig, build_from_config
+from ..modeling.detector import FasterRCNN
 
 FORMAT = "frcnn.model"
 FORMAT_VERSION = "1"

@@ -21,17 +21,20 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from .checkpoint import atomic_torch_save, load_state_dict_file, load_training_state
-from .config import TrainConfig
-from .data.augment import Augmenter
-from .data.check import DataReport, check_dataset
-from .data.loader import DetectionTorchDataset, RepeatFactorSampler, collate
-from .data.records import DetectionDataset
-from .data.sources import list_splits, read_dataset
-from .data.tiles import TiledDataset
-from .detector import FasterRCNN
+from ..config import TrainConfig
+from ..data.augment import Augmenter
+from ..data.check import DataReport, check_dataset
+from ..data.loader import DetectionTorchDataset, RepeatFactorSampler, collate
+from ..data.records import DetectionDataset
+from ..data.sources import list_splits, read_dataset
+from ..data.tiles import TiledDataset
+from ..evaluation.report import EvalResult, evaluate_detections
+from ..io.checkpoint import atomic_torch_save, load_state_dict_file, load_training_state
+from ..io.model_file import load_model, read_metadata, save_model
+from ..modeling.builder import build_model
+from ..modeling.detector import FasterRCNN
 from .distributed import DistInfo, all_gather_list, broadcast, cleanup, init_distributed
-from .engine import (
+from .loop import (
     LRSchedule,
     StepOptions,
     build_optimizer,
@@ -39,9 +42,6 @@ from .engine import (
     resolve_device,
     train_one_epoch,
 )
-from .metrics.report import EvalResult, evaluate_detections
-from .model_file import load_model, read_metadata, save_model
-from .models import build_model
 
 log = logging.getLogger("frcnn")
 
@@ -208,7 +208,7 @@ def _load_initial_weights(model: FasterRCNN, path: str) -> None:
         read_metadata(path)
         source = load_model(path).state_dict()
     except ValueError:
-        from .convert import from_torchvision
+        from ..io.convert import from_torchvision
 
         raw = load_state_dict_file(path)
         source = (
@@ -615,9 +615,9 @@ class Trainer:
     def _plots(
         self, train: DetectionDataset, result: EvalResult, model: FasterRCNN, results_csv: Path
     ) -> None:
-        from . import plots
-        from .data.images import to_pil
-        from .data.loader import read_record_image
+        from ..data.images import to_pil
+        from ..data.loader import read_record_image
+        from ..evaluation import plots
 
         plots.plot_results(results_csv, self.out / "results.png")
         plots.plot_pr_curve(result, self.out / "PR_curve.png")

@@ -7,8 +7,8 @@ from typing import Any
 
 from torch import Tensor
 
-from .detector import FasterRCNN
-from .models import build_model
+from ..modeling.builder import build_model
+from ..modeling.detector import FasterRCNN
 
 # (torchvision pattern, frcnn replacement), tried in order; the first match wins.
 _RULES: list[tuple[re.Pattern[str], str]] = [

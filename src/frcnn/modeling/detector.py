@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .roi_heads import RoIHeads
-from .rpn import RegionProposalNetwork
+from .proposals.rpn import RegionProposalNetwork
+from .roi.roi_heads import RoIHeads
 from .transform import ImageTransform
 from .validate import check_images, check_targets
 

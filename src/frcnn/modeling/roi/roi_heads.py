@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import batched_nms
 
+from ...boxes.matcher import BACKGROUND, IGNORE, Matcher
+from ...boxes.ops import BoxCoder, box_iou, clip_boxes, remove_small_boxes
+from ...boxes.sampler import subsample_labels
 from .box_head import FastRCNNPredictor, TwoMLPHead
-from .boxes import BoxCoder, box_iou, clip_boxes, remove_small_boxes
-from .matcher import BACKGROUND, IGNORE, Matcher
 from .pooler import MultiScaleRoIAlign
-from .sampler import subsample_labels
 
 # Class label of a sampled RoI that is neither foreground nor background; excluded from losses.
 IGNORE_LABEL = -1

@@ -12,8 +12,8 @@ from torch.utils.checkpoint import checkpoint
 from torchvision.models import resnet
 from torchvision.ops import FrozenBatchNorm2d
 
-from .checkpoint import load_state_dict_file
-from .fpn import FeaturePyramidNetwork
+from ...io.checkpoint import load_state_dict_file
+from ..necks.fpn import FeaturePyramidNetwork
 
 
 class FrozenBN(FrozenBatchNorm2d):

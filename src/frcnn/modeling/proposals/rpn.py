@@ -9,10 +9,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import batched_nms
 
+from ...boxes.matcher import Matcher
+from ...boxes.ops import BoxCoder, box_iou, clip_boxes, remove_small_boxes
+from ...boxes.sampler import subsample_labels
 from .anchors import AnchorGenerator
-from .boxes import BoxCoder, box_iou, clip_boxes, remove_small_boxes
-from .matcher import Matcher
-from .sampler import subsample_labels
 
 
 class RPNHead(nn.Module):

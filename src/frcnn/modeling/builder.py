@@ -9,13 +9,13 @@ from typing import Any
 
 import torch
 
-from .anchors import AnchorGenerator
-from .backbone import resnet_fpn
-from .box_head import FastRCNNPredictor, TwoMLPHead
+from .backbones.resnet import resnet_fpn
 from .detector import FasterRCNN
-from .pooler import MultiScaleRoIAlign
-from .roi_heads import RoIHeads
-from .rpn import RegionProposalNetwork, RPNHead
+from .proposals.anchors import AnchorGenerator
+from .proposals.rpn import RegionProposalNetwork, RPNHead
+from .roi.box_head import FastRCNNPredictor, TwoMLPHead
+from .roi.pooler import MultiScaleRoIAlign
+from .roi.roi_heads import RoIHeads
 from .transform import ImageTransform
 
 

@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from .data.records import DetectionDataset  # noqa: E402
-from .metrics.report import EvalResult  # noqa: E402
+from ..data.records import DetectionDataset  # noqa: E402
+from .report import EvalResult  # noqa: E402
 
 PALETTE = [
     (230, 25, 75),

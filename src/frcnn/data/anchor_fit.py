@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data.records import DetectionDataset
-from .models import ModelConfig
+from ..modeling.builder import ModelConfig
+from .records import DetectionDataset
 
 # Strides of the anchor levels of a ResNet FPN (P2..P6).
 STRIDES = np.array([4.0, 8.0, 16.0, 32.0, 64.0])

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
-from .data.images import IMAGE_SUFFIXES, load_image, to_pil, to_tensor
-from .data.tiles import tile_windows
-from .detector import FasterRCNN
+from ..data.images import IMAGE_SUFFIXES, load_image, to_pil, to_tensor
+from ..data.tiles import tile_windows
+from ..modeling.detector import FasterRCNN
 
 Detector = Callable[[list[torch.Tensor]], list[dict[str, torch.Tensor]]]
 
@@ -234,7 +234,7 @@ def save_drawn(
     exif: bool = True,
 ) -> None:
     """Each image with its boxes, class names and scores, under ``out``."""
-    from .plots import draw_detections
+    from ..evaluation.plots import draw_detections
 
     out.mkdir(parents=True, exist_ok=True)
     stems = Counter(p.path.stem for p in predictions)

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.problems import KINDS
+from ..data.problems import KINDS
 
 log = logging.getLogger("frcnn")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .api import predict
-    from .demo import run_demo_training
+    from ..api import predict
+    from ..demo import run_demo_training
 
     out = Path(args.out)
     result = run_demo_training(out, args.minutes, args.n_train, args.n_val, seed=args.seed)
@@ -44,9 +44,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert_weights(args: argparse.Namespace) -> int:
-    from .checkpoint import load_state_dict_file
-    from .convert import model_from_torchvision
-    from .model_file import save_model
+    from ..io.checkpoint import load_state_dict_file
+    from ..io.convert import model_from_torchvision
+    from ..io.model_file import save_model
 
     model = model_from_torchvision(load_state_dict_file(args.src))
     names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
@@ -59,7 +59,7 @@ def _cmd_convert_weights(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .models import MODELS
+    from ..modeling.builder import MODELS
 
     for name, spec in MODELS.items():
         print(f"{name:<16} backbone {spec['backbone']}")
@@ -67,7 +67,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _read_splits(args: argparse.Namespace) -> dict:
-    from .data.sources import list_splits, read_dataset
+    from ..data.sources import list_splits, read_dataset
 
     splits = [args.split] if getattr(args, "split", None) else list_splits(args.data, args.format)
     return {
@@ -88,7 +88,7 @@ def _print_problems(problems, limit: int) -> None:
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
-    from .data.check import check_dataset
+    from ..data.check import check_dataset
 
     splits = _read_splits(args)
     results = {}
@@ -132,7 +132,7 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_convert(args: argparse.Namespace) -> int:
-    from .data.write import write_dataset
+    from ..data.write import write_dataset
 
     reports = write_dataset(_read_splits(args), args.out, args.to)
     for name, report in reports.items():
@@ -144,7 +144,7 @@ def _cmd_data_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_synth(args: argparse.Namespace) -> int:
-    from .data.synth import write_synth
+    from ..data.synth import write_synth
 
     path = write_synth(args.out, args.n, args.size, args.grayscale, args.seed)
     print(f"wrote {args.n} images and {path}")
@@ -154,8 +154,8 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
 def _cmd_anchors(args: argparse.Namespace) -> int:
     import yaml
 
-    from .anchor_fit import fit_anchors
-    from .data.check import check_dataset
+    from ..data.anchor_fit import fit_anchors
+    from ..data.check import check_dataset
 
     ds = next(iter(_read_splits(args).values()))
     ds, _ = check_dataset(ds, images="header", exif=not args.no_exif)
@@ -179,8 +179,8 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .trainer import train
+    from ..config import load_config
+    from ..engine.trainer import train
 
     config = args.config
     if args.resume and config is None and args.out and (Path(args.out) / "config.yaml").exists():
@@ -216,7 +216,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .api import evaluate
+    from ..api import evaluate
 
     result = evaluate(
         args.weights,
@@ -243,7 +243,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .api import predict
+    from ..api import predict
 
     results = predict(
         args.weights,

@@ -1,14 +1,19 @@
 """frcnn: train, evaluate and use Faster R-CNN object detectors on your own data."""
 
+from ._version import __version__
 from .api import evaluate, predict, train
 from .config import TrainConfig, load_config
 from .io.model_file import load_model, save_model
+from .modeling.backbones import BACKBONES, BackboneSpec, FeatureLevel
 from .modeling.builder import MODELS, ModelConfig, build_model
 from .modeling.detector import FasterRCNN
-
-__version__ = "0.1.0"
+from .modeling.necks import NECKS
 
 __all__ = [
+    "BACKBONES",
+    "NECKS",
+    "BackboneSpec",
+    "FeatureLevel",
     "MODELS",
     "FasterRCNN",
     "ModelConfig",

@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .atomic import atomic_write
+
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
     """A state dict from ``.safetensors`` or a ``.pth``/``.pt`` file (loaded with
@@ -30,21 +32,9 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
 
 
 def atomic_torch_save(obj: object, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``: a
-    process killed mid-save leaves the previous file intact, never a truncated one."""
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """``torch.save`` through :func:`~frcnn.io.atomic.atomic_write`: a process killed
+    mid-save leaves the previous file intact, never a truncated one."""
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_training_state(path: str | os.PathLike) -> dict:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,11 +12,15 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .._version import __version__
 from ..modeling.builder import ModelConfig, build_from_config
 from ..modeling.detector import FasterRCNN
+from .atomic import atomic_write
 
 FORMAT = "frcnn.model"
-FORMAT_VERSION = "1"
+# 1: frcnn 0.1.0 (ResNet-FPN only; no "neck" in the configuration).
+# 2: the backbone and neck are named in the configuration ("neck", "extra_levels").
+FORMAT_VERSION = "2"
 
 
 def save_model(
@@ -47,21 +51,46 @@ def save_model(
         "config": json.dumps(model.config),
         "class_names": json.dumps(names),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
+
+
+def _migrate_v1(config: dict) -> dict:
+    """Version 1 files hold ResNet-FPN models: name the neck and its extra level."""
+    return {**config, "neck": "fpn", "extra_levels": 1}
+
+
+# Version -> function that turns that version's configuration into the next version's.
+MIGRATIONS = {"1": _migrate_v1}
+
+
+def migrate_config(config: dict, version: str, path: str | os.PathLike) -> dict:
+    """The configuration of a model file of ``version``, brought up to :data:`FORMAT_VERSION`.
+
+    Raises:
+        ValueError: a version this frcnn does not know (a newer frcnn wrote the file), or
+            configuration keys it does not know.
+    """
+    while version != FORMAT_VERSION:
+        if version not in MIGRATIONS:
+            raise ValueError(
+                f"{path}: model file format version {version!r} is not one this frcnn "
+                f"({__version__}, format {FORMAT_VERSION}) can read; upgrade frcnn "
+                "(pip install -U frcnn)"
+            )
+        config = MIGRATIONS[version](config)
+        version = str(int(version) + 1)
+    unknown = sorted(set(config) - {f.name for f in dataclasses.fields(ModelConfig)})
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown model configuration keys {unknown}; was it written by a newer "
+            "frcnn? Upgrade frcnn (pip install -U frcnn)"
+        )
+    return config
 
 
 def read_metadata(path: str | os.PathLike) -> tuple[ModelConfig, list[str] | None]:
-    """The build configuration and class names stored in a model file."""
+    """The build configuration (migrated to the current format) and class names stored in a
+    model file."""
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     if meta.get("format") != FORMAT or "config" not in meta:
@@ -69,7 +98,7 @@ def read_metadata(path: str | os.PathLike) -> tuple[ModelConfig, list[str] | Non
             f"{path} is not an frcnn model file (no frcnn metadata); for a torchvision "
             "checkpoint use `frcnn convert-weights`"
         )
-    config = json.loads(meta["config"])
+    config = migrate_config(json.loads(meta["config"]), meta.get("format_version", "1"), path)
     config.pop("pretrained_backbone", None)  # the weights are in the file: never download
     return ModelConfig(**config), json.loads(meta.get("class_names", "null"))
 

@@ -9,10 +9,13 @@ from typing import Any
 
 import torch
 
-from .backbones.resnet import resnet_fpn
+from . import backbones, necks  # noqa: F401 (importing registers the backbones and necks)
+from .backbones.base import BACKBONES
 from .detector import FasterRCNN
+from .features import BodyWithNeck, build_features
 from .proposals.anchors import AnchorGenerator
 from .proposals.rpn import RegionProposalNetwork, RPNHead
+from .registry import MODELS
 from .roi.box_head import FastRCNNPredictor, TwoMLPHead
 from .roi.pooler import MultiScaleRoIAlign
 from .roi.roi_heads import RoIHeads
@@ -32,6 +35,10 @@ class ModelConfig:
     name: str = "resnet50_fpn"
     num_classes: int = 91
     backbone: str = "resnet50"
+    # A registered neck over the backbone's declared levels.
+    neck: str = "fpn"
+    # Max-pooled levels the neck adds on top (None: what the backbone declares).
+    extra_levels: int | None = None
     pretrained_backbone: str | None = None
     norm: str | None = None
     trainable_backbone_layers: int | None = None
@@ -79,16 +86,9 @@ class ModelConfig:
         norm = self.norm or ("frozen_bn" if pretrained else "bn")
         layers = self.trainable_backbone_layers
         if layers is None:
-            layers = 3 if pretrained else 5
+            layers = 3 if pretrained else BACKBONES.get(self.backbone).max_trainable_layers
         return dataclasses.replace(self, norm=norm, trainable_backbone_layers=layers)
 
-
-MODELS: dict[str, dict[str, Any]] = {
-    "resnet50_fpn": {"backbone": "resnet50"},
-    "resnet101_fpn": {"backbone": "resnet101"},
-    "resnet34_fpn": {"backbone": "resnet34"},
-    "resnet18_fpn": {"backbone": "resnet18"},
-}
 
 _FIELDS = {f.name for f in dataclasses.fields(ModelConfig)} - {"name", "num_classes"}
 
@@ -99,10 +99,7 @@ def model_config(name: str, num_classes: int, **overrides: Any) -> ModelConfig:
     Raises:
         ValueError: unknown model name. TypeError: unknown override key (with suggestions).
     """
-    if name not in MODELS:
-        hint = difflib.get_close_matches(name, MODELS, n=1)
-        extra = f" Did you mean {hint[0]!r}?" if hint else ""
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}.{extra}")
+    defaults = MODELS.get(name)
     for key in overrides:
         if key not in _FIELDS:
             hint = difflib.get_close_matches(key, _FIELDS, n=1)
@@ -110,9 +107,7 @@ def model_config(name: str, num_classes: int, **overrides: Any) -> ModelConfig:
             raise TypeError(f"build_model: unknown option {key!r}.{extra}")
     if num_classes < 2:
         raise ValueError(f"num_classes counts background too and must be >= 2, got {num_classes}")
-    return ModelConfig(
-        name=name, num_classes=num_classes, **{**MODELS[name], **overrides}
-    ).resolved()
+    return ModelConfig(name=name, num_classes=num_classes, **{**defaults, **overrides}).resolved()
 
 
 def build_model(name: str, num_classes: int, **overrides: Any) -> FasterRCNN:
@@ -131,31 +126,56 @@ def build_model(name: str, num_classes: int, **overrides: Any) -> FasterRCNN:
 
 
 def build_from_config(cfg: ModelConfig) -> FasterRCNN:
-    """Build a detector from a resolved :class:`ModelConfig`."""
+    """Build a detector from a :class:`ModelConfig`: the registered backbone and neck, then the
+    RPN and RoI heads sized from the levels the neck declares."""
     cfg = cfg.resolved()
-    backbone = resnet_fpn(
+    features = build_features(
         cfg.backbone,
+        cfg.neck,
         cfg.norm,
         cfg.trainable_backbone_layers,
         cfg.fpn_channels,
         cfg.pretrained_backbone,
         cfg.gradient_checkpointing,
+        cfg.extra_levels,
     )
-    anchor_generator = AnchorGenerator(cfg.anchor_sizes, cfg.aspect_ratios)
-    if len(cfg.anchor_sizes) != len(backbone.strides):
+    transform = ImageTransform(
+        cfg.min_size,
+        cfg.max_size,
+        cfg.image_mean,
+        cfg.image_std,
+        cfg.size_divisible,
+        cfg.fixed_size,
+    )
+    model = FasterRCNN(
+        transform,
+        features,
+        _build_rpn(cfg, features),
+        _build_roi_heads(cfg, features),
+        cfg.num_classes,
+        cfg.channels_last,
+    )
+    model.config = dataclasses.asdict(cfg)
+    return model
+
+
+def _build_rpn(cfg: ModelConfig, features: BodyWithNeck) -> RegionProposalNetwork:
+    """Anchors on every declared level; one head shared by all levels."""
+    if len(cfg.anchor_sizes) != len(features.levels):
         raise ValueError(
-            f"anchor_sizes has {len(cfg.anchor_sizes)} levels but the {cfg.backbone} FPN has "
-            f"{len(backbone.strides)} (strides {backbone.strides})"
+            f"anchor_sizes has {len(cfg.anchor_sizes)} levels but the {cfg.backbone} {cfg.neck} "
+            f"has {len(features.levels)} (strides {features.strides})"
         )
+    anchor_generator = AnchorGenerator(cfg.anchor_sizes, cfg.aspect_ratios)
     per_location = set(anchor_generator.num_anchors_per_location())
     if len(per_location) != 1:
         raise ValueError(
             "every pyramid level needs the same number of anchors per location "
             f"(len(sizes) * len(aspect_ratios)), got {anchor_generator.num_anchors_per_location()}"
         )
-    rpn = RegionProposalNetwork(
+    return RegionProposalNetwork(
         anchor_generator,
-        RPNHead(backbone.out_channels, per_location.pop()),
+        RPNHead(features.out_channels, per_location.pop()),
         fg_iou_thresh=cfg.rpn_fg_iou_thresh,
         bg_iou_thresh=cfg.rpn_bg_iou_thresh,
         batch_size_per_image=cfg.rpn_batch_size_per_image,
@@ -166,11 +186,22 @@ def build_from_config(cfg: ModelConfig) -> FasterRCNN:
         min_size=cfg.rpn_min_size,
         score_thresh=cfg.rpn_score_thresh,
     )
-    # RoIs are pooled from every level but the extra max-pooled one (P2-P5 for a ResNet FPN).
-    pooler = MultiScaleRoIAlign(backbone.strides[:-1], cfg.roi_output_size, cfg.roi_sampling_ratio)
-    roi_heads = RoIHeads(
+
+
+def _build_roi_heads(cfg: ModelConfig, features: BodyWithNeck) -> RoIHeads:
+    """RoIs pooled from the levels the neck marks ``pooled`` (P2-P5 for an FPN, not P6)."""
+    pooled = [(i, lv.stride) for i, lv in enumerate(features.levels) if lv.pooled]
+    if not pooled:
+        raise ValueError(f"the {cfg.neck} neck marks no level for RoI pooling")
+    pooler = MultiScaleRoIAlign(
+        [s for _, s in pooled],
+        cfg.roi_output_size,
+        cfg.roi_sampling_ratio,
+        levels=[i for i, _ in pooled],
+    )
+    return RoIHeads(
         pooler,
-        TwoMLPHead(backbone.out_channels * cfg.roi_output_size**2, cfg.representation_size),
+        TwoMLPHead(features.out_channels * cfg.roi_output_size**2, cfg.representation_size),
         FastRCNNPredictor(cfg.representation_size, cfg.num_classes),
         fg_iou_thresh=cfg.box_fg_iou_thresh,
         bg_iou_thresh=cfg.box_bg_iou_thresh,
@@ -182,17 +213,6 @@ def build_from_config(cfg: ModelConfig) -> FasterRCNN:
         detections_per_img=cfg.box_detections_per_img,
         class_weights=_class_weights(cfg),
     )
-    transform = ImageTransform(
-        cfg.min_size,
-        cfg.max_size,
-        cfg.image_mean,
-        cfg.image_std,
-        cfg.size_divisible,
-        cfg.fixed_size,
-    )
-    model = FasterRCNN(transform, backbone, rpn, roi_heads, cfg.num_classes, cfg.channels_last)
-    model.config = dataclasses.asdict(cfg)
-    return model
 
 
 def _class_weights(cfg: ModelConfig) -> torch.Tensor | None:

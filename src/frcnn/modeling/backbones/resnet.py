@@ -1,39 +1,18 @@
-"""ResNet bodies with a feature pyramid on top; backbones declare their channels and strides."""
+"""ResNet bodies (torchvision's ResNet-18/34/50/101) returning the stage outputs C2..C5."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from functools import partial
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 from torchvision.models import resnet
-from torchvision.ops import FrozenBatchNorm2d
 
-from ...io.checkpoint import load_state_dict_file
-from ..necks.fpn import FeaturePyramidNetwork
-
-
-class FrozenBN(FrozenBatchNorm2d):
-    """torchvision's FrozenBatchNorm2d (same buffers and state-dict keys) computed by the
-    fused inference BatchNorm kernel: one pass over the feature map instead of two."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.batch_norm(
-            x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
-        )
-
-
-NORMS: dict[str, Callable[[int], nn.Module]] = {
-    # Fine-tuning from pretrained weights: statistics and affine parameters stay fixed.
-    "frozen_bn": FrozenBN,
-    # Training from scratch with reasonable batch sizes.
-    "bn": nn.BatchNorm2d,
-    # Training from scratch with small batches, where batch statistics are noisy.
-    "gn": lambda channels: nn.GroupNorm(32, channels),
-}
+from ..layers.norm import norm_layer
+from ..registry import MODELS
+from .base import BACKBONES, BackboneSpec, FeatureLevel, check_levels
 
 RESNETS: dict[str, tuple[Callable[..., resnet.ResNet], resnet.WeightsEnum]] = {
     "resnet18": (resnet.resnet18, resnet.ResNet18_Weights.IMAGENET1K_V1),
@@ -44,26 +23,6 @@ RESNETS: dict[str, tuple[Callable[..., resnet.ResNet], resnet.WeightsEnum]] = {
 
 # Trainable-stage order, from the last stage back to the stem.
 _STAGES = ("layer4", "layer3", "layer2", "layer1", "conv1")
-
-
-def load_backbone_weights(name: str, source: str) -> dict[str, Tensor]:
-    """ImageNet weights for a ResNet body: ``"imagenet"`` (downloaded once into the torch hub
-    cache) or a path to a ``.safetensors``/``.pth`` state dict."""
-    if source != "imagenet":
-        return load_state_dict_file(source)
-    url = RESNETS[name][1].url
-    try:
-        return torch.hub.load_state_dict_from_url(
-            url, map_location="cpu", progress=True, weights_only=True
-        )
-    except OSError as err:  # URLError, HTTPError, socket errors are all OSErrors
-        cache = Path(torch.hub.get_dir()) / "checkpoints"
-        raise RuntimeError(
-            f"could not download the ImageNet weights for {name} from {url} ({err}). "
-            f"Connect to the internet and retry, or copy {url.rsplit('/', 1)[-1]} into {cache}, "
-            f"or pass pretrained_backbone=PATH with a local weights file, or "
-            f"pretrained_backbone=None to train from random initialisation."
-        ) from err
 
 
 class ResNetBody(nn.Module):
@@ -81,7 +40,13 @@ class ResNetBody(nn.Module):
         checkpointing: in training, recompute the activations of ``layer3`` and ``layer4``
             in the backward pass instead of storing them (less memory, about a third more
             compute for those stages).
+
+    Attributes:
+        levels: C2..C5 at strides 4, 8, 16, 32 (see :mod:`frcnn.modeling.backbones.base`).
+        extra_levels: 1, Faster R-CNN's max-pooled P6 on top of the pyramid.
     """
+
+    extra_levels = 1
 
     def __init__(
         self,
@@ -94,11 +59,9 @@ class ResNetBody(nn.Module):
         super().__init__()
         if name not in RESNETS:
             raise ValueError(f"unknown ResNet {name!r}; choose one of {sorted(RESNETS)}")
-        if norm not in NORMS:
-            raise ValueError(f"unknown norm {norm!r}; choose one of {sorted(NORMS)}")
         if not 0 <= trainable_layers <= 5:
             raise ValueError(f"trainable_layers must be in 0..5, got {trainable_layers}")
-        net = RESNETS[name][0](weights=None, norm_layer=NORMS[norm])
+        net = RESNETS[name][0](weights=None, norm_layer=norm_layer(norm))
         if weights is not None:
             weights = {k: v for k, v in weights.items() if not k.startswith("fc.")}
             net.fc = nn.Identity()
@@ -111,8 +74,9 @@ class ResNetBody(nn.Module):
             net.layer4,
         )
         stage_width = 64 if name in ("resnet18", "resnet34") else 256
-        self.channels = tuple(stage_width * 2**i for i in range(4))
-        self.strides = (4, 8, 16, 32)
+        self.levels = check_levels(
+            [FeatureLevel(f"c{i + 2}", stage_width * 2**i, 4 * 2**i) for i in range(4)], name
+        )
         self.checkpointing = checkpointing
 
         trainable = set(_STAGES[:trainable_layers])
@@ -136,34 +100,8 @@ class ResNetBody(nn.Module):
         return [c2, c3, c4, c5]
 
 
-class ResNetFPN(nn.Module):
-    """ResNet body + FPN: P2..P5 and P6 (max-pooled P5), ``out_channels`` each.
-
-    Attributes:
-        out_channels: channels of every output level.
-        strides: stride of each output level, finest first.
-    """
-
-    def __init__(self, body: ResNetBody, out_channels: int = 256) -> None:
-        super().__init__()
-        self.body = body
-        self.fpn = FeaturePyramidNetwork(body.channels, out_channels, extra_pool=True)
-        self.out_channels = out_channels
-        self.strides = (*body.strides, body.strides[-1] * 2)
-
-    def forward(self, x: Tensor) -> list[Tensor]:
-        return self.fpn(self.body(x))
-
-
-def resnet_fpn(
-    name: str,
-    norm: str,
-    trainable_layers: int,
-    out_channels: int = 256,
-    pretrained: str | None = None,
-    checkpointing: bool = False,
-) -> ResNetFPN:
-    """Build a :class:`ResNetFPN`, optionally from ImageNet weights (see
-    :func:`load_backbone_weights`)."""
-    weights = load_backbone_weights(name, pretrained) if pretrained else None
-    return ResNetFPN(ResNetBody(name, norm, trainable_layers, weights, checkpointing), out_channels)
+for _name, (_, _weights) in RESNETS.items():
+    BACKBONES.register(
+        _name, BackboneSpec(partial(ResNetBody, _name), len(_STAGES), pretrained_url=_weights.url)
+    )
+    MODELS.register(f"{_name}_fpn", {"backbone": _name, "neck": "fpn"})

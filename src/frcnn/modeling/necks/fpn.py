@@ -1,4 +1,4 @@
-"""Feature pyramid network: top-down pathway with lateral connections, plus a pooled top level."""
+"""Feature pyramid network: top-down pathway with lateral connections, plus pooled top levels."""
 
 from __future__ import annotations
 
@@ -7,41 +7,74 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..backbones.base import FeatureLevel, check_levels
+from .base import NECKS
+
 
 class FeaturePyramidNetwork(nn.Module):
     """Lateral 1x1 convs, nearest-neighbour top-down sum, 3x3 output convs.
 
-    With ``extra_pool`` a further level is made by a stride-2 max-pool (kernel 1) of the
-    coarsest output, as in Faster R-CNN's P6.
+    Each extra level is a stride-2 max-pool (kernel 1) of the coarsest output, as in Faster
+    R-CNN's P6; extra levels feed the RPN only (``pooled=False``).
 
     Args:
         in_channels: channels of each input level, finest first.
         out_channels: channels of every output level.
-        extra_pool: add the max-pooled top level.
+        extra_pool: add one max-pooled top level (the same as ``extra_levels=1``).
+        in_strides: strides of the input levels (for the declared ``levels``); default
+            4, 8, 16 ... for a ResNet-style body.
+        extra_levels: how many max-pooled levels to add (overrides ``extra_pool``).
+
+    Attributes:
+        levels: the declared output levels (see :mod:`frcnn.modeling.backbones.base`).
     """
 
     def __init__(
-        self, in_channels: Sequence[int], out_channels: int = 256, extra_pool: bool = True
+        self,
+        in_channels: Sequence[int],
+        out_channels: int = 256,
+        extra_pool: bool = True,
+        in_strides: Sequence[int] | None = None,
+        extra_levels: int | None = None,
     ) -> None:
         super().__init__()
         self.lateral = nn.ModuleList(nn.Conv2d(c, out_channels, 1) for c in in_channels)
         self.output = nn.ModuleList(
             nn.Conv2d(out_channels, out_channels, 3, padding=1) for _ in in_channels
         )
-        self.extra_pool = extra_pool
+        self.extra_levels = int(extra_pool) if extra_levels is None else extra_levels
         for conv in (*self.lateral, *self.output):
             nn.init.kaiming_uniform_(conv.weight, a=1)
             nn.init.zeros_(conv.bias)
+        strides = list(in_strides or [4 * 2**i for i in range(len(in_channels))])
+        pyramid = [FeatureLevel(f"p{s.bit_length() - 1}", out_channels, s) for s in strides]
+        for _ in range(self.extra_levels):
+            s = pyramid[-1].stride * 2
+            pyramid.append(FeatureLevel(f"p{s.bit_length() - 1}", out_channels, s, pooled=False))
+        self.levels = check_levels(pyramid, "FPN")
 
     def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
         """Input levels FloatTensor[N, C_l, H_l, W_l] finest first -> output levels with
-        ``out_channels`` each (one more when ``extra_pool``)."""
+        ``out_channels`` each (plus ``extra_levels`` max-pooled ones)."""
         top = self.lateral[-1](features[-1])
         outputs = [self.output[-1](top)]
         for idx in range(len(features) - 2, -1, -1):
             lateral = self.lateral[idx](features[idx])
             top = lateral + F.interpolate(top, size=lateral.shape[-2:], mode="nearest")
             outputs.insert(0, self.output[idx](top))
-        if self.extra_pool:
+        for _ in range(self.extra_levels):
             outputs.append(F.max_pool2d(outputs[-1], kernel_size=1, stride=2, padding=0))
         return outputs
+
+
+@NECKS.register("fpn")
+def build_fpn(
+    levels: Sequence[FeatureLevel], out_channels: int, extra_levels: int
+) -> FeaturePyramidNetwork:
+    """An FPN over every backbone level."""
+    return FeaturePyramidNetwork(
+        [lv.channels for lv in levels],
+        out_channels,
+        in_strides=[lv.stride for lv in levels],
+        extra_levels=extra_levels,
+    )

@@ -38,11 +38,13 @@ def map_levels(
 
 
 class MultiScaleRoIAlign(nn.Module):
-    """Pools a fixed-size feature for each box from the first ``len(strides)`` pyramid levels.
+    """Pools a fixed-size feature for each box from the pyramid level that suits its size.
 
     Args:
         strides: the strides of the pooled levels, powers of two, finest first (4, 8, 16, 32
             for P2-P5).
+        levels: indices of the pooled levels in the list of feature maps (default: the first
+            ``len(strides)``).
         output_size: side of the pooled feature.
         sampling_ratio: RoIAlign sampling points per bin side.
         canonical_size, canonical_level: see :func:`map_levels`.
@@ -55,14 +57,24 @@ class MultiScaleRoIAlign(nn.Module):
         sampling_ratio: int = 2,
         canonical_size: float = 224.0,
         canonical_level: int = 4,
+        levels: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        levels = [math.log2(s) for s in strides]
-        if any(lv != int(lv) for lv in levels):
+        self.levels = tuple(range(len(strides)) if levels is None else levels)
+        if len(self.levels) != len(strides):
+            raise ValueError(
+                f"MultiScaleRoIAlign: {len(strides)} strides but {len(self.levels)} level indices"
+            )
+        log_strides = [math.log2(s) for s in strides]
+        if any(lv != int(lv) for lv in log_strides):
             raise ValueError(f"MultiScaleRoIAlign: strides must be powers of two, got {strides}")
+        if any(b != a + 1 for a, b in zip(log_strides, log_strides[1:], strict=False)):
+            raise ValueError(
+                f"MultiScaleRoIAlign: pooled strides must double from level to level, got {strides}"
+            )
         self.strides = tuple(int(s) for s in strides)
-        self.min_level = int(levels[0])
-        self.max_level = int(levels[-1])
+        self.min_level = int(log_strides[0])
+        self.max_level = int(log_strides[-1])
         self.output_size = (output_size, output_size)
         self.sampling_ratio = sampling_ratio
         self.canonical_size = canonical_size
@@ -72,14 +84,14 @@ class MultiScaleRoIAlign(nn.Module):
         """Pool each image's boxes.
 
         Args:
-            features: pyramid levels FloatTensor[N, C, H_l, W_l], finest first; only the first
-                ``len(strides)`` are used.
+            features: pyramid levels FloatTensor[N, C, H_l, W_l], finest first; those at
+                ``levels`` are used.
             boxes: per image FloatTensor[R_i, 4] xyxy in input pixels.
 
         Returns:
             FloatTensor[sum R_i, C, S, S], in the order of the concatenated boxes.
         """
-        features = features[: len(self.strides)]
+        features = [features[i] for i in self.levels]
         all_boxes = torch.cat(list(boxes))
         image_idx = torch.cat(
             [

@@ -1,0 +1,30 @@
+"""One atomic file write for every file frcnn must never leave half-written."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then rename it over
+    ``path``: a process killed mid-write leaves the previous file intact, never a truncated
+    one, and the temporary file is removed on any error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """``path.write_text(text)``, atomically."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))

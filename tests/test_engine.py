@@ -7,8 +7,10 @@ import torch
 import frcnn
 from frcnn.data.records import DetectionDataset, ImageRecord
 from frcnn.demo import DEMO_MODEL, two_object_image
-from frcnn.engine.loop import LRSchedule, l1_penalty, param_groups
-from frcnn.engine.trainer import _size_for_epoch, auto_class_weights
+from frcnn.engine.hooks import size_for_epoch
+from frcnn.engine.loop import l1_penalty
+from frcnn.engine.model import auto_class_weights
+from frcnn.engine.optim import LRSchedule, param_groups
 
 
 def test_lr_schedule_hand_computed():
@@ -69,8 +71,8 @@ def test_auto_class_weights_inverse_frequency():
 
 def test_progressive_sizes():
     schedule = [[0, 160], [3, 256]]
-    assert [_size_for_epoch(schedule, e) for e in (0, 2, 3, 9)] == [160, 160, 256, 256]
-    assert _size_for_epoch(None, 4) is None
+    assert [size_for_epoch(schedule, e) for e in (0, 2, 3, 9)] == [160, 160, 256, 256]
+    assert size_for_epoch(None, 4) is None
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():

@@ -3,6 +3,7 @@
 from ._version import __version__
 from .api import evaluate, predict, train
 from .config import TrainConfig, load_config
+from .engine.hooks import Callback, Hook
 from .io.model_file import load_model, save_model
 from .modeling.backbones import BACKBONES, BackboneSpec, FeatureLevel
 from .modeling.builder import MODELS, ModelConfig, build_model
@@ -13,7 +14,9 @@ __all__ = [
     "BACKBONES",
     "NECKS",
     "BackboneSpec",
+    "Callback",
     "FeatureLevel",
+    "Hook",
     "MODELS",
     "FasterRCNN",
     "ModelConfig",

@@ -8,19 +8,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import DataLoader
-
 from .config import TrainConfig, load_config
 from .data.check import check_dataset
-from .data.loader import DetectionTorchDataset, collate
+from .data.loader import DetectionTorchDataset, build_loader
 from .data.sources import read_dataset
-from .engine.loop import predict_batches, resolve_device
+from .engine.device import resolve_device
+from .engine.hooks import Callback
 from .engine.trainer import TrainResult
 from .engine.trainer import train as _train
 from .evaluation.report import EvalResult, evaluate_detections
 from .inference.predict import (
     Prediction,
     expand_sources,
+    predict_batches,
     predict_images,
     save_drawn,
     write_predictions,
@@ -31,14 +31,19 @@ log = logging.getLogger("frcnn")
 
 
 def train(
-    config: TrainConfig | str | Path | None = None, overrides: Sequence[str] = (), **values: Any
+    config: TrainConfig | str | Path | None = None,
+    overrides: Sequence[str] = (),
+    callbacks: Sequence[Callback] = (),
+    **values: Any,
 ) -> TrainResult:
     """Train a detector. ``config`` is a :class:`TrainConfig` or a YAML file; ``overrides``
     are ``section.key=value`` strings; ``values`` use dotted keys too
-    (``train(**{"data.train": "data/shapes", "schedule.epochs": 5})``)."""
+    (``train(**{"data.train": "data/shapes", "schedule.epochs": 5})``). ``callbacks`` are
+    :class:`frcnn.Callback` objects called after the built-in hooks (see
+    :mod:`frcnn.engine.hooks`)."""
     if not isinstance(config, TrainConfig):
         config = load_config(config, list(overrides), **values)
-    return _train(config)
+    return _train(config, callbacks)
 
 
 def evaluate(
@@ -80,7 +85,7 @@ def evaluate(
             log.warning(
                 "model classes %s differ from the data's %s", model.class_names, ds.class_names
             )
-        loader = DataLoader(DetectionTorchDataset(ds), batch_size=batch_size, collate_fn=collate)
+        loader = build_loader(DetectionTorchDataset(ds), batch_size)
         preds = predict_batches(model, loader, next(model.parameters()).device)
     result = evaluate_detections(ds, preds, conf)
     if out is not None:

@@ -99,6 +99,9 @@ class RunSection:
     nan_policy: str = "stop"  # stop | skip
     max_nan_skips: int = 10
     progress: bool = True
+    # Without a progress bar (no terminal, or progress=false): a progress line every this
+    # many seconds (0: none).
+    log_interval: float = 30.0
 
 
 @dataclass

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .augment import Augmenter
 from .images import load_image, to_rgb_array, to_tensor
@@ -191,3 +191,18 @@ class RepeatFactorSampler(Sampler[int]):
     @property
     def expected_length(self) -> float:
         return float(self.factors.sum())
+
+
+def build_loader(
+    items: Dataset, batch_size: int, workers: int = 0, sampler: Sampler | None = None
+) -> DataLoader:
+    """The one way frcnn batches detection items: lists of images and targets
+    (:func:`collate`), in order unless a ``sampler`` says otherwise, last batch kept."""
+    return DataLoader(
+        items,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate,
+        drop_last=False,
+    )

@@ -57,3 +57,13 @@ def broadcast(value: object, info: DistInfo) -> object:
 def cleanup(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def broadcast_values(values: list[float], info: DistInfo, device: torch.device) -> list[float]:
+    """Rank 0's numbers on every rank, as one small tensor broadcast (cheap enough for every
+    step, unlike pickling objects)."""
+    if not info.enabled:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.broadcast(t, src=0)
+    return t.tolist()

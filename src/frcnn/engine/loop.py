@@ -1,84 +1,18 @@
-"""The training step and the inference pass: small functions the trainer strings together."""
+"""One epoch of training: forward, backward, (accumulated) optimiser steps, a NaN guard."""
 
 from __future__ import annotations
 
-import bisect
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
+from .device import autocast_context
+
 log = logging.getLogger("frcnn")
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Trainable parameters in two groups: weights with decay, and norms and biases without."""
-    decay, no_decay = [], []
-    for _, p in model.named_parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-
-
-def build_optimizer(
-    model: nn.Module, name: str, lr: float, momentum: float, nesterov: bool, weight_decay: float
-) -> torch.optim.Optimizer:
-    groups = param_groups(model, weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0)
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr)
-    raise ValueError(f"unknown optimiser {name!r}; choose sgd or adamw")
-
-
-@dataclass
-class LRSchedule:
-    """Learning-rate multiplier as a function of training progress.
-
-    Linear warm-up from ``warmup_factor`` over ``warmup_steps``, then ``policy`` over the
-    run: ``step`` (x gamma every ``step_size`` epochs), ``multistep`` (x gamma at each
-    milestone epoch), ``cosine`` (to zero) or ``constant``. Epoch positions are fractions of
-    the configured epochs, so when a time budget shortens the run (:meth:`fit_total`) the
-    schedule is compressed to fit it.
-    """
-
-    total_steps: int
-    epochs: int
-    policy: str = "multistep"
-    warmup_steps: int = 0
-    warmup_factor: float = 0.001
-    step_size: int = 7
-    gamma: float = 0.1
-    milestones: list[int] = field(default_factory=lambda: [8, 11])
-
-    def __post_init__(self) -> None:
-        if self.policy not in ("step", "multistep", "cosine", "constant"):
-            raise ValueError(f"unknown schedule policy {self.policy!r}")
-
-    def fit_total(self, total_steps: int) -> None:
-        self.total_steps = max(1, total_steps)
-
-    def __call__(self, step: int) -> float:
-        factor = 1.0
-        if step < self.warmup_steps:
-            alpha = step / max(1, self.warmup_steps)
-            factor = self.warmup_factor * (1 - alpha) + alpha
-        epoch = self.epochs * min(step, self.total_steps) / max(1, self.total_steps)
-        if self.policy == "step":
-            return factor * self.gamma ** int(epoch // self.step_size)
-        if self.policy == "multistep":
-            return factor * self.gamma ** bisect.bisect_right(sorted(self.milestones), epoch)
-        if self.policy == "cosine":
-            return factor * 0.5 * (1 + math.cos(math.pi * min(1.0, epoch / self.epochs)))
-        return factor
 
 
 @dataclass
@@ -97,25 +31,6 @@ class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or infinite."""
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when available, else CPU; any other name is passed to torch."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def autocast_context(device: torch.device, amp: str):
-    if amp == "none":
-        return nullcontext()
-    if amp == "fp16":
-        if device.type != "cuda":
-            raise ValueError("amp=fp16 needs a CUDA device; use amp=bf16 on CPU")
-        return torch.autocast("cuda", dtype=torch.float16)
-    if amp == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    raise ValueError(f"unknown amp mode {amp!r}; choose none, fp16 or bf16")
-
-
 def l1_penalty(model: nn.Module) -> Tensor:
     """Sum of absolute values of the trainable weights (not norms or biases)."""
     return sum(p.abs().sum() for p in model.parameters() if p.requires_grad and p.ndim > 1)
@@ -123,12 +38,72 @@ def l1_penalty(model: nn.Module) -> Tensor:
 
 @dataclass
 class EpochStats:
-    losses: dict[str, float]
-    steps: int
-    images: int
-    seconds: float
+    """Mean losses of the steps taken, and what was counted on the way."""
+
+    losses: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+    images: int = 0
+    seconds: float = 0.0
     nan_skipped: int = 0
     aug_dropped: int = 0
+
+    def add(self, values: dict[str, float], images: int) -> None:
+        self.steps += 1
+        self.images += images
+        for k, v in values.items():
+            self.losses[k] = self.losses.get(k, 0.0) + v
+
+    def finish(self, seconds: float) -> EpochStats:
+        self.losses = {k: v / max(self.steps, 1) for k, v in self.losses.items()}
+        self.seconds = seconds
+        return self
+
+
+def _losses(model: nn.Module, imgs, targets, options: StepOptions, device) -> dict[str, Tensor]:
+    imgs = [im.to(device, non_blocking=True) for im in imgs]
+    targets = [{k: v.to(device) for k, v in t.items() if k in ("boxes", "labels")} for t in targets]
+    with autocast_context(device, options.amp):
+        return model(imgs, targets)
+
+
+def _check_finite(loss: Tensor, losses: dict, options: StepOptions, where: str, skipped: int):
+    """Raise on a non-finite loss unless ``nan_policy="skip"`` allows one more skip."""
+    terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
+    message = f"non-finite loss at {where}: {terms}"
+    if options.nan_policy != "skip" or skipped > options.max_nan_skips:
+        more = (
+            f" (more than {options.max_nan_skips} skipped)" if options.nan_policy == "skip" else ""
+        )
+        raise NonFiniteLossError(
+            f"{message}{more}. Lower the learning rate, add gradient clipping (optim.grad_clip), "
+            "or check the data with `frcnn data check`."
+        )
+    log.warning("%s: step skipped (%d so far)", message, skipped)
+
+
+def optimizer_step(
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler | None,
+    grad_clip: float | None,
+    grad_scale: float = 1.0,
+) -> None:
+    """Apply the accumulated gradients (multiplied by ``grad_scale``), then advance the
+    schedule by one step."""
+    params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    if grad_scale != 1.0:
+        torch._foreach_mul_([p.grad for p in params], grad_scale)
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    scheduler.step()
 
 
 def train_one_epoch(
@@ -141,92 +116,46 @@ def train_one_epoch(
     device: torch.device,
     epoch: int,
     should_stop: Callable[[], bool] = lambda: False,
-    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_step: Callable[[int, dict[str, float], int], None] | None = None,
 ) -> EpochStats:
-    """One pass over ``batches``; returns mean losses. Stops early when ``should_stop()``.
+    """One pass over ``batches`` (``epoch`` counted from 0); mean losses of the steps taken.
+
+    Gradients of ``options.accumulate`` batches make one optimiser step; batches left over at
+    the end of the epoch (or at a stop) make a last step with their mean gradient, so the
+    schedule advances ``ceil(batches / accumulate)`` times. ``on_step(i, losses, images)`` follows
+    every batch; ``should_stop()`` is asked after it.
 
     Raises:
         NonFiniteLossError: a NaN/inf loss with ``nan_policy="stop"``, or more than
             ``max_nan_skips`` of them with ``"skip"``; the message names the step and terms.
     """
     model.train()
-    totals: dict[str, float] = {}
-    steps = images = skipped = dropped = 0
-    start = time.perf_counter()
+    stats, pending, start = EpochStats(), 0, time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
     for i, (imgs, targets) in enumerate(batches):
-        imgs = [im.to(device, non_blocking=True) for im in imgs]
-        dropped += sum(int(t.get("aug_dropped", 0)) for t in targets)
-        targets = [
-            {k: v.to(device) for k, v in t.items() if k in ("boxes", "labels")} for t in targets
-        ]
-        with autocast_context(device, options.amp):
-            losses = model(imgs, targets)
+        stats.aug_dropped += sum(int(t.get("aug_dropped", 0)) for t in targets)
+        losses = _losses(model, imgs, targets, options, device)
         loss = sum(losses.values())
         if options.l1_lambda:
             loss = loss + options.l1_lambda * l1_penalty(model)
         if not torch.isfinite(loss):
-            terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
-            message = f"non-finite loss at epoch {epoch}, step {i}: {terms}"
-            skipped += 1
-            if options.nan_policy != "skip" or skipped > options.max_nan_skips:
-                raise NonFiniteLossError(
-                    message
-                    + (
-                        ""
-                        if options.nan_policy != "skip"
-                        else f" (more than {options.max_nan_skips} skipped)"
-                    )
-                    + ". Lower the learning rate, add gradient clipping (optim.grad_clip), or check the data with `frcnn data check`."
-                )
-            log.warning("%s: step skipped (%d so far)", message, skipped)
-            optimizer.zero_grad(set_to_none=True)
-            continue
+            stats.nan_skipped += 1
+            where = f"epoch {epoch + 1}, step {i + 1}"
+            _check_finite(loss, losses, options, where, stats.nan_skipped)
+            continue  # no backward: the gradients of earlier batches are untouched
         scaled = loss / options.accumulate
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
-        if (i + 1) % options.accumulate == 0:
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-            if options.grad_clip:
-                torch.nn.utils.clip_grad_norm_(
-                    [p for g in optimizer.param_groups for p in g["params"]], options.grad_clip
-                )
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-        steps += 1
-        images += len(imgs)
+        pending += 1
+        if pending == options.accumulate:
+            optimizer_step(optimizer, scheduler, scaler, options.grad_clip)
+            pending = 0
         values = {k: float(v.detach()) for k, v in losses.items()}
-        for k, v in values.items():
-            totals[k] = totals.get(k, 0.0) + v
+        stats.add(values, len(imgs))
         if on_step is not None:
-            on_step(i, values)
+            on_step(i, values, len(imgs))
         if should_stop():
             break
-    means = {k: v / max(steps, 1) for k, v in totals.items()}
-    return EpochStats(means, steps, images, time.perf_counter() - start, skipped, dropped)
-
-
-@torch.no_grad()
-def predict_batches(
-    model: nn.Module, batches: Iterable[tuple[list[Tensor], list[dict]]], device: torch.device
-) -> list[dict]:
-    """Detections per image (numpy, original coordinates) with the targets' ``image_id``."""
-    model.eval()
-    out = []
-    for imgs, targets in batches:
-        detections = model([im.to(device) for im in imgs])
-        for det, target in zip(detections, targets, strict=True):
-            out.append(
-                {
-                    "image_id": int(target["image_id"]),
-                    "boxes": det["boxes"].float().cpu().numpy(),
-                    "scores": det["scores"].float().cpu().numpy(),
-                    "labels": det["labels"].cpu().numpy(),
-                }
-            )
-    return out
+    if pending:
+        grad_scale = options.accumulate / pending
+        optimizer_step(optimizer, scheduler, scaler, options.grad_clip, grad_scale)
+    return stats.finish(time.perf_counter() - start)

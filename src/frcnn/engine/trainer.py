@@ -2,61 +2,43 @@
 
 The run folder (``run.out``): ``config.yaml``, ``results.csv``, ``log.txt``, TensorBoard
 events (when tensorboard is installed), ``weights/{best,last}.safetensors`` plus the top-k
-``weights/epoch<N>.safetensors``, ``weights/last.state.pt`` (optimiser, scheduler, RNG
-states for ``--resume``), ``metrics.json`` and the plots.
+``weights/epoch<N>.safetensors``, ``weights/last.state.pt`` (optimiser, scheduler, RNG and
+every hook's state, for ``--resume``), ``metrics.json`` and the plots.
+
+The :class:`Trainer` runs the loop; everything around it is a hook (:mod:`.hooks`).
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
-import random
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..config import TrainConfig
-from ..data.augment import Augmenter
-from ..data.check import DataReport, check_dataset
-from ..data.loader import DetectionTorchDataset, RepeatFactorSampler, collate
-from ..data.records import DetectionDataset
-from ..data.sources import list_splits, read_dataset
-from ..data.tiles import TiledDataset
+from ..data.check import DataReport
 from ..evaluation.report import EvalResult, evaluate_detections
-from ..io.checkpoint import atomic_torch_save, load_state_dict_file, load_training_state
-from ..io.model_file import load_model, read_metadata, save_model
-from ..modeling.builder import build_model
+from ..inference.predict import predict_batches
+from ..io.checkpoint import atomic_torch_save, load_training_state
+from ..io.model_file import load_model
 from ..modeling.detector import FasterRCNN
-from .distributed import DistInfo, all_gather_list, broadcast, cleanup, init_distributed
-from .loop import (
-    LRSchedule,
-    StepOptions,
-    build_optimizer,
-    predict_batches,
-    resolve_device,
-    train_one_epoch,
-)
+from . import hooks as H
+from .data import build_loaders, load_datasets
+from .device import resolve_device
+from .distributed import all_gather_list, broadcast, cleanup, init_distributed
+from .loop import EpochStats, StepOptions, train_one_epoch
+from .model import build_training_model
+from .optim import LRSchedule, build_optimizer
+from .run_folder import rng_state, run_folder, seed_everything, set_rng_state, setup_logging
 
 log = logging.getLogger("frcnn")
 
-RESULT_COLUMNS = [
-    "epoch",
-    "lr",
-    "mAP",
-    "mAP50",
-    "mAP75",
-    "precision",
-    "recall",
-    "F1",
-    "score",
-    "seconds",
-]
+STATE_FORMAT = 2  # last.state.pt: 1 was frcnn 0.1.0's flat dictionary
 
 
 @dataclass
@@ -72,338 +54,170 @@ class TrainResult:
     data_report: DataReport | None = None
 
 
-def _setup_logging(out: Path | None, info: DistInfo) -> None:
-    log.setLevel(logging.INFO if info.is_main else logging.WARNING)
-    if out is not None and info.is_main:
-        for h in list(log.handlers):
-            if isinstance(h, logging.FileHandler):
-                log.removeHandler(h)
-        handler = logging.FileHandler(out / "log.txt")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log.addHandler(handler)
-    if not any(
-        isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
-        for h in log.handlers
-    ):
-        stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(stream)
-    log.propagate = False
-
-
-def _run_folder(path: str, resume: bool) -> Path:
-    """``path``, or ``path2``, ``path3`` ... when it is taken and this is not a resume."""
-    out = Path(path)
-    if resume or not out.exists() or not any(out.iterdir()):
-        return out
-    n = 2
-    while Path(f"{path}{n}").exists():
-        n += 1
-    return Path(f"{path}{n}")
-
-
-def _seed_everything(seed: int, deterministic: bool) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 (third-party code may use the global RNG)
-    torch.manual_seed(seed)
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-
-
-def _rng_state() -> dict:
-    np_state = np.random.get_state()  # noqa: NPY002
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-        "python": random.getstate(),
-    }
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    kind, keys, *rest = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))  # noqa: NPY002
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-
-
-def load_datasets(
-    cfg: TrainConfig,
-) -> tuple[DetectionDataset, DetectionDataset, DataReport, DataReport | None]:
-    """Read and check the training (and validation) data; split off validation when none."""
-    if not cfg.data.train:
-        raise ValueError("no training data: pass --data DATA (or data.train in the config)")
-    d = cfg.data
-    train, train_report = check_dataset(
-        read_dataset(d.train, d.format, None, d.images, d.exif), "header", d.exif
-    )
-    if d.val:
-        # --val naming the training source means its "val" split (e.g. a YOLO data.yaml).
-        split = "val" if d.val == d.train and "val" in list_splits(d.val, d.format) else None
-        val, val_report = check_dataset(
-            read_dataset(d.val, d.format, split, d.images, d.exif), "header", d.exif
-        )
-        if val.class_names != train.class_names:
-            raise ValueError(
-                f"validation classes {val.class_names} differ from training classes {train.class_names}"
-            )
-        return train, val, train_report, val_report
-    if not 0 < d.val_split < 1:
-        raise ValueError(
-            f"data.val_split must be in (0, 1) when no --val is given, got {d.val_split}"
-        )
-    order = np.random.default_rng(cfg.run.seed).permutation(len(train.images))
-    n_val = max(1, int(round(len(order) * d.val_split)))
-    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return _subset(train, train_idx, "train"), _subset(train, val_idx, "val"), train_report, None
-
-
-def _subset(ds: DetectionDataset, indices: np.ndarray, split: str) -> DetectionDataset:
-    return DetectionDataset(
-        ds.root,
-        ds.class_names,
-        [ds.images[i] for i in indices.tolist()],
-        source=ds.source,
-        format=ds.format,
-        split=split,
-    )
-
-
-def auto_class_weights(ds: DetectionDataset) -> list[float]:
-    """Inverse class frequency, normalised to mean 1 over the classes; background 1."""
-    counts = np.zeros(ds.num_classes)
-    for rec in ds.images:
-        np.add.at(counts, rec.labels[~(rec.iscrowd | rec.ignore)], 1)
-    fg = counts[1:]
-    inv = np.where(fg > 0, 1.0 / np.maximum(fg, 1), 0.0)
-    inv = inv / inv[fg > 0].mean() if (fg > 0).any() else np.ones_like(fg)
-    return [1.0, *np.round(inv, 6).tolist()]
-
-
-def build_training_model(cfg: TrainConfig, train: DetectionDataset) -> FasterRCNN:
-    args = dict(cfg.model.args)
-    if cfg.data.img_size:
-        args.setdefault("min_size", cfg.data.img_size)
-        args.setdefault("max_size", cfg.data.img_size)
-    cw = cfg.model.class_weights
-    if cw == "auto":
-        args["class_weights"] = auto_class_weights(train)
-    elif cw is not None:
-        args["class_weights"] = list(cw)
-    model = build_model(cfg.model.name, train.num_classes, **args)
-    model.class_names = list(train.class_names)
-    if cfg.model.weights:
-        _load_initial_weights(model, cfg.model.weights)
-    return model
-
-
-def _load_initial_weights(model: FasterRCNN, path: str) -> None:
-    """Fine-tuning start: every parameter whose name and shape match is loaded; the rest
-    (e.g. a predictor for another number of classes) keeps its fresh initialisation."""
-    try:
-        read_metadata(path)
-        source = load_model(path).state_dict()
-    except ValueError:
-        from ..io.convert import from_torchvision
-
-        raw = load_state_dict_file(path)
-        source = (
-            from_torchvision(raw)
-            if any(k.startswith("roi_heads.box_head.fc6") for k in raw)
-            else raw
-        )
-    own = model.state_dict()
-    loaded = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
-    skipped = sorted(set(own) - set(loaded))
-    model.load_state_dict(loaded, strict=False)
-    log.info(
-        "weights from %s: %d tensors loaded, %d kept fresh%s",
-        path,
-        len(loaded),
-        len(skipped),
-        f" ({', '.join(skipped[:4])}{' ...' if len(skipped) > 4 else ''})" if skipped else "",
-    )
-
-
-def set_image_size(model: FasterRCNN, size: int) -> None:
-    """Progressive resizing: the longest image side becomes ``size``."""
-    model.transform.min_size = (size,)
-    model.transform.max_size = size
-
-
-def _size_for_epoch(schedule: list[list[int]] | None, epoch: int) -> int | None:
-    if not schedule:
-        return None
-    size = None
-    for start, value in sorted(schedule):
-        if epoch >= start:
-            size = value
-    return size
-
-
-class TopK:
-    """The k best checkpoints by score, as files ``weights/epoch<N>.safetensors``."""
-
-    def __init__(self, k: int, folder: Path, entries: list | None = None) -> None:
-        self.k = k
-        self.folder = folder
-        self.entries: list[tuple[float, int]] = [tuple(e) for e in (entries or [])]
-
-    def offer(self, score: float, epoch: int, model: FasterRCNN) -> bool:
-        if self.k <= 0:
-            return False
-        if len(self.entries) >= self.k and score <= min(s for s, _ in self.entries):
-            return False
-        save_model(model, self.folder / f"epoch{epoch}.safetensors")
-        self.entries.append((score, epoch))
-        self.entries.sort(key=lambda e: (-e[0], e[1]))
-        for _, dropped in self.entries[self.k :]:
-            (self.folder / f"epoch{dropped}.safetensors").unlink(missing_ok=True)
-        self.entries = self.entries[: self.k]
-        return True
-
-
 class Trainer:
-    """Holds the state of one run; :meth:`fit` runs it. See :func:`train`."""
+    """Runs the training loop; hooks do the rest (see :mod:`frcnn.engine.hooks`).
 
-    def __init__(self, cfg: TrainConfig) -> None:
-        self.cfg = cfg
+    What hooks may read: ``cfg``, ``info`` (rank), ``device``, ``out`` and ``weights``
+    (folders), ``train_data``/``val_data`` (datasets), ``model`` (DDP-wrapped under
+    torchrun) and ``raw_model``, ``optimizer``, ``schedule`` (an :class:`LRSchedule` whose
+    ``fit_total`` reshapes the run), ``epoch`` (from 0), ``first_epoch``, ``epochs_total``
+    (writable), ``global_step`` (optimiser steps), ``steps_per_epoch``, ``stats`` (the
+    epoch's :class:`EpochStats`), ``result`` (the epoch's evaluation or None),
+    ``step_losses``, ``best_epoch``, ``clock()`` and ``elapsed()``.
+
+    Args:
+        cfg: the run's configuration.
+        callbacks: user hooks, called after the built-in ones.
+        clock: seconds as a float (``time.perf_counter``); tests pass a fake one.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        callbacks: Sequence[H.Hook] = (),
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.cfg, self.clock = cfg, clock
         self.info = init_distributed()
         self.device = resolve_device(cfg.run.device)
         if self.info.enabled and self.device.type == "cuda":
             torch.cuda.set_device(self.info.local_rank)
             self.device = torch.device("cuda", self.info.local_rank)
-        out = _run_folder(cfg.run.out, cfg.run.resume) if self.info.is_main else Path(cfg.run.out)
+        out = run_folder(cfg.run.out, cfg.run.resume) if self.info.is_main else Path(cfg.run.out)
         self.out = Path(broadcast(str(out), self.info))
         self.weights = self.out / "weights"
         if self.info.is_main:
             self.weights.mkdir(parents=True, exist_ok=True)
-        _setup_logging(self.out if self.info.is_main else None, self.info)
-        _seed_everything(cfg.run.seed + self.info.rank, cfg.run.deterministic)
+        setup_logging(self.out if self.info.is_main else None, self.info)
+        seed_everything(cfg.run.seed + self.info.rank, cfg.run.deterministic)
+        self.callbacks = list(callbacks)
+        self.epoch, self.first_epoch = -1, 0
+        self.best_epoch: int | None = None
+        self.result: EvalResult | None = None
+        self.metrics: dict = {}
+        self.stats = EpochStats()
+        self.step_losses: dict[str, float] = {}
+        self.step_images = self.batch_in_epoch = 0
+        self.elapsed_before, self.start, self.epoch_start = 0.0, clock(), clock()
+        self._eval_seconds: list[float] = []
+        self._stop_reason: str | None = None
+        self._end_epoch = False
 
-    # ---- data -----------------------------------------------------------------------
-    def _loaders(self, train: DetectionDataset, val: DetectionDataset):
-        d, seed = self.cfg.data, self.cfg.run.seed
-        self.augmenter = Augmenter(d.augment, min_visibility=d.min_visibility, seed=seed)
-        if d.tile:
-            train_items = TiledDataset(
-                train, d.tile, d.overlap, d.tile_min_visibility, self.augmenter, d.exif
+    # ---- the loop ---------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        """Train as configured; returns where everything went."""
+        self.start = self.clock()
+        self._setup()
+        self.hooks = self._default_hooks() + self.callbacks
+        if self.cfg.run.resume:
+            self._resume()
+        self._call("before_train")
+        while self.epoch + 1 < self.epochs_total and self._stop_reason is None:
+            self.epoch += 1
+            self.result, self._end_epoch, self.epoch_start = None, False, self.clock()
+            self._call("before_epoch")
+            self.loaders.set_epoch(self.epoch)
+            self.stats = train_one_epoch(
+                self.model,
+                self._batches(),
+                self.optimizer,
+                self.scheduler,
+                self.scaler,
+                self.options,
+                self.device,
+                self.epoch,
+                should_stop=lambda: self._end_epoch,
+                on_step=self._after_step,
             )
-            log.info(
-                "tiles: %d of %d px from %d images; %s",
-                len(train_items),
-                d.tile,
-                len(train),
-                dict(train_items.report),
-            )
-        else:
-            train_items = DetectionTorchDataset(train, self.augmenter, exif=d.exif)
-        if d.repeat_threshold is not None and not d.tile:
-            sampler = RepeatFactorSampler(
-                train,
-                d.repeat_threshold,
-                seed=seed,
-                rank=self.info.rank,
-                world_size=self.info.world_size,
-            )
-        elif self.info.enabled:
-            sampler = DistributedSampler(
-                train_items, self.info.world_size, self.info.rank, shuffle=True, seed=seed
-            )
-        else:
-            self._generator = torch.Generator().manual_seed(seed)
-            sampler = RandomSampler(train_items, generator=self._generator)
-        self.train_sampler = sampler
-        self.train_loader = DataLoader(
-            train_items,
-            batch_size=d.batch_size,
-            sampler=sampler,
-            num_workers=d.workers,
-            collate_fn=collate,
-            drop_last=False,
-        )
-        val_items = DetectionTorchDataset(val, None, exif=d.exif)
-        val_sampler = (
-            DistributedSampler(val_items, self.info.world_size, self.info.rank, shuffle=False)
-            if self.info.enabled
-            else None
-        )
-        self.val_loader = DataLoader(
-            val_items,
-            batch_size=d.batch_size,
-            sampler=val_sampler,
-            num_workers=d.workers,
-            collate_fn=collate,
-        )
+            self._call("after_epoch")
+            if self.info.is_main:
+                self.save_state()
+            self._stop_reason = broadcast(self._stop_reason, self.info)
+        if self._stop_reason:
+            log.info("%s", self._stop_reason)
+        self._call("after_train")
+        cleanup(self.info)
+        return self._train_result()
 
-    def _set_epoch(self, epoch: int) -> None:
-        self.augmenter.set_epoch(epoch)
-        sampler = self.train_sampler
-        if isinstance(sampler, (DistributedSampler, RepeatFactorSampler)):
-            sampler.set_epoch(epoch)
-        elif hasattr(self, "_generator"):
-            self._generator.manual_seed(self.cfg.run.seed + epoch)
+    def _after_step(self, i: int, losses: dict[str, float], images: int) -> None:
+        self.batch_in_epoch, self.step_losses, self.step_images = i, losses, images
+        self._call("after_step")
 
-    # ---- evaluation -----------------------------------------------------------------
+    def _call(self, event: str) -> None:
+        for hook in self.hooks:
+            getattr(hook, event)(self)
+
+    # ---- what hooks call --------------------------------------------------------------
+    def request_stop(self, reason: str) -> None:
+        """End the run after this epoch (its state and checkpoints are saved first)."""
+        self._stop_reason = self._stop_reason or reason
+
+    def end_epoch(self) -> None:
+        """End the current epoch after this step."""
+        self._end_epoch = True
+
+    @property
+    def global_step(self) -> int:
+        """Optimiser steps taken since the run began (resumes included)."""
+        return int(self.scheduler.last_epoch)
+
+    def elapsed(self) -> float:
+        """Seconds of this run, earlier invocations of a resumed run included."""
+        return self.elapsed_before + self.clock() - self.start
+
     def evaluate(self, model: FasterRCNN) -> EvalResult | None:
+        """COCO metrics of ``model`` on the validation data (gathered from every rank; the
+        result on the main process, None elsewhere); the time taken is recorded."""
+        start = self.clock()
         predictions = all_gather_list(
-            predict_batches(model, self.val_loader, self.device), self.info
+            predict_batches(model, self.loaders.val, self.device), self.info
         )
+        self._eval_seconds.append(self.clock() - start)
         if not self.info.is_main:
             return None
         unique = {p["image_id"]: p for p in predictions}  # DistributedSampler may pad with repeats
         e = self.cfg.eval
-        return evaluate_detections(self.val, list(unique.values()), e.conf, tuple(e.score_weights))
+        return evaluate_detections(
+            self.val_data, list(unique.values()), e.conf, tuple(e.score_weights)
+        )
 
-    # ---- the run --------------------------------------------------------------------
-    def fit(self) -> TrainResult:
-        cfg, info = self.cfg, self.info
-        start_time = time.perf_counter()
-        train, val, train_report, val_report = load_datasets(cfg)
-        self.val = val
-        if info.is_main:
-            log.info("training data %s:", cfg.data.train)
-            for line in train_report.summary_lines():
-                log.info("  %s", line)
-            if val_report is not None:
-                log.info("validation data %s:", cfg.data.val)
-                for line in val_report.summary_lines():
-                    log.info("  %s", line)
-            log.info(
-                "%d training and %d validation images, %d classes: %s",
-                len(train),
-                len(val),
-                len(train.class_names),
-                ", ".join(train.class_names),
-            )
+    def eval_seconds_per_run(self) -> float | None:
+        """Mean seconds of an evaluation so far (None before the first)."""
+        return sum(self._eval_seconds) / len(self._eval_seconds) if self._eval_seconds else None
+
+    # ---- set-up -----------------------------------------------------------------------
+    def _setup(self) -> None:
+        """Data, model (DDP-wrapped under torchrun), optimiser, schedule and step options."""
+        cfg, o, s = self.cfg, self.cfg.optim, self.cfg.schedule
+        self.train_data, self.val_data, train_report, val_report = load_datasets(cfg)
+        self.data_report = train_report
+        if self.info.is_main:
+            self._log_data(train_report, val_report)
             cfg.save(self.out / "config.yaml")
-        self._loaders(train, val)
-        model = build_training_model(cfg, train).to(self.device)
-        raw_model = model
-        if info.enabled:
-            model = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
-            )
-        o, s = cfg.optim, cfg.schedule
-        optimizer = build_optimizer(raw_model, o.name, o.lr, o.momentum, o.nesterov, o.weight_decay)
-        steps_per_epoch = max(1, math.ceil(len(self.train_loader) / o.accumulate))
-        schedule = LRSchedule(
-            total_steps=s.epochs * steps_per_epoch,
+        self.loaders = build_loaders(cfg, self.train_data, self.val_data, self.info)
+        self.raw_model = build_training_model(cfg, self.train_data).to(self.device)
+        self.model = self.raw_model
+        if self.info.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = torch.nn.parallel.DistributedDataParallel(self.raw_model, device_ids=ids)
+        self.optimizer = build_optimizer(
+            self.raw_model, o.name, o.lr, o.momentum, o.nesterov, o.weight_decay
+        )
+        self.batches_per_epoch = len(self.loaders.train)
+        self.steps_per_epoch = max(1, math.ceil(self.batches_per_epoch / o.accumulate))
+        self.schedule = LRSchedule(
+            total_steps=s.epochs * self.steps_per_epoch,
             epochs=s.epochs,
             policy=s.policy,
-            warmup_steps=int(s.warmup_epochs * steps_per_epoch),
+            warmup_steps=int(s.warmup_epochs * self.steps_per_epoch),
             warmup_factor=s.warmup_factor,
             step_size=s.step_size,
             gamma=s.gamma,
             milestones=list(s.milestones),
         )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        scaler = torch.amp.GradScaler("cuda") if cfg.run.amp == "fp16" else None
-        options = StepOptions(
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule)
+        self.scaler = torch.amp.GradScaler("cuda") if cfg.run.amp == "fp16" else None
+        self.options = StepOptions(
             cfg.run.amp,
             o.grad_clip,
             o.accumulate,
@@ -411,283 +225,130 @@ class Trainer:
             cfg.run.nan_policy,
             cfg.run.max_nan_skips,
         )
+        self.epochs_total = s.epochs
+        self.batch_size, self.accumulate = cfg.data.batch_size, o.accumulate
+        self.eval_every, self.num_val_images = cfg.eval.every, len(self.val_data)
 
-        topk = TopK(cfg.eval.top_k, self.weights)
-        first_epoch, best_score, best_epoch, stale = 0, -math.inf, None, 0
-        epochs_total = s.epochs
-        elapsed_before = 0.0
-        state_path = self.weights / "last.state.pt"
-        if cfg.run.resume:
-            if not state_path.exists():
-                raise FileNotFoundError(
-                    f"--resume: no {state_path}; start the run without --resume"
-                )
-            state = load_training_state(state_path)
-            raw_model.load_state_dict(load_model(self.weights / "last.safetensors").state_dict())
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            if scaler is not None and state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-            schedule.fit_total(int(state["schedule_total"]))
-            first_epoch, best_score, stale = (
-                int(state["epoch"]) + 1,
-                float(state["best_score"]),
-                int(state["stale"]),
+    def _default_hooks(self) -> list[H.Hook]:
+        """The built-in hooks, in the order they run."""
+        cfg = self.cfg
+        hooks: list[H.Hook] = []
+        if cfg.data.img_sizes:
+            hooks.append(H.ProgressiveResize(cfg.data.img_sizes))
+        if cfg.schedule.time_budget:
+            hooks.append(H.TimeBudget(cfg.schedule.time_budget, cfg.schedule.epochs))
+        hooks += [
+            H.EvalSchedule(cfg.eval.every),
+            H.ResultsCSV(self.out / "results.csv"),
+            H.TensorBoard(self.out),
+            H.EpochLog(),
+        ]
+        if not self._progress_bar() and cfg.run.log_interval > 0:
+            hooks.append(H.ProgressLog(cfg.run.log_interval))
+        hooks.append(H.Checkpointer(self.weights, cfg.eval.top_k))
+        if cfg.eval.patience is not None:
+            hooks.append(H.EarlyStopping(cfg.eval.patience))
+        if cfg.run.stop_after_epochs is not None:
+            hooks.append(H.StopAfterEpochs(cfg.run.stop_after_epochs))
+        hooks.append(H.FinalReport())
+        return hooks
+
+    def _progress_bar(self) -> bool:
+        return bool(self.cfg.run.progress and self.info.is_main and sys.stderr.isatty())
+
+    def _batches(self) -> Iterable:
+        if not self._progress_bar():
+            return self.loaders.train
+        from tqdm import tqdm
+
+        desc = f"epoch {self.epoch + 1}/{self.epochs_total}"
+        return tqdm(self.loaders.train, desc=desc, leave=False, dynamic_ncols=True)
+
+    def _log_data(self, train_report: DataReport, val_report: DataReport | None) -> None:
+        log.info("training data %s:", self.cfg.data.train)
+        for line in train_report.summary_lines():
+            log.info("  %s", line)
+        if val_report is not None:
+            log.info("validation data %s:", self.cfg.data.val)
+            for line in val_report.summary_lines():
+                log.info("  %s", line)
+        names = self.train_data.class_names
+        log.info(
+            "%d training and %d validation images, %d classes: %s",
+            len(self.train_data),
+            len(self.val_data),
+            len(names),
+            ", ".join(names),
+        )
+
+    # ---- resume -----------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.weights / "last.state.pt"
+
+    def save_state(self) -> None:
+        """``last.state.pt``: everything ``--resume`` needs besides ``last.safetensors``."""
+        state = {
+            "format": STATE_FORMAT,
+            "epoch": self.epoch,
+            "epochs_total": self.epochs_total,
+            "schedule_total": self.schedule.total_steps,
+            "elapsed": self.elapsed(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": rng_state(),
+            "hooks": {h.name: h.state_dict() for h in self.hooks},
+        }
+        atomic_torch_save(state, self.state_path)
+
+    def _resume(self) -> None:
+        if not self.state_path.exists():
+            raise FileNotFoundError(
+                f"--resume: no {self.state_path}; start the run without --resume"
             )
-            best_epoch = state["best_epoch"]
-            epochs_total = int(state["epochs_total"])
-            elapsed_before = float(state["elapsed"])
-            topk = TopK(cfg.eval.top_k, self.weights, state["topk"])
-            _set_rng_state(state["rng"])
-            log.info("resumed from %s at epoch %d", state_path, first_epoch)
+        state = _upgrade_state(load_training_state(self.state_path))
+        self.raw_model.load_state_dict(load_model(self.weights / "last.safetensors").state_dict())
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.schedule.fit_total(int(state["schedule_total"]))
+        self.epoch = int(state["epoch"])
+        self.first_epoch = self.epoch + 1
+        self.epochs_total = int(state["epochs_total"])
+        self.elapsed_before = float(state["elapsed"])
+        for hook in self.hooks:
+            if hook.name in state["hooks"]:
+                hook.load_state_dict(state["hooks"][hook.name])
+        set_rng_state(state["rng"])
+        log.info("resumed from %s at epoch %d", self.state_path, self.first_epoch + 1)
 
-        budget = s.time_budget * 60 if s.time_budget else None
-
-        def elapsed() -> float:
-            return elapsed_before + time.perf_counter() - start_time
-
-        def out_of_time() -> bool:
-            done = budget is not None and (
-                elapsed() > budget or scheduler.last_epoch >= schedule.total_steps
-            )
-            return bool(broadcast(done, info))
-
-        results_csv = self.out / "results.csv"
-        writer = _TensorBoard(self.out) if info.is_main else None
-        last_result: EvalResult | None = None
-        epoch = first_epoch - 1
-        while epoch + 1 < epochs_total:  # epochs_total may shrink to fit a time budget
-            epoch += 1
-            size = _size_for_epoch(cfg.data.img_sizes, epoch)
-            if size is not None:
-                set_image_size(raw_model, size)
-            self._set_epoch(epoch)
-            epoch_start = time.perf_counter()
-            stats = train_one_epoch(
-                model,
-                self._progress(self.train_loader, epoch, epochs_total),
-                optimizer,
-                scheduler,
-                scaler,
-                options,
-                self.device,
-                epoch,
-                should_stop=out_of_time,
-            )
-            result = None
-            evaluate_now = (
-                (epoch + 1) % cfg.eval.every == 0 or epoch + 1 == epochs_total or out_of_time()
-            )
-            if evaluate_now:
-                result = self.evaluate(raw_model)
-            seconds = time.perf_counter() - epoch_start
-            if budget is not None and epoch == first_epoch:
-                # Fit the schedule to the budget from the first epoch's duration; the last
-                # epoch may be partial, ending where the schedule ends.
-                fit = (epoch + 1) + max(0.0, budget - elapsed()) / max(seconds, 1e-6)
-                fit = float(broadcast(min(float(s.epochs), fit), info))
-                epochs_total = math.ceil(fit)
-                schedule.fit_total(int(fit * steps_per_epoch))
-                log.info(
-                    "time budget %.1f min: %.2f epochs of %.1f s fit", s.time_budget, fit, seconds
-                )
-            stop_early = False
-            if info.is_main:
-                lr = optimizer.param_groups[0]["lr"]
-                row = self._row(epoch, stats, lr, result, seconds)
-                _append_csv(results_csv, row)
-                if writer:
-                    writer.log(row, epoch)
-                self._log_epoch(epoch, epochs_total, stats, result, seconds)
-                save_model(raw_model, self.weights / "last.safetensors")
-                if result is not None:
-                    last_result = result
-                    topk.offer(result.score, epoch, raw_model)
-                    if result.score > best_score:
-                        best_score, best_epoch, stale = result.score, epoch, 0
-                        save_model(raw_model, self.weights / "best.safetensors")
-                    else:
-                        stale += 1
-                    stop_early = cfg.eval.patience is not None and stale >= cfg.eval.patience
-                atomic_torch_save(
-                    {
-                        "epoch": epoch,
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "scaler": scaler.state_dict() if scaler is not None else None,
-                        "rng": _rng_state(),
-                        "topk": [list(e) for e in topk.entries],
-                        "best_score": best_score,
-                        "best_epoch": best_epoch,
-                        "stale": stale,
-                        "epochs_total": epochs_total,
-                        "schedule_total": schedule.total_steps,
-                        "elapsed": elapsed(),
-                    },
-                    state_path,
-                )
-            if broadcast(stop_early, info):
-                log.info(
-                    "early stopping: no improvement for %d epochs (best epoch %s)",
-                    cfg.eval.patience,
-                    best_epoch,
-                )
-                break
-            if out_of_time():
-                log.info("time budget of %.1f min reached after epoch %d", s.time_budget, epoch)
-                break
-            stop_after = cfg.run.stop_after_epochs
-            if (
-                stop_after is not None
-                and epoch + 1 - first_epoch >= stop_after
-                and epoch + 1 < epochs_total
-            ):
-                log.info(
-                    "stopping after %d epochs of this run; continue with --resume --out %s",
-                    stop_after,
-                    self.out,
-                )
-                break
-
-        final: dict = {}
-        final_result = last_result
-        best_epoch = broadcast(best_epoch, info)  # tracked on rank 0
-        if best_epoch is not None and best_epoch != epoch:
-            # Every rank takes part: evaluation gathers predictions across ranks.
-            final_result = self.evaluate(load_model(self.weights / "best.safetensors", self.device))
-        if info.is_main:
-            if final_result is not None:
-                final = final_result.to_json()
-                final_result.write(self.out)
-                self._plots(train, final_result, raw_model, results_csv)
-            if writer:
-                writer.close()
-            log.info("done in %.1f min; results in %s", elapsed() / 60, self.out)
-        cleanup(info)
+    def _train_result(self) -> TrainResult:
         best = self.weights / "best.safetensors"
         return TrainResult(
             self.out,
             best if best.exists() else None,
             self.weights / "last.safetensors",
-            epoch + 1,
-            best_epoch,
-            final,
-            train_report,
-        )
-
-    # ---- reporting ------------------------------------------------------------------
-    def _progress(self, loader, epoch: int, total: int):
-        if not (self.cfg.run.progress and self.info.is_main and sys.stderr.isatty()):
-            return loader
-        from tqdm import tqdm
-
-        return tqdm(loader, desc=f"epoch {epoch + 1}/{total}", leave=False, dynamic_ncols=True)
-
-    @staticmethod
-    def _row(epoch: int, stats, lr: float, result: EvalResult | None, seconds: float) -> dict:
-        row = {"epoch": epoch, **{k: round(v, 6) for k, v in stats.losses.items()}, "lr": lr}
-        if result is not None:
-            row.update(
-                mAP=result.coco["AP"],
-                mAP50=result.coco["AP50"],
-                mAP75=result.coco["AP75"],
-                precision=result.precision_at_conf,
-                recall=result.recall_at_conf,
-                F1=result.f1_at_conf,
-                score=result.score,
-            )
-        row["seconds"] = round(seconds, 2)
-        return row
-
-    def _log_epoch(
-        self, epoch: int, total: int, stats, result: EvalResult | None, seconds: float
-    ) -> None:
-        losses = " ".join(f"{k.removeprefix('loss_')} {v:.4f}" for k, v in stats.losses.items())
-        text = f"epoch {epoch + 1}/{total}: {losses} ({stats.images} images, {seconds:.1f} s)"
-        if stats.aug_dropped:
-            text += f"; augmentation dropped {stats.aug_dropped} boxes"
-        if stats.nan_skipped:
-            text += f"; {stats.nan_skipped} non-finite steps skipped"
-        if result is not None:
-            text += f" | mAP {result.coco['AP']:.3f} mAP50 {result.coco['AP50']:.3f} F1 {result.f1_at_conf:.3f} score {result.score:.3f}"
-        log.info(text)
-
-    def _plots(
-        self, train: DetectionDataset, result: EvalResult, model: FasterRCNN, results_csv: Path
-    ) -> None:
-        from ..data.images import to_pil
-        from ..data.loader import read_record_image
-        from ..evaluation import plots
-
-        plots.plot_results(results_csv, self.out / "results.png")
-        plots.plot_pr_curve(result, self.out / "PR_curve.png")
-        plots.plot_f1_curve(result, self.out / "F1_curve.png")
-        plots.plot_confusion(result, self.out / "confusion_matrix.png")
-        plots.plot_labels(train, self.out / "labels.png")
-        sample = self.val.images[:8]
-        best = self.weights / "best.safetensors"
-        shown = load_model(best, self.device) if best.exists() else model
-        subset = DetectionDataset(self.val.root, self.val.class_names, sample)
-        loader = DataLoader(
-            DetectionTorchDataset(subset, exif=self.cfg.data.exif), batch_size=4, collate_fn=collate
-        )
-        preds = predict_batches(shown, loader, self.device)
-        keep = [
-            {
-                k: v[p["scores"] >= self.cfg.eval.conf] if k != "image_id" else v
-                for k, v in p.items()
-            }
-            for p in preds
-        ]
-        images = [to_pil(read_record_image(rec, self.cfg.data.exif)) for rec in sample]
-        plots.prediction_grid(
-            images,
-            [(r.boxes, r.labels) for r in sample],
-            keep,
-            self.val.class_names,
-            self.out / "val_predictions.jpg",
+            self.epoch + 1,
+            self.best_epoch,
+            self.metrics,
+            self.data_report,
         )
 
 
-class _TensorBoard:
-    """Scalars to TensorBoard when it is installed; nothing otherwise."""
-
-    def __init__(self, out: Path) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is optional
-            self.writer = None
-            return
-        self.writer = SummaryWriter(str(out))
-
-    def log(self, row: dict, epoch: int) -> None:
-        if self.writer is not None:
-            for k, v in row.items():
-                if k != "epoch" and isinstance(v, (int, float)):
-                    self.writer.add_scalar(k, v, epoch)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-    def __bool__(self) -> bool:
-        return self.writer is not None
+def _upgrade_state(state: dict) -> dict:
+    """A frcnn 0.1.0 ``last.state.pt`` (one flat dictionary) in the hooks layout."""
+    if state.get("format") == STATE_FORMAT:
+        return state
+    best = {"best": state["best_score"], "best_epoch": state["best_epoch"]}
+    hooks = {
+        "Checkpointer": {"topk": state["topk"], **best},
+        "EarlyStopping": {**best, "stale": state["stale"]},
+    }
+    return {**state, "format": STATE_FORMAT, "hooks": hooks}
 
 
-def _append_csv(path: Path, row: dict) -> None:
-    new = not path.exists()
-    columns = [
-        "epoch",
-        *sorted(k for k in row if k.startswith("loss_")),
-        *[c for c in RESULT_COLUMNS if c != "epoch"],
-    ]
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def train(cfg: TrainConfig) -> TrainResult:
+def train(cfg: TrainConfig, callbacks: Sequence[H.Hook] = ()) -> TrainResult:
     """Train a detector as configured; the Python twin of ``frcnn train``."""
-    return Trainer(cfg).fit()
+    return Trainer(cfg, callbacks).fit()

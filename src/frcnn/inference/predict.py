@@ -6,12 +6,13 @@ import csv
 import glob
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from torchvision.ops import batched_nms
 
 from ..data.images import IMAGE_SUFFIXES, load_image, to_pil, to_tensor
@@ -113,6 +114,28 @@ def predict_tiled(
     order = scores[keep].argsort(descending=True)
     keep = keep[order]
     return {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}
+
+
+@torch.no_grad()
+def predict_batches(
+    model: nn.Module, batches: Iterable[tuple[list[torch.Tensor], list[dict]]], device: torch.device
+) -> list[dict]:
+    """Detections per image of a loader of ``(images, targets)`` (numpy, original
+    coordinates), each with its target's ``image_id``: what evaluation scores."""
+    model.eval()
+    out = []
+    for imgs, targets in batches:
+        detections = model([im.to(device) for im in imgs])
+        for det, target in zip(detections, targets, strict=True):
+            out.append(
+                {
+                    "image_id": int(target["image_id"]),
+                    "boxes": det["boxes"].float().cpu().numpy(),
+                    "scores": det["scores"].float().cpu().numpy(),
+                    "labels": det["labels"].cpu().numpy(),
+                }
+            )
+    return out
 
 
 @dataclass

@@ -1,0 +1,139 @@
+"""The data of a training run: read and checked datasets, the validation split, loaders."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
+
+from ..config import TrainConfig
+from ..data.augment import Augmenter
+from ..data.check import DataReport, check_dataset
+from ..data.loader import DetectionTorchDataset, RepeatFactorSampler, build_loader
+from ..data.records import DetectionDataset
+from ..data.sources import list_splits, read_dataset
+from ..data.tiles import TiledDataset
+from .distributed import DistInfo
+
+log = logging.getLogger("frcnn")
+
+
+def load_datasets(
+    cfg: TrainConfig,
+) -> tuple[DetectionDataset, DetectionDataset, DataReport, DataReport | None]:
+    """Read and check the training (and validation) data; split off validation when none."""
+    if not cfg.data.train:
+        raise ValueError("no training data: pass --data DATA (or data.train in the config)")
+    d = cfg.data
+    train, train_report = check_dataset(
+        read_dataset(d.train, d.format, None, d.images, d.exif), "header", d.exif
+    )
+    if d.val:
+        # --val naming the training source means its "val" split (e.g. a YOLO data.yaml).
+        split = "val" if d.val == d.train and "val" in list_splits(d.val, d.format) else None
+        val, val_report = check_dataset(
+            read_dataset(d.val, d.format, split, d.images, d.exif), "header", d.exif
+        )
+        if val.class_names != train.class_names:
+            raise ValueError(
+                f"validation classes {val.class_names} differ from training classes {train.class_names}"
+            )
+        return train, val, train_report, val_report
+    if not 0 < d.val_split < 1:
+        raise ValueError(
+            f"data.val_split must be in (0, 1) when no --val is given, got {d.val_split}"
+        )
+    if len(train.images) < 2:
+        raise ValueError(
+            f"{d.train} holds {len(train.images)} usable image(s): too few to hold out "
+            f"{d.val_split:.0%} for validation. Pass validation data with --val DATA, or tile "
+            "large images with --tile SIZE (tiles are split into disjoint training and "
+            "validation blocks)"
+        )
+    order = np.random.default_rng(cfg.run.seed).permutation(len(train.images))
+    n_val = max(1, int(round(len(order) * d.val_split)))
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return subset(train, train_idx, "train"), subset(train, val_idx, "val"), train_report, None
+
+
+def subset(ds: DetectionDataset, indices: np.ndarray, split: str) -> DetectionDataset:
+    """The images of ``ds`` at ``indices``, as split ``split``."""
+    return DetectionDataset(
+        ds.root,
+        ds.class_names,
+        [ds.images[i] for i in indices.tolist()],
+        source=ds.source,
+        format=ds.format,
+        split=split,
+    )
+
+
+@dataclass
+class Loaders:
+    """Training and validation loaders and what reseeds them every epoch."""
+
+    train: DataLoader
+    val: DataLoader
+    sampler: Sampler
+    augmenter: Augmenter
+    seed: int
+    generator: torch.Generator | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reseed augmentation and shuffling so epoch ``epoch`` is the same on a resume."""
+        self.augmenter.set_epoch(epoch)
+        if isinstance(self.sampler, (DistributedSampler, RepeatFactorSampler)):
+            self.sampler.set_epoch(epoch)
+        elif self.generator is not None:
+            self.generator.manual_seed(self.seed + epoch)
+
+
+def build_loaders(
+    cfg: TrainConfig, train: DetectionDataset, val: DetectionDataset, info: DistInfo
+) -> Loaders:
+    """Augmented (optionally tiled) training items with their sampler; validation in order."""
+    d, seed = cfg.data, cfg.run.seed
+    augmenter = Augmenter(d.augment, min_visibility=d.min_visibility, seed=seed)
+    if d.tile:
+        items = TiledDataset(train, d.tile, d.overlap, d.tile_min_visibility, augmenter, d.exif)
+        log.info(
+            "tiles: %d of %d px from %d images; %s",
+            len(items),
+            d.tile,
+            len(train),
+            dict(items.report),
+        )
+    else:
+        items = DetectionTorchDataset(train, augmenter, exif=d.exif)
+    if len(items) == 0:
+        raise ValueError(
+            f"no training data left after the validation split of {d.train}; pass validation "
+            "data with --val DATA or a smaller --val-split"
+        )
+    generator = None
+    if d.repeat_threshold is not None and not d.tile:
+        sampler = RepeatFactorSampler(
+            train, d.repeat_threshold, seed=seed, rank=info.rank, world_size=info.world_size
+        )
+    elif info.enabled:
+        sampler = DistributedSampler(items, info.world_size, info.rank, shuffle=True, seed=seed)
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        sampler = RandomSampler(items, generator=generator)
+    val_items = DetectionTorchDataset(val, None, exif=d.exif)
+    val_sampler = (
+        DistributedSampler(val_items, info.world_size, info.rank, shuffle=False)
+        if info.enabled
+        else None
+    )
+    return Loaders(
+        build_loader(items, d.batch_size, d.workers, sampler),
+        build_loader(val_items, d.batch_size, d.workers, val_sampler),
+        sampler,
+        augmenter,
+        seed,
+        generator,
+    )

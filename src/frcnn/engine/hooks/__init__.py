@@ -1,0 +1,28 @@
+"""Trainer hooks: every concern around the training loop, each with its own state."""
+
+from .base import Callback, Hook
+from .budget import StopAfterEpochs, TimeBudget
+from .checkpoint import Checkpointer, TopK
+from .early_stop import EarlyStopping
+from .evaluation import EvalSchedule
+from .report import FinalReport
+from .schedule import ProgressiveResize, size_for_epoch
+from .writers import EpochLog, ProgressLog, ResultsCSV, TensorBoard
+
+__all__ = [
+    "Callback",
+    "Checkpointer",
+    "EarlyStopping",
+    "EpochLog",
+    "EvalSchedule",
+    "FinalReport",
+    "Hook",
+    "ProgressLog",
+    "ProgressiveResize",
+    "ResultsCSV",
+    "StopAfterEpochs",
+    "TensorBoard",
+    "TimeBudget",
+    "TopK",
+    "size_for_epoch",
+]

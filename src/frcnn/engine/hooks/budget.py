@@ -1,0 +1,122 @@
+"""Stopping rules that count time or epochs: the time budget and stop-after-epochs."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+from ..distributed import broadcast_values
+from .base import Hook
+
+if TYPE_CHECKING:
+    from ..trainer import Trainer
+
+log = logging.getLogger("frcnn")
+
+# Forward-only evaluation of an image costs about this share of a training step's time per
+# image (forward + backward + update), used until an evaluation has been timed.
+EVAL_COST_SHARE = 1 / 3
+
+
+class TimeBudget(Hook):
+    """Ends the run inside ``minutes`` of wall time with a complete, decayed schedule.
+
+    From the second batch on, and again after every batch and epoch, the learning-rate
+    schedule is refitted to the optimiser steps that fit in the time left: measured seconds
+    per step, plus the measured (or, before the first evaluation, estimated) evaluation time
+    spread over the epochs, with two evaluations held back for the last epoch and the final
+    report. A slow or busy machine therefore gets fewer steps, not a cut-off schedule. The
+    run ends when the fitted schedule is done or the time is up, whichever comes first; the
+    epoch it ends in is evaluated as the last one.
+
+    Args:
+        minutes: the budget, counted from the start of training (data loading included).
+        max_epochs: the configured epochs; the schedule never grows beyond them.
+    """
+
+    def __init__(self, minutes: float, max_epochs: int) -> None:
+        self.budget = minutes * 60
+        self.max_epochs = max_epochs
+        self.batches = 0
+        self.train_seconds = 0.0
+        self._last = 0.0
+
+    def before_epoch(self, trainer: Trainer) -> None:
+        self._last = trainer.clock()
+
+    def after_step(self, trainer: Trainer) -> None:
+        now = trainer.clock()
+        self.train_seconds += now - self._last
+        self._last = now
+        self.batches += 1
+        total, done = self._fit(trainer), float(self._out_of_time(trainer))
+        if trainer.info.enabled:  # every rank must take the same number of steps
+            total, done = broadcast_values([total, done], trainer.info, trainer.device)
+        trainer.schedule.fit_total(int(total))
+        if done:
+            self._end(trainer, during_epoch=True)
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        total = self._fit(trainer)
+        trainer.schedule.fit_total(int(total))
+        spe = trainer.steps_per_epoch
+        trainer.epochs_total = max(trainer.epoch + 1, math.ceil(total / spe))
+        if self._out_of_time(trainer):
+            self._end(trainer, during_epoch=False)
+
+    def _out_of_time(self, trainer: Trainer) -> bool:
+        return (
+            trainer.elapsed() >= self.budget or trainer.global_step >= trainer.schedule.total_steps
+        )
+
+    def _end(self, trainer: Trainer, during_epoch: bool) -> None:
+        if trainer.epochs_total != trainer.epoch + 1:
+            log.info(
+                "time budget of %.1f min: training ends in epoch %d after %d steps",
+                self.budget / 60,
+                trainer.epoch + 1,
+                trainer.global_step,
+            )
+        trainer.epochs_total = trainer.epoch + 1
+        if during_epoch:
+            trainer.end_epoch()
+
+    def _fit(self, trainer: Trainer) -> float:
+        """Optimiser steps that fit in the budget (the schedule's current total until two
+        batches have been timed)."""
+        planned = self.max_epochs * trainer.steps_per_epoch
+        if self.batches < 2:
+            return float(min(trainer.schedule.total_steps, planned))
+        step_seconds = self.train_seconds / self.batches * trainer.accumulate
+        eval_seconds = trainer.eval_seconds_per_run()
+        if eval_seconds is None:
+            per_image = step_seconds / (trainer.batch_size * trainer.accumulate)
+            eval_seconds = trainer.num_val_images * per_image * EVAL_COST_SHARE
+        per_step = step_seconds + eval_seconds / (trainer.eval_every * trainer.steps_per_epoch)
+        left = self.budget - trainer.elapsed() - 2 * eval_seconds
+        fit = trainer.global_step + max(0.0, left) / per_step
+        return float(max(trainer.global_step, min(planned, fit)))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"batches": self.batches, "train_seconds": self.train_seconds}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.batches = int(state["batches"])
+        self.train_seconds = float(state["train_seconds"])
+
+
+class StopAfterEpochs(Hook):
+    """Ends this invocation after ``epochs`` epochs (the schedule still spans the configured
+    epochs); continue with ``--resume``. For time-limited jobs."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        done = trainer.epoch + 1 - trainer.first_epoch
+        if done >= self.epochs and trainer.epoch + 1 < trainer.epochs_total:
+            trainer.request_stop(
+                f"stopping after {self.epochs} epochs of this run; continue with "
+                f"--resume --out {trainer.out}"
+            )

@@ -1,0 +1,75 @@
+"""The end of a run: the best model's evaluation, ``metrics.json`` and the plots."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ...data.images import to_pil
+from ...data.loader import DetectionTorchDataset, build_loader, read_record_image
+from ...data.records import DetectionDataset
+from ...inference.predict import predict_batches
+from ...io.model_file import load_model
+from ..distributed import broadcast
+from .base import Hook
+
+if TYPE_CHECKING:
+    from ...evaluation.report import EvalResult
+    from ..trainer import Trainer
+
+log = logging.getLogger("frcnn")
+
+
+class FinalReport(Hook):
+    """After training: evaluates ``best.safetensors`` when it is not the last epoch's model,
+    writes ``metrics.json``, ``per_class.csv`` and the plots, and sets ``trainer.metrics``."""
+
+    def __init__(self) -> None:
+        self.last_result: EvalResult | None = None
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        if trainer.result is not None:
+            self.last_result = trainer.result
+
+    def after_train(self, trainer: Trainer) -> None:
+        result = self.last_result
+        best_epoch = broadcast(trainer.best_epoch, trainer.info)  # tracked on rank 0
+        best = trainer.weights / "best.safetensors"
+        if best_epoch is not None and best_epoch != trainer.epoch:
+            # Every rank takes part: evaluation gathers predictions across ranks.
+            result = trainer.evaluate(load_model(best, trainer.device))
+        if trainer.info.is_main and result is not None:
+            trainer.metrics = result.to_json()
+            result.write(trainer.out)
+            self._plots(trainer, result)
+        if trainer.info.is_main:
+            log.info("done in %.1f min; results in %s", trainer.elapsed() / 60, trainer.out)
+
+    def _plots(self, trainer: Trainer, result: EvalResult) -> None:
+        from ...evaluation import plots
+
+        out = trainer.out
+        plots.plot_results(out / "results.csv", out / "results.png")
+        plots.plot_pr_curve(result, out / "PR_curve.png")
+        plots.plot_f1_curve(result, out / "F1_curve.png")
+        plots.plot_confusion(result, out / "confusion_matrix.png")
+        plots.plot_labels(trainer.train_data, out / "labels.png")
+        val, exif, conf = trainer.val_data, trainer.cfg.data.exif, trainer.cfg.eval.conf
+        sample = val.images[:8]
+        best = trainer.weights / "best.safetensors"
+        shown = load_model(best, trainer.device) if best.exists() else trainer.raw_model
+        subset = DetectionDataset(val.root, val.class_names, sample)
+        loader = build_loader(DetectionTorchDataset(subset, exif=exif), batch_size=4)
+        preds = predict_batches(shown, loader, trainer.device)
+        keep = [
+            {k: v[p["scores"] >= conf] if k != "image_id" else v for k, v in p.items()}
+            for p in preds
+        ]
+        images = [to_pil(read_record_image(rec, exif)) for rec in sample]
+        plots.prediction_grid(
+            images,
+            [(r.boxes, r.labels) for r in sample],
+            keep,
+            val.class_names,
+            out / "val_predictions.jpg",
+        )

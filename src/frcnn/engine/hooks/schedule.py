@@ -1,0 +1,36 @@
+"""Progressive resizing: the training image size changes at given epochs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .base import Hook
+
+if TYPE_CHECKING:
+    from ..trainer import Trainer
+
+
+def size_for_epoch(schedule: list[list[int]] | None, epoch: int) -> int | None:
+    """The size of the last ``[first_epoch, size]`` entry that has started, or None."""
+    size = None
+    for start, value in sorted(schedule or []):
+        if epoch >= start:
+            size = value
+    return size
+
+
+class ProgressiveResize(Hook):
+    """Before each epoch, the longest image side becomes the scheduled size.
+
+    Args:
+        schedule: ``[[first_epoch, size], ...]`` with epochs counted from 0.
+    """
+
+    def __init__(self, schedule: list[list[int]]) -> None:
+        self.schedule = schedule
+
+    def before_epoch(self, trainer: Trainer) -> None:
+        size = size_for_epoch(self.schedule, trainer.epoch)
+        if size is not None:
+            trainer.raw_model.transform.min_size = (size,)
+            trainer.raw_model.transform.max_size = size

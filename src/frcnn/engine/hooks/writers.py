@@ -1,0 +1,175 @@
+"""Where each epoch's numbers go: ``results.csv``, TensorBoard, the log line, and a steady
+progress line when no terminal shows a progress bar."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .base import Hook
+
+if TYPE_CHECKING:
+    from ..trainer import Trainer
+
+log = logging.getLogger("frcnn")
+
+RESULT_COLUMNS = [
+    "epoch",
+    "lr",
+    "mAP",
+    "mAP50",
+    "mAP75",
+    "precision",
+    "recall",
+    "F1",
+    "score",
+    "seconds",
+]
+
+
+def epoch_row(trainer: Trainer) -> dict:
+    """The epoch's ``results.csv`` row: mean losses, learning rate, metrics when evaluated."""
+    stats, result = trainer.stats, trainer.result
+    row = {"epoch": trainer.epoch, **{k: round(v, 6) for k, v in stats.losses.items()}}
+    row["lr"] = trainer.optimizer.param_groups[0]["lr"]
+    if result is not None:
+        row.update(
+            mAP=result.coco["AP"],
+            mAP50=result.coco["AP50"],
+            mAP75=result.coco["AP75"],
+            precision=result.precision_at_conf,
+            recall=result.recall_at_conf,
+            F1=result.f1_at_conf,
+            score=result.score,
+        )
+    row["seconds"] = round(trainer.clock() - trainer.epoch_start, 2)
+    return row
+
+
+class ResultsCSV(Hook):
+    """One row per epoch in ``results.csv``; a resume first drops rows of epochs that will
+    be trained again, so no epoch has two rows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def before_train(self, trainer: Trainer) -> None:
+        if not (trainer.info.is_main and self.path.exists()):
+            return
+        with self.path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            fields, rows = reader.fieldnames or [], list(reader)
+        kept = [r for r in rows if int(r["epoch"]) < trainer.first_epoch]
+        if len(kept) != len(rows):
+            with self.path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(kept)
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        if not trainer.info.is_main:
+            return
+        row = epoch_row(trainer)
+        new = not self.path.exists()
+        columns = [
+            "epoch",
+            *sorted(k for k in row if k.startswith("loss_")),
+            *[c for c in RESULT_COLUMNS if c != "epoch"],
+        ]
+        with self.path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+class TensorBoard(Hook):
+    """Every number of the epoch's row as a TensorBoard scalar, when tensorboard is
+    installed (nothing otherwise)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.writer = None
+
+    def before_train(self, trainer: Trainer) -> None:
+        if not trainer.info.is_main:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional
+            return
+        self.writer = SummaryWriter(str(self.folder))
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        if self.writer is None:
+            return
+        for k, v in epoch_row(trainer).items():
+            if k != "epoch" and isinstance(v, (int, float)):
+                self.writer.add_scalar(k, v, trainer.epoch)
+
+    def after_train(self, trainer: Trainer) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class EpochLog(Hook):
+    """One log line per epoch: losses, images, seconds, counted fixes, metrics."""
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        stats, result = trainer.stats, trainer.result
+        losses = " ".join(f"{k.removeprefix('loss_')} {v:.4f}" for k, v in stats.losses.items())
+        seconds = trainer.clock() - trainer.epoch_start
+        text = f"epoch {trainer.epoch + 1}/{trainer.epochs_total}: {losses} ({stats.images} images, {seconds:.1f} s)"
+        if stats.aug_dropped:
+            text += f"; augmentation dropped {stats.aug_dropped} boxes"
+        if stats.nan_skipped:
+            text += f"; {stats.nan_skipped} non-finite steps skipped"
+        if result is not None:
+            text += f" | mAP {result.coco['AP']:.3f} mAP50 {result.coco['AP50']:.3f} F1 {result.f1_at_conf:.3f} score {result.score:.3f}"
+        log.info(text)
+
+
+class ProgressLog(Hook):
+    """Without a progress bar (a log file, CI, ``nohup``), a line every ``interval`` seconds:
+    epoch, step, images per second, losses and the time left."""
+
+    def __init__(self, interval: float = 30.0) -> None:
+        self.interval = interval
+        self._start = self._last = 0.0
+        self._images = 0
+
+    def before_epoch(self, trainer: Trainer) -> None:
+        self._start = self._last = trainer.clock()
+        self._images = 0
+
+    def after_step(self, trainer: Trainer) -> None:
+        self._images += trainer.step_images
+        now = trainer.clock()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        rate = self._images / max(now - self._start, 1e-9)
+        batches = trainer.batch_in_epoch + 1
+        left = (trainer.schedule.total_steps - trainer.global_step) * trainer.accumulate
+        eta = left * (now - self._start) / batches
+        losses = " ".join(
+            f"{k.removeprefix('loss_')} {v:.4f}" for k, v in trainer.step_losses.items()
+        )
+        log.info(
+            "epoch %d/%d step %d/%d: %.1f images/s, %s, %s left",
+            trainer.epoch + 1,
+            trainer.epochs_total,
+            batches,
+            trainer.batches_per_epoch,
+            rate,
+            losses,
+            _duration(eta),
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes, s = divmod(int(round(seconds)), 60)
+    hours, m = divmod(minutes, 60)
+    return f"{hours}h{m:02d}m" if hours else f"{m}m{s:02d}s"

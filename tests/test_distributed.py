@@ -37,6 +37,7 @@ def test_two_process_gloo_training(tmp_path):
         str(out),
         *TINY_RUN,
         "data.batch_size=2",
+        "schedule.time_budget=5",  # exercises the per-step budget broadcast across ranks
     ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

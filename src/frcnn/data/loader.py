@@ -32,13 +32,19 @@ def resize_longest(
 
 
 def read_record_image(rec: ImageRecord, exif: bool = True) -> np.ndarray:
-    """The record's image as HxWx3 (uint8, or float32 for 16-bit sources)."""
+    """The record's image (its ``window`` of it, when set) as HxWx3 (uint8, or float32 for
+    16-bit sources)."""
     if rec.image is not None:
-        return to_rgb_array(rec.image)
-    try:
-        return load_image(rec.path, exif)
-    except Exception as err:
-        raise RuntimeError(f"cannot read image {rec.file_name} ({rec.path}): {err}") from err
+        image = to_rgb_array(rec.image)
+    else:
+        try:
+            image = load_image(rec.path, exif)
+        except Exception as err:
+            raise RuntimeError(f"cannot read image {rec.file_name} ({rec.path}): {err}") from err
+    if rec.window is None:
+        return image
+    x1, y1, x2, y2 = rec.window
+    return np.ascontiguousarray(image[y1:y2, x1:x2])
 
 
 class DetectionTorchDataset(Dataset):

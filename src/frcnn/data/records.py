@@ -34,6 +34,9 @@ class ImageRecord:
         image: an in-memory image (e.g. streamed from the Hugging Face hub), else None.
         skip: a problem kind when the reader already refused this image (e.g.
             ``unsafe_path``); the checks then skip it and count why.
+        window: ``(x1, y1, x2, y2)`` when the record stands for a region of its image (a
+            tile, or a block of a spatial split): reading it gives that crop, and ``boxes``,
+            ``width`` and ``height`` are in the crop's pixels. None for the whole image.
     """
 
     file_name: str
@@ -49,6 +52,7 @@ class ImageRecord:
     image: object | None = None
     skip: str | None = None
     ann_file: str = ""
+    window: tuple[int, int, int, int] | None = None
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
@@ -95,6 +99,7 @@ class ImageRecord:
             self.image,
             self.skip,
             self.ann_file,
+            self.window,
         )
 
 

@@ -9,7 +9,7 @@ import torch
 
 from .augment import Augmenter
 from .loader import DetectionTorchDataset, read_record_image
-from .records import DetectionDataset
+from .records import DetectionDataset, ImageRecord
 
 
 def tile_windows(width: int, height: int, tile: int, overlap: float) -> np.ndarray:
@@ -108,3 +108,100 @@ class TiledDataset(DetectionTorchDataset):
         return self.make_item(
             crop, boxes[keep], rec.labels[keep], (rec.iscrowd | rec.ignore)[keep], rec.image_id
         )
+
+
+def crop_record(
+    rec: ImageRecord, window: np.ndarray, min_visibility: float, image_id: int
+) -> tuple[ImageRecord, int]:
+    """The part of ``rec`` inside ``window`` (x1, y1, x2, y2 in ``rec``'s pixels) as a record
+    of its own, and how many boxes overlapping the window were dropped there.
+
+    Boxes are clipped to the window and kept when at least ``min_visibility`` of their area is
+    inside it (as for tiles)."""
+    boxes, keep = boxes_in_window(rec.boxes, window.astype(np.float32), min_visibility)
+    overlapping = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    x1, y1, x2, y2 = (int(v) for v in window)
+    ox, oy = (rec.window[0], rec.window[1]) if rec.window else (0, 0)
+    crop = ImageRecord(
+        f"{rec.file_name}@{ox + x1},{oy + y1}",
+        rec.path,
+        x2 - x1,
+        y2 - y1,
+        boxes[keep],
+        rec.labels[keep],
+        rec.iscrowd[keep],
+        rec.ignore[keep],
+        image_id,
+        rec.ann_ids[keep],
+        rec.image,
+        rec.skip,
+        rec.ann_file,
+        (ox + x1, oy + y1, ox + x2, oy + y2),
+    )
+    return crop, int((overlapping & ~keep).sum())
+
+
+def block_windows(width: int, height: int, block: int) -> np.ndarray:
+    """Disjoint windows [B, 4] of about ``block`` pixels a side that tile the image exactly."""
+    xs = np.linspace(0, width, max(1, round(width / block)) + 1).round()
+    ys = np.linspace(0, height, max(1, round(height / block)) + 1).round()
+    x1, y1 = np.meshgrid(xs[:-1], ys[:-1])
+    x2, y2 = np.meshgrid(xs[1:], ys[1:])
+    return np.stack([x1.ravel(), y1.ravel(), x2.ravel(), y2.ravel()], 1).astype(np.float32)
+
+
+def split_blocks(
+    ds: DetectionDataset,
+    tile: int,
+    overlap: float,
+    val_fraction: float,
+    min_visibility: float,
+    seed: int = 0,
+) -> tuple[DetectionDataset, DetectionDataset, Counter]:
+    """A spatial train/validation split for tiled training: every image is cut into disjoint
+    blocks (two tiles a side, or one when that gives too few), ``val_fraction`` of the blocks
+    are held out, and the held-out blocks are cut into tiles for validation. No validation
+    tile overlaps a training block, so even a single large image gives an honest validation.
+
+    Returns:
+        training blocks (to be tiled), validation tiles, and counts (``blocks``,
+        ``val_blocks``, ``boxes_cut``: boxes dropped because a block edge hid too much of them).
+
+    Raises:
+        ValueError: the images are too small to give a training and a validation block.
+    """
+    for side in (2 * tile, tile):
+        blocks = [
+            (i, w) for i, r in enumerate(ds.images) for w in block_windows(r.width, r.height, side)
+        ]
+        if len(blocks) >= 2:
+            break
+    else:
+        raise ValueError(
+            f"the images are too small to split into training and validation blocks of "
+            f"{tile} px tiles; pass validation data with --val DATA or a smaller --tile"
+        )
+    order = np.random.default_rng(seed).permutation(len(blocks))
+    n_val = min(len(blocks) - 1, max(1, int(round(len(blocks) * val_fraction))))
+    is_val = np.zeros(len(blocks), bool)
+    is_val[order[:n_val]] = True
+    report = Counter(blocks=len(blocks), val_blocks=n_val)
+    next_id = max((r.image_id for r in ds.images), default=0) + 1
+    train_recs, val_recs = [], []
+    for (index, window), held_out in zip(blocks, is_val.tolist(), strict=True):
+        rec, cut = crop_record(ds.images[index], window, min_visibility, next_id)
+        next_id += 1
+        report["boxes_cut"] += cut
+        if not held_out:
+            train_recs.append(rec)
+            continue
+        for tile_window in tile_windows(rec.width, rec.height, tile, overlap):
+            tile_rec, cut = crop_record(rec, tile_window, min_visibility, next_id)
+            next_id += 1
+            val_recs.append(tile_rec)
+    meta = dict(source=ds.source, format=ds.format)
+    return (
+        DetectionDataset(ds.root, ds.class_names, train_recs, split="train", **meta),
+        DetectionDataset(ds.root, ds.class_names, val_recs, split="val", **meta),
+        report,
+    )

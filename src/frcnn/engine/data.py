@@ -15,7 +15,7 @@ from ..data.check import DataReport, check_dataset
 from ..data.loader import DetectionTorchDataset, RepeatFactorSampler, build_loader
 from ..data.records import DetectionDataset
 from ..data.sources import list_splits, read_dataset
-from ..data.tiles import TiledDataset
+from ..data.tiles import TiledDataset, split_blocks
 from .distributed import DistInfo
 
 log = logging.getLogger("frcnn")
@@ -42,10 +42,34 @@ def load_datasets(
                 f"validation classes {val.class_names} differ from training classes {train.class_names}"
             )
         return train, val, train_report, val_report
+    train, val = hold_out(train, cfg)
+    return train, val, train_report, None
+
+
+def hold_out(
+    train: DetectionDataset, cfg: TrainConfig
+) -> tuple[DetectionDataset, DetectionDataset]:
+    """Split ``data.val_split`` of the training data off for validation: whole images, or,
+    when tiling, spatially disjoint blocks (validated on their tiles)."""
+    d = cfg.data
     if not 0 < d.val_split < 1:
         raise ValueError(
             f"data.val_split must be in (0, 1) when no --val is given, got {d.val_split}"
         )
+    if d.tile:
+        train, val, report = split_blocks(
+            train, d.tile, d.overlap, d.val_split, d.tile_min_visibility, cfg.run.seed
+        )
+        log.info(
+            "validation: %d of %d blocks held out (%d tiles of %d px); %d boxes cut by block "
+            "edges dropped",
+            report["val_blocks"],
+            report["blocks"],
+            len(val),
+            d.tile,
+            report["boxes_cut"],
+        )
+        return train, val
     if len(train.images) < 2:
         raise ValueError(
             f"{d.train} holds {len(train.images)} usable image(s): too few to hold out "
@@ -56,7 +80,7 @@ def load_datasets(
     order = np.random.default_rng(cfg.run.seed).permutation(len(train.images))
     n_val = max(1, int(round(len(order) * d.val_split)))
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return subset(train, train_idx, "train"), subset(train, val_idx, "val"), train_report, None
+    return subset(train, train_idx, "train"), subset(train, val_idx, "val")
 
 
 def subset(ds: DetectionDataset, indices: np.ndarray, split: str) -> DetectionDataset:

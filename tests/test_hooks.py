@@ -1,0 +1,203 @@
+"""Each trainer hook on its own, with hand-computed expectations and fake clocks."""
+
+import csv
+import logging
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from frcnn.engine.distributed import DistInfo
+from frcnn.engine.hooks import (
+    EarlyStopping,
+    ProgressiveResize,
+    ProgressLog,
+    ResultsCSV,
+    StopAfterEpochs,
+    TimeBudget,
+    TopK,
+)
+from frcnn.engine.hooks import checkpoint as checkpoint_module
+from frcnn.engine.optim import LRSchedule
+
+
+class FakeTrainer(SimpleNamespace):
+    """The trainer attributes hooks read, with a clock the test moves."""
+
+    def __init__(self, **kw):
+        defaults = dict(
+            now=0.0,
+            info=DistInfo(),
+            device="cpu",
+            epoch=0,
+            first_epoch=0,
+            epochs_total=12,
+            global_step=0,
+            steps_per_epoch=1000,
+            batches_per_epoch=1000,
+            accumulate=1,
+            batch_size=4,
+            num_val_images=0,
+            eval_every=1,
+            result=None,
+            stop=None,
+            ended=False,
+            eval_seconds=None,
+            out=Path("runs/x"),
+        )
+        super().__init__(**{**defaults, **kw})
+
+    def clock(self):
+        return self.now
+
+    def elapsed(self):
+        return self.now
+
+    def request_stop(self, reason):
+        self.stop = reason
+
+    def end_epoch(self):
+        self.ended = True
+
+    def eval_seconds_per_run(self):
+        return self.eval_seconds
+
+
+def run_budgeted_epoch(trainer, hook, step_seconds):
+    """Batches of ``step_seconds`` each until the hook ends the epoch (or the epoch ends)."""
+    hook.before_epoch(trainer)
+    for i in range(trainer.batches_per_epoch):
+        trainer.now += step_seconds
+        trainer.global_step += 1
+        trainer.batch_in_epoch = i
+        hook.after_step(trainer)
+        if trainer.ended:
+            break
+    hook.after_epoch(trainer)
+
+
+def test_time_budget_ends_a_too_long_first_epoch_inside_the_budget_decayed():
+    # A machine so slow that one epoch (1000 steps of 1 s) is 16x the 1-minute budget.
+    schedule = LRSchedule(total_steps=12_000, epochs=12, policy="cosine", warmup_steps=1000)
+    trainer = FakeTrainer(schedule=schedule)
+    hook = TimeBudget(minutes=1, max_epochs=12)
+    run_budgeted_epoch(trainer, hook, step_seconds=1.0)
+    assert trainer.ended and trainer.epochs_total == 1
+    assert trainer.now <= 60 and trainer.global_step == 60
+    assert schedule.total_steps == 60
+    # warm-up compressed with the schedule (1/12 of it), then cosine down to zero
+    assert schedule(0) == pytest.approx(0.001)
+    assert schedule(5) == pytest.approx(0.5 * (1 + math.cos(math.pi * 5 / 60)))
+    assert schedule(trainer.global_step) == pytest.approx(0.0, abs=1e-12)
+    assert schedule(59) < 0.01
+
+
+def test_time_budget_holds_back_evaluation_time():
+    schedule = LRSchedule(total_steps=12_000, epochs=12, policy="cosine")
+    trainer = FakeTrainer(schedule=schedule, eval_seconds=10.0, steps_per_epoch=100)
+    trainer.batches_per_epoch = 100
+    hook = TimeBudget(minutes=10, max_epochs=12)
+    while trainer.stop is None and trainer.epoch < trainer.epochs_total:
+        trainer.ended = False
+        run_budgeted_epoch(trainer, hook, step_seconds=1.0)
+        trainer.now += 10  # the epoch's evaluation
+        if trainer.epoch + 1 >= trainer.epochs_total:
+            break
+        trainer.epoch += 1
+    # per step 1 s + 10 s / 100 steps of evaluation; 20 s held back for the last evaluations
+    # fit = (600 - 20) / 1.1 = 527 steps at the first fit; the final fit agrees within a step
+    assert 520 <= trainer.global_step <= 530
+    assert trainer.now <= 600 and trainer.epochs_total == trainer.epoch + 1 == 6
+
+
+def test_time_budget_state_survives_a_resume():
+    hook = TimeBudget(minutes=5, max_epochs=3)
+    hook.batches, hook.train_seconds = 40, 12.5
+    again = TimeBudget(minutes=5, max_epochs=3)
+    again.load_state_dict(hook.state_dict())
+    assert (again.batches, again.train_seconds) == (40, 12.5)
+
+
+def test_topk_keeps_exactly_the_best_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoint_module, "save_model", lambda m, p: Path(p).write_text("m"))
+    topk = TopK(2, tmp_path)
+    kept = [topk.offer(s, epoch, None) for epoch, s in enumerate([0.5, 0.7, 0.6, 0.8, 0.1, 0.7])]
+    assert kept == [
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]  # a tie with the worst kept does not displace it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch1.safetensors",
+        "epoch3.safetensors",
+    ]
+    assert topk.entries == [(0.8, 3), (0.7, 1)]
+
+
+def test_early_stopping_stops_at_the_right_epoch():
+    hook = EarlyStopping(patience=3)
+    trainer = FakeTrainer()
+    scores = [0.5, 0.6, None, 0.55, 0.58, 0.61, 0.6, 0.6, 0.59]
+    for epoch, score in enumerate(scores):
+        trainer.epoch = epoch
+        trainer.result = None if score is None else SimpleNamespace(score=score)
+        hook.after_epoch(trainer)
+        if trainer.stop:
+            break
+    # best 0.61 at epoch 5; three evaluations without improvement: epochs 6, 7, 8
+    assert epoch == 8 and "no improvement for 3 evaluations (best epoch 6" in trainer.stop
+    restored = EarlyStopping(patience=3)
+    restored.load_state_dict(hook.state_dict())
+    assert (restored.best, restored.best_epoch, restored.stale) == (0.61, 5, 3)
+
+
+def test_stop_after_epochs_leaves_the_rest_for_resume():
+    hook = StopAfterEpochs(2)
+    trainer = FakeTrainer(first_epoch=3, epochs_total=10)
+    for epoch in (3, 4):
+        trainer.epoch = epoch
+        hook.after_epoch(trainer)
+    assert "stopping after 2 epochs" in trainer.stop and "--resume" in trainer.stop
+    last = FakeTrainer(first_epoch=8, epochs_total=10, epoch=9)
+    hook.after_epoch(last)  # the run's last epoch: nothing to stop
+    assert last.stop is None
+
+
+def test_progressive_resize_sets_the_size_per_epoch():
+    transform = SimpleNamespace(min_size=(800,), max_size=1333)
+    trainer = FakeTrainer(raw_model=SimpleNamespace(transform=transform))
+    hook = ProgressiveResize([[0, 160], [3, 256]])
+    sizes = []
+    for epoch in range(5):
+        trainer.epoch = epoch
+        hook.before_epoch(trainer)
+        sizes.append((transform.min_size, transform.max_size))
+    assert sizes == [((160,), 160)] * 3 + [((256,), 256)] * 2
+
+
+def test_results_csv_drops_rows_a_resume_will_train_again(tmp_path):
+    path = tmp_path / "results.csv"
+    path.write_text("epoch,lr\n0,0.1\n1,0.1\n2,0.1\n")
+    ResultsCSV(path).before_train(FakeTrainer(first_epoch=2))
+    with path.open() as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1"]
+
+
+def test_progress_log_prints_at_a_steady_interval(caplog):
+    schedule = LRSchedule(total_steps=100, epochs=1, policy="constant")
+    trainer = FakeTrainer(schedule=schedule, epochs_total=1, batches_per_epoch=100)
+    trainer.step_losses, trainer.step_images = {"loss_classifier": 0.5}, 4
+    hook = ProgressLog(interval=30)
+    hook.before_epoch(trainer)
+    with caplog.at_level(logging.INFO, logger="frcnn"):
+        for i in range(100):
+            trainer.now += 2.0  # 2 s per batch of 4 images
+            trainer.global_step, trainer.batch_in_epoch = i + 1, i
+            hook.after_step(trainer)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 6  # at 30, 60, ... 180 s
+    assert lines[0] == "epoch 1/1 step 15/100: 2.0 images/s, classifier 0.5000, 2m50s left"

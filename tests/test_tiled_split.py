@@ -1,0 +1,84 @@
+"""Tiled training on one large image: a spatial split into disjoint blocks, validated on
+tiles; no validation tile overlaps training data."""
+
+import numpy as np
+import pytest
+from test_train import TINY_RUN
+
+from frcnn.cli import main
+from frcnn.data import check_dataset, read_dataset
+from frcnn.data.loader import read_record_image
+from frcnn.data.records import DetectionDataset, ImageRecord
+from frcnn.data.synth import write_synth
+from frcnn.data.tiles import block_windows, crop_record, split_blocks
+
+
+def _overlap(a, b):
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
+def test_block_windows_tile_the_image_exactly():
+    blocks = block_windows(1000, 500, 400)
+    # round(1000/400) = 2 columns of 500 px, round(500/400) = 1 row
+    assert blocks.tolist() == [[0, 0, 500, 500], [500, 0, 1000, 500]]
+
+
+def test_one_image_splits_into_disjoint_training_blocks_and_validation_tiles():
+    rec = ImageRecord("big.png", None, 800, 800, [[390, 10, 420, 50], [10, 10, 60, 60]], [1, 2])
+    ds = DetectionDataset(".", ["a", "b"], [rec])
+    train, val, report = split_blocks(
+        ds, tile=200, overlap=0.2, val_fraction=0.2, min_visibility=0.5
+    )
+    # blocks of 2 tiles (400 px): 2 x 2, one held out; its tiles start at 0, 160, 200: 3 x 3
+    assert report["blocks"] == 4 and report["val_blocks"] == 1
+    assert len(train.images) == 3 and len(val.images) == 9
+    for v in val.images:
+        assert all(not _overlap(v.window, t.window) for t in train.images)
+        assert (v.width, v.height) == (200, 200)
+    ids = [r.image_id for r in train.images + val.images]
+    assert len(set(ids)) == len(ids)
+    # the box across the x = 400 block edge has 1/3 of it left of the edge (dropped there,
+    # counted) and 2/3 right of it (kept, clipped to [400, 10, 420, 50] -> [0, 10, 20, 50])
+    assert report["boxes_cut"] == 1
+    blocks = {r.window: r for r in [*train.images, *val.images] if r.window[2] - r.window[0] == 400}
+    if (400, 0, 800, 400) in blocks:
+        assert blocks[(400, 0, 800, 400)].boxes.tolist() == [[0, 10, 20, 50]]
+    if (0, 0, 400, 400) in blocks:  # the other box only: the cut one was dropped here
+        assert blocks[(0, 0, 400, 400)].labels.tolist() == [2]
+
+
+def test_crop_record_reads_its_window(tmp_path):
+    write_synth(tmp_path, 1, 128, seed=0)
+    ds, _ = check_dataset(read_dataset(tmp_path), "header")
+    rec = ds.images[0]
+    crop, _ = crop_record(rec, np.array([10, 20, 74, 52], np.float32), 0.5, 99)
+    full = read_record_image(rec)
+    np.testing.assert_array_equal(read_record_image(crop), full[20:52, 10:74])
+    inner, _ = crop_record(crop, np.array([4, 4, 20, 20], np.float32), 0.5, 100)
+    assert inner.window == (14, 24, 30, 40)
+    np.testing.assert_array_equal(read_record_image(inner), full[24:40, 14:30])
+
+
+def test_train_on_one_large_image_with_tiles(tmp_path, capsys):
+    write_synth(tmp_path / "one", 1, 384, seed=3, empty_prob=0.0)
+    out = tmp_path / "run"
+    args = ["train", "--data", str(tmp_path / "one"), "--tile", "96", "--epochs", "1"]
+    assert main([*args, "--out", str(out), *TINY_RUN]) == 0
+    assert (out / "metrics.json").is_file()
+
+
+def test_one_untiled_image_says_what_to_do(tmp_path, capsys):
+    write_synth(tmp_path / "one", 1, 96, seed=3, empty_prob=0.0)
+    assert (
+        main(["train", "--data", str(tmp_path / "one"), "--out", str(tmp_path / "r"), *TINY_RUN])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "too few to hold out" in err and "--val" in err and "--tile" in err
+
+
+@pytest.mark.parametrize("size", [40])
+def test_images_too_small_for_two_blocks_say_so(size):
+    rec = ImageRecord("s.png", None, size, size, [[1, 1, 9, 9]], [1])
+    with pytest.raises(ValueError, match="too small to split.*--val"):
+        split_blocks(DetectionDataset(".", ["a"], [rec]), 64, 0.2, 0.2, 0.5)

@@ -1,0 +1,157 @@
+"""The trainer with its hooks: callbacks, resume of every hook's state, a fake slow machine
+under a time budget, gradient accumulation, and no per-step synchronisation without a budget."""
+
+import csv
+
+import pytest
+import torch
+from test_train import TINY_RUN
+
+import frcnn
+from frcnn.config import load_config
+from frcnn.data.synth import write_synth
+from frcnn.engine import trainer as trainer_module
+from frcnn.engine.loop import StepOptions, train_one_epoch
+from frcnn.engine.trainer import Trainer, _upgrade_state
+from frcnn.io.checkpoint import load_training_state
+
+
+def _config(data, out, *extra, **values):
+    return load_config(
+        None,
+        [*TINY_RUN, *extra],
+        **{
+            "data.train": str(data / "train"),
+            "data.val": str(data / "val"),
+            "run.out": str(out),
+            **values,
+        },
+    )
+
+
+class EpochCounter(frcnn.Callback):
+    """A user callback with state: counts epochs across resumes and records events."""
+
+    def __init__(self):
+        self.epochs = 0
+        self.events = []
+
+    def before_train(self, trainer):
+        self.events.append("before_train")
+
+    def after_epoch(self, trainer):
+        self.epochs += 1
+        self.events.append(("after_epoch", trainer.epoch, trainer.result is not None))
+
+    def after_train(self, trainer):
+        self.events.append("after_train")
+
+    def state_dict(self):
+        return {"epochs": self.epochs}
+
+    def load_state_dict(self, state):
+        self.epochs = state["epochs"]
+
+
+def test_callbacks_and_resume_restore_every_hook(tmp_path):
+    write_synth(tmp_path / "train", 8, 96, seed=0)
+    write_synth(tmp_path / "val", 2, 96, seed=1)
+    out = tmp_path / "run"
+    first = EpochCounter()
+    cfg = _config(
+        tmp_path, out, "run.stop_after_epochs=1", "eval.patience=5", **{"schedule.epochs": 3}
+    )
+    frcnn.train(cfg, callbacks=[first])
+    assert first.events == ["before_train", ("after_epoch", 0, True), "after_train"]
+    state = load_training_state(out / "weights" / "last.state.pt")
+    assert set(state["hooks"]) == {
+        "EvalSchedule",
+        "ResultsCSV",
+        "TensorBoard",
+        "EpochLog",
+        "ProgressLog",
+        "Checkpointer",
+        "EarlyStopping",
+        "StopAfterEpochs",
+        "FinalReport",
+        "EpochCounter",
+    }
+    assert state["hooks"]["EpochCounter"] == {"epochs": 1}
+    assert state["hooks"]["Checkpointer"]["best_epoch"] == 0
+    second = EpochCounter()
+    again = _config(tmp_path, out, "eval.patience=5", **{"schedule.epochs": 3, "run.resume": True})
+    resumed = frcnn.train(again, callbacks=[second])
+    assert second.epochs == 3  # 1 restored + 2 trained
+    assert resumed.epochs == 3
+    with (out / "results.csv").open() as f:
+        scores = [float(r["score"]) for r in csv.DictReader(f)]
+    best = scores.index(max(scores))
+    early = load_training_state(out / "weights" / "last.state.pt")["hooks"]["EarlyStopping"]
+    assert early == {"best": max(scores), "best_epoch": best, "stale": len(scores) - 1 - best}
+    assert resumed.best_epoch == best
+
+
+def test_a_slow_machine_still_ends_inside_the_budget_with_a_decayed_rate(tmp_path):
+    write_synth(tmp_path / "train", 12, 96, seed=0)
+    write_synth(tmp_path / "val", 4, 96, seed=1)
+    cfg = _config(
+        tmp_path,
+        tmp_path / "run",
+        "data.batch_size=1",
+        **{"schedule.epochs": 12, "schedule.time_budget": 1.0},
+    )
+    holder = {}
+
+    def clock():  # 10 s per optimiser step: one 12-step epoch is twice the 60 s budget
+        t = holder.get("trainer")
+        return 10.0 * t.global_step if t is not None and hasattr(t, "scheduler") else 0.0
+
+    trainer = holder["trainer"] = Trainer(cfg, clock=clock)
+    result = trainer.fit()
+    assert result.epochs == 1 and result.metrics  # one (partial) epoch, evaluated
+    assert 2 <= trainer.global_step <= 5 and trainer.elapsed() <= 60
+    assert trainer.schedule.total_steps == trainer.global_step
+    # multistep milestones 8 and 11 of 12 epochs, compressed onto the fitted steps: both passed
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * 0.01)
+
+
+def test_no_per_step_synchronisation_without_a_budget(tmp_path, monkeypatch):
+    write_synth(tmp_path / "train", 8, 96, seed=0)
+    write_synth(tmp_path / "val", 2, 96, seed=1)
+    calls = []
+    real = trainer_module.broadcast
+    monkeypatch.setattr(
+        trainer_module, "broadcast", lambda v, info: calls.append(v) or real(v, info)
+    )
+    frcnn.train(_config(tmp_path, tmp_path / "run", "data.batch_size=1", **{"schedule.epochs": 2}))
+    assert len(calls) == 3  # the run folder, then once per epoch (stop decisions); 8 steps each
+
+
+class MeanOfImages(torch.nn.Module):
+    """loss = w * mean(images): the gradient of w is the batch's mean pixel value."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(10.0))
+
+    def forward(self, images, targets):
+        return {"loss": self.w * torch.stack(images).mean()}
+
+
+def test_accumulation_steps_the_leftover_batches_with_their_mean_gradient():
+    model = MeanOfImages()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    batches = [([torch.full((1, 2, 2), v)], [{}]) for v in (1.0, 2.0, 3.0)]
+    options = StepOptions(accumulate=2)
+    train_one_epoch(model, batches, optimizer, scheduler, None, options, torch.device("cpu"), 0)
+    # step 1: mean of batches 1 and 2 (1.5); step 2: the leftover batch 3 alone (3)
+    assert scheduler.last_epoch == 2
+    assert float(model.w.detach()) == 10.0 - 1.5 - 3.0
+
+
+def test_a_0_1_0_resume_state_is_upgraded():
+    old = {"epoch": 2, "topk": [[0.5, 1]], "best_score": 0.5, "best_epoch": 1, "stale": 1}
+    new = _upgrade_state(old)
+    assert new["hooks"]["Checkpointer"] == {"topk": [[0.5, 1]], "best": 0.5, "best_epoch": 1}
+    assert new["hooks"]["EarlyStopping"] == {"best": 0.5, "best_epoch": 1, "stale": 1}

@@ -20,3 +20,16 @@ def test_nothing_unpickles_arbitrary_objects():
         for call in re.findall(r"torch\.load\([^)]*\)", text):
             assert "weights_only=True" in call, f"{path}: {call}"
         assert not re.search(r"^\s*import pickle|yaml\.load\(", text, re.M), path
+
+
+def test_no_function_is_longer_than_60_lines():
+    import ast
+
+    long = []
+    for path, text in _sources():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 60:
+                    long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, "\n".join(long)

@@ -12,6 +12,7 @@ from .config import TrainConfig, load_config
 from .data.check import check_dataset
 from .data.loader import DetectionTorchDataset, build_loader
 from .data.sources import read_dataset
+from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP
 from .engine.device import resolve_device
 from .engine.hooks import Callback
 from .engine.trainer import TrainResult
@@ -51,8 +52,8 @@ def evaluate(
     data: str | Path,
     split: str | None = None,
     out: str | Path | None = None,
-    conf: float = 0.25,
-    batch_size: int = 4,
+    conf: float = CONF,
+    batch_size: int = BATCH_SIZE,
     predictions: str | Path | None = None,
     format: str | None = None,
     device: str = "auto",
@@ -102,13 +103,13 @@ def evaluate(
 def predict(
     weights: str | Path,
     sources: Sequence[str] | str,
-    conf: float = 0.25,
+    conf: float = CONF,
     out: str | Path | None = None,
     save_images: bool = False,
     format: str = "json",
     tile: int | None = None,
-    overlap: float = 0.2,
-    batch_size: int = 4,
+    overlap: float = TILE_OVERLAP,
+    batch_size: int = BATCH_SIZE,
     device: str = "auto",
 ) -> list[Prediction]:
     """Detections for files, folders or globs, in original image coordinates. With ``out``,

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP, VAL_SPLIT
+
 
 @dataclass
 class ModelSection:
@@ -32,7 +34,7 @@ class DataSection:
     train: str | None = None
     val: str | None = None
     # Hold out this fraction of the training images for validation when no val is given.
-    val_split: float = 0.2
+    val_split: float = VAL_SPLIT
     format: str | None = None
     images: str | None = None
     exif: bool = True
@@ -40,14 +42,14 @@ class DataSection:
     min_visibility: float = 0.3
     # Repeat-factor sampling threshold for class imbalance (None: plain shuffling).
     repeat_threshold: float | None = None
-    batch_size: int = 4
+    batch_size: int = BATCH_SIZE
     workers: int = 0
     # Longest image side for training and evaluation (None: the model's min/max size).
     img_size: int | None = None
     # Progressive resizing: [[first_epoch, size], ...], e.g. [[0, 320], [5, 640]].
     img_sizes: list[list[int]] | None = None
     tile: int | None = None
-    overlap: float = 0.2
+    overlap: float = TILE_OVERLAP
     tile_min_visibility: float = 0.5
 
 
@@ -78,7 +80,7 @@ class ScheduleSection:
 
 @dataclass
 class EvalSection:
-    conf: float = 0.25  # score threshold for P/R/F1 and the confusion matrix
+    conf: float = CONF  # score threshold for P/R/F1 and the confusion matrix
     score_weights: list[float] = field(default_factory=lambda: [0.5, 0.5])  # mAP50, F1
     top_k: int = 3
     patience: int | None = None

@@ -61,8 +61,22 @@ def read_coco(
     cat_to_label, names = _category_names(data["categories"], used)
     ds = DetectionDataset(root, names, [], source=str(ann_file), format="coco", split=split)
 
+    records = _read_images(data["images"], root, ann_file, ds)
+    per_image = _read_annotations(data["annotations"], records, cat_to_label, ann_file, ds)
+    for image_id, anns in per_image.items():
+        if anns:
+            boxes, labels, crowd, ignore, ids = zip(*anns, strict=True)
+            records[image_id].set_annotations(boxes, labels, ids, crowd, ignore)
+    return ds
+
+
+def _read_images(
+    images: list[dict], root: Path, ann_file: Path, ds: DetectionDataset
+) -> dict[int, ImageRecord]:
+    """A record per image entry (added to ``ds.images``); duplicates and unsafe paths are
+    kept as skipped records with their problem."""
     records: dict[int, ImageRecord] = {}
-    for im in data["images"]:
+    for im in images:
         name = str(im["file_name"])
         if im["id"] in records:
             ds.problems.add(
@@ -85,63 +99,47 @@ def read_coco(
         records[im["id"]] = rec
         ds.images.append(rec)
 
+    return records
+
+
+def _read_annotations(
+    annotations: list[dict],
+    records: dict[int, ImageRecord],
+    cat_to_label: dict,
+    ann_file: Path,
+    ds: DetectionDataset,
+) -> dict[int, list[tuple]]:
+    """Per image id, ``(box, label, crowd, ignore, id)`` of each usable annotation; the
+    others are dropped with their problem."""
     per_image: dict[int, list[tuple]] = {i: [] for i in records}
     seen_ids: set[int] = set()
-    for idx, ann in enumerate(data["annotations"]):
+    for idx, ann in enumerate(annotations):
         ann_id = ann.get("id", idx)
         duplicate_id = "id" in ann and ann_id in seen_ids
         seen_ids.add(ann_id)
+        where = dict(file=ann_file.name, annotation=ann_id)
         image = records.get(ann.get("image_id"))
         if image is None:
-            ds.drop(
-                "bad_row",
-                f"annotation refers to unknown image_id {ann.get('image_id')}",
-                file=ann_file.name,
-                annotation=ann_id,
-            )
+            unknown = f"annotation refers to unknown image_id {ann.get('image_id')}"
+            ds.drop("bad_row", unknown, **where)
             continue
+        where["image"] = image.file_name
         if ann.get("category_id") not in cat_to_label:
-            ds.drop(
-                "unknown_category",
-                f"category_id {ann.get('category_id')} is not in categories",
-                file=ann_file.name,
-                image=image.file_name,
-                annotation=ann_id,
-            )
+            unknown = f"category_id {ann.get('category_id')} is not in categories"
+            ds.drop("unknown_category", unknown, **where)
             continue
         bbox = ann.get("bbox")
         if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
-            ds.drop(
-                "bad_row",
-                f"bbox {bbox!r} is not [x, y, width, height]",
-                file=ann_file.name,
-                image=image.file_name,
-                annotation=ann_id,
-            )
+            ds.drop("bad_row", f"bbox {bbox!r} is not [x, y, width, height]", **where)
             continue
         if duplicate_id:
-            ds.problems.add(
-                "duplicate_annotation_id",
-                f"annotation id {ann_id} was already used",
-                file=ann_file.name,
-                image=image.file_name,
-                annotation=ann_id,
-            )
+            used = f"annotation id {ann_id} was already used"
+            ds.problems.add("duplicate_annotation_id", used, **where)
         x, y, w, h = (float(v) if v is not None else float("nan") for v in bbox)
-        per_image[ann["image_id"]].append(
-            (
-                (x, y, x + w, y + h),
-                cat_to_label[ann["category_id"]],
-                bool(ann.get("iscrowd", 0)),
-                bool(ann.get("ignore", 0)),
-                int(ann_id),
-            )
-        )
-    for image_id, anns in per_image.items():
-        if anns:
-            boxes, labels, crowd, ignore, ids = zip(*anns, strict=True)
-            records[image_id].set_annotations(boxes, labels, ids, crowd, ignore)
-    return ds
+        label = cat_to_label[ann["category_id"]]
+        crowd, ignore = bool(ann.get("iscrowd", 0)), bool(ann.get("ignore", 0))
+        per_image[ann["image_id"]].append(((x, y, x + w, y + h), label, crowd, ignore, int(ann_id)))
+    return per_image
 
 
 def _guess_image_root(ann_file: Path, images: list[dict]) -> Path:

@@ -63,13 +63,8 @@ def read_csv(
     cols = _columns(rows[0], csv_file)
     names = read_names_file(csv_file.parent, NAME_FILES)
     if names is None:
-        names = sorted(
-            {
-                r[cols["label"]].strip()
-                for r in rows[1:]
-                if len(r) > cols["label"] and r[cols["label"]].strip()
-            }
-        )
+        li = cols["label"]
+        names = sorted({r[li].strip() for r in rows[1:] if len(r) > li and r[li].strip()})
     label_of = {n: i + 1 for i, n in enumerate(names)}
     ds = DetectionDataset(root, names, [], source=str(csv_file), format="csv", split=split)
     records: dict[str, ImageRecord] = {}
@@ -85,27 +80,10 @@ def read_csv(
         name = row[cols["image_path"]].strip()
         rec = records.get(name)
         if rec is None:
-            rec = ImageRecord(
-                name, None, None, None, image_id=len(records) + 1, ann_file=csv_file.name
-            )
+            rec = _new_record(name, row, cols, csv_file, root, len(records) + 1, exif, ds)
             records[name] = rec
             per_image[name] = []
             ds.images.append(rec)
-            try:
-                rec.path = safe_join(root, name)
-            except UnsafePathError as err:
-                ds.problems.add("unsafe_path", str(err), file=csv_file.name, image=name)
-                rec.skip = "unsafe_path"
-            if "width" in cols and "height" in cols and row[cols["width"]].strip():
-                rec.width, rec.height = (
-                    int(float(row[cols["width"]])),
-                    int(float(row[cols["height"]])),
-                )
-            elif rec.path is not None and rec.path.is_file():
-                try:
-                    rec.width, rec.height = image_size(rec.path, exif)
-                except OSError:
-                    pass  # reported as image_corrupt by the checks
         coords = [row[cols[k]].strip() for k in ("xmin", "ymin", "xmax", "ymax")]
         label = row[cols["label"]].strip()
         if not any(coords) and not label:
@@ -125,6 +103,34 @@ def read_csv(
             boxes, labels, lines = zip(*anns, strict=True)
             records[name].set_annotations(boxes, labels, lines)
     return ds
+
+
+def _new_record(
+    name: str,
+    row: list[str],
+    cols: dict[str, int],
+    csv_file: Path,
+    root: Path,
+    image_id: int,
+    exif: bool,
+    ds: DetectionDataset,
+) -> ImageRecord:
+    """The record of an image first named on ``row``: its safe path and its size (from the
+    width/height columns, else the image header)."""
+    rec = ImageRecord(name, None, None, None, image_id=image_id, ann_file=csv_file.name)
+    try:
+        rec.path = safe_join(root, name)
+    except UnsafePathError as err:
+        ds.problems.add("unsafe_path", str(err), file=csv_file.name, image=name)
+        rec.skip = "unsafe_path"
+    if "width" in cols and "height" in cols and row[cols["width"]].strip():
+        rec.width, rec.height = int(float(row[cols["width"]])), int(float(row[cols["height"]]))
+    elif rec.path is not None and rec.path.is_file():
+        try:
+            rec.width, rec.height = image_size(rec.path, exif)
+        except OSError:
+            pass  # reported as image_corrupt by the checks
+    return rec
 
 
 def write_csv(

@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 import torch
 
+from ..defaults import TILE_OVERLAP
 from .augment import Augmenter
 from .loader import DetectionTorchDataset, read_record_image
 from .records import DetectionDataset, ImageRecord
@@ -69,7 +70,7 @@ class TiledDataset(DetectionTorchDataset):
         self,
         ds: DetectionDataset,
         tile: int,
-        overlap: float = 0.2,
+        overlap: float = TILE_OVERLAP,
         min_visibility: float = 0.5,
         augment: Augmenter | None = None,
         exif: bool = True,

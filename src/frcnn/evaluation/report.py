@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.records import DetectionDataset
+from ..defaults import CONF
 from .coco import COCO_KEYS, CocoEvaluation, coco_ground_truth, coco_results
 from .matching import confusion_matrix, match_image, pr_curves
 
@@ -93,31 +94,13 @@ def _as_numpy(pred: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def evaluate_detections(
-    ds: DetectionDataset,
-    predictions: Sequence[dict],
-    conf: float = 0.25,
-    score_weights: tuple[float, float] = (0.5, 0.5),
-) -> EvalResult:
-    """Score detections against a dataset's ground truth.
-
-    Args:
-        ds: checked ground truth; ``image_id`` links predictions to records.
-        predictions: per image ``image_id``, ``boxes`` [N, 4] xyxy, ``scores``, ``labels``
-            (numpy or tensors), in original image coordinates. Images without an entry have
-            no detections.
-        conf: score threshold for the thresholded precision/recall/F1 and confusion matrix.
-        score_weights: weights of mAP50 and F1-at-conf in ``score``.
-    """
+def _match_all(
+    ds: DetectionDataset, by_id: dict[int, dict], conf: float
+) -> tuple[tuple, np.ndarray, np.ndarray]:
+    """Every image's detections matched to its ground truth at IoU 0.5: (true-positive flags,
+    scores, labels, ground-truth count per class), images per class, and the confusion matrix
+    of the detections scoring at least ``conf``."""
     k = len(ds.class_names)
-    by_id = {int(p["image_id"]): p for p in predictions}
-    unknown = set(by_id) - {int(r.image_id) for r in ds.images}
-    if unknown:
-        raise ValueError(
-            f"predictions for image ids not in the ground truth: {sorted(unknown)[:10]}"
-        )
-    coco = CocoEvaluation(coco_ground_truth(ds), coco_results(by_id.values()))
-
     tps, scores, labels = [], [], []
     num_gt = np.zeros(k + 1, np.int64)
     images_with = np.zeros(k + 1, np.int64)
@@ -141,19 +124,22 @@ def evaluate_detections(
             boxes[sure & keep], lab[sure & keep], rec.boxes[regular], rec.labels[regular], k
         )
     matched = (np.concatenate(tps), np.concatenate(scores), np.concatenate(labels), num_gt)
-    curves = pr_curves(*matched)
-    at_conf = pr_curves(*matched, thresholds=[conf])
-    present = num_gt[1:] > 0
-    mean_f1 = curves["f1"][present].mean(0) if present.any() else np.zeros_like(curves["threshold"])
-    best = int(np.argmax(mean_f1))
+    return matched, images_with, confusion
 
-    def mean_at(key: str, i: int, source: dict = curves) -> float:
-        return float(source[key][present, i].mean()) if present.any() else 0.0
 
+def _per_class_rows(
+    ds: DetectionDataset,
+    coco: CocoEvaluation,
+    curves: dict,
+    best: int,
+    images_with: np.ndarray,
+    num_gt: np.ndarray,
+) -> list[dict]:
+    """The per-class table: counts, P/R at the best threshold, COCO AP50 and AP."""
     ap50, ap = coco.per_class_ap()
     ap_by_label = {cid: (a50, a) for cid, a50, a in zip(coco.category_ids, ap50, ap, strict=True)}
     per_class = []
-    for c in range(1, k + 1):
+    for c in range(1, len(ds.class_names) + 1):
         a50, a = ap_by_label.get(c, (np.nan, np.nan))
         per_class.append(
             {
@@ -166,6 +152,45 @@ def evaluate_detections(
                 "mAP50-95": round(float(np.nan_to_num(a)), 6),
             }
         )
+    return per_class
+
+
+def evaluate_detections(
+    ds: DetectionDataset,
+    predictions: Sequence[dict],
+    conf: float = CONF,
+    score_weights: tuple[float, float] = (0.5, 0.5),
+) -> EvalResult:
+    """Score detections against a dataset's ground truth.
+
+    Args:
+        ds: checked ground truth; ``image_id`` links predictions to records.
+        predictions: per image ``image_id``, ``boxes`` [N, 4] xyxy, ``scores``, ``labels``
+            (numpy or tensors), in original image coordinates. Images without an entry have
+            no detections.
+        conf: score threshold for the thresholded precision/recall/F1 and confusion matrix.
+        score_weights: weights of mAP50 and F1-at-conf in ``score``.
+    """
+    by_id = {int(p["image_id"]): p for p in predictions}
+    unknown = set(by_id) - {int(r.image_id) for r in ds.images}
+    if unknown:
+        raise ValueError(
+            f"predictions for image ids not in the ground truth: {sorted(unknown)[:10]}"
+        )
+    coco = CocoEvaluation(coco_ground_truth(ds), coco_results(by_id.values()))
+
+    matched, images_with, confusion = _match_all(ds, by_id, conf)
+    num_gt = matched[3]
+    curves = pr_curves(*matched)
+    at_conf = pr_curves(*matched, thresholds=[conf])
+    present = num_gt[1:] > 0
+    mean_f1 = curves["f1"][present].mean(0) if present.any() else np.zeros_like(curves["threshold"])
+    best = int(np.argmax(mean_f1))
+
+    def mean_at(key: str, i: int, source: dict = curves) -> float:
+        return float(source[key][present, i].mean()) if present.any() else 0.0
+
+    per_class = _per_class_rows(ds, coco, curves, best, images_with, num_gt)
     f1_at_conf = mean_at("f1", 0, at_conf)
     coco_stats = {key: coco.stats[key] for key in COCO_KEYS}
     return EvalResult(

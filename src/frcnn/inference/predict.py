@@ -17,6 +17,7 @@ from torchvision.ops import batched_nms
 
 from ..data.images import IMAGE_SUFFIXES, load_image, to_pil, to_tensor
 from ..data.tiles import tile_windows
+from ..defaults import BATCH_SIZE, CONF, TILE_OVERLAP
 from ..modeling.detector import FasterRCNN
 
 Detector = Callable[[list[torch.Tensor]], list[dict[str, torch.Tensor]]]
@@ -77,7 +78,7 @@ def predict_tiled(
     image: torch.Tensor,
     tile: int,
     overlap: float,
-    batch_size: int = 4,
+    batch_size: int = BATCH_SIZE,
     edge: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """Run ``detector`` on overlapping tiles of a CHW image and merge the detections so an
@@ -170,10 +171,10 @@ class Prediction:
 def predict_images(
     model: FasterRCNN,
     files: Sequence[Path],
-    conf: float = 0.25,
-    batch_size: int = 4,
+    conf: float = CONF,
+    batch_size: int = BATCH_SIZE,
     tile: int | None = None,
-    overlap: float = 0.2,
+    overlap: float = TILE_OVERLAP,
     exif: bool = True,
 ) -> list[Prediction]:
     """Detections with score >= ``conf`` for each file, in original image pixels."""

@@ -1,0 +1,57 @@
+"""``frcnn anchors``: anchors fitted to a dataset with KMeans, as a config snippet."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from .common import add_source_args, read_splits
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "anchors", help="fit anchors to a dataset with KMeans and write a config snippet"
+    )
+    add_source_args(p)
+    p.add_argument("--k", type=int, default=9, help="KMeans clusters (default 9)")
+    p.add_argument(
+        "--min-size", type=int, default=800, help="training resize short side (default 800)"
+    )
+    p.add_argument(
+        "--max-size", type=int, default=1333, help="training resize long-side cap (default 1333)"
+    )
+    p.add_argument("--fixed-size", type=int, help="square training size instead of min/max size")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--out", default="anchors.yaml", help="YAML snippet to write (default anchors.yaml)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ..data.anchor_fit import fit_anchors
+    from ..data.check import check_dataset
+
+    ds = next(iter(read_splits(args).values()))
+    ds, _ = check_dataset(ds, images="header", exif=not args.no_exif)
+    fixed = (args.fixed_size, args.fixed_size) if args.fixed_size else None
+    fit = fit_anchors(ds, args.k, args.min_size, args.max_size, fixed, seed=args.seed)
+    print(
+        f"{fit.num_boxes} boxes after resizing (min_size {args.min_size}, max_size {args.max_size}"
+        f"{', fixed ' + str(args.fixed_size) if fixed else ''}); {len(fit.clusters)} clusters (w x h):"
+    )
+    for w, h in fit.clusters:
+        print(f"  {w:7.1f} x {h:7.1f}   size {np.sqrt(w * h):7.1f}   h/w {h / w:5.2f}")
+    print("mean best-anchor IoU of the boxes:")
+    print(f"  default anchors         {fit.iou_default:.3f}")
+    print(f"  the {len(fit.clusters)} clusters          {fit.iou_clusters:.3f}")
+    print(f"  fitted anchors (snippet) {fit.iou_fitted:.3f}")
+    text = yaml.safe_dump(fit.snippet(), default_flow_style=None, sort_keys=False)
+    Path(args.out).write_text(text)
+    print(f"wrote {args.out}:")
+    print(text.rstrip())
+    return 0

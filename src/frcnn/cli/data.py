@@ -1,0 +1,100 @@
+"""``frcnn data check|convert|synth``: the dataset tools."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import add_source_args, print_problems, read_splits
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="dataset tools: check, convert, synth")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    p = data_sub.add_parser("check", help="report every problem in a dataset")
+    add_source_args(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--fast", action="store_true", help="read image headers only, do not decode")
+    p.add_argument("--max-lines", type=int, default=20, help="problems shown per kind (default 20)")
+    p.set_defaults(func=check)
+    p = data_sub.add_parser("convert", help="convert a dataset to another format")
+    add_source_args(p)
+    p.add_argument("--to", required=True, choices=["coco", "yolo", "voc", "csv"])
+    p.add_argument("out", help="output folder")
+    p.set_defaults(func=convert)
+    p = data_sub.add_parser("synth", help="write the built-in synthetic dataset (COCO)")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--n", type=int, default=200, help="number of images (default 200)")
+    p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
+    p.add_argument("--grayscale", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=synth)
+
+
+def check(args: argparse.Namespace) -> int:
+    from ..data.check import check_dataset
+
+    results = {}
+    for name, ds in read_splits(args).items():
+        _, report = check_dataset(
+            ds, images="header" if args.fast else "full", exif=not args.no_exif
+        )
+        results[name] = (ds, report)
+    errors = sum(r.num_errors for _, r in results.values())
+    if args.json:
+        payload = {
+            "source": str(args.data),
+            "splits": {
+                name: {"format": ds.format, "class_names": ds.class_names, **r.to_json()}
+                for name, (ds, r) in results.items()
+            },
+            "errors": errors,
+        }
+        print(json.dumps(payload, indent=2))
+        return 1 if errors else 0
+    for name, (ds, report) in results.items():
+        _print_report(name, ds, report, args.max_lines)
+    print(f"{errors} errors" if errors else "no errors")
+    return 1 if errors else 0
+
+
+def _print_report(split: str, ds, report, max_lines: int) -> None:
+    from ..data.problems import KINDS
+
+    print(f"{ds.source} [{ds.format}, split {split}]: {len(ds.class_names)} classes")
+    if len(report.problems):
+        print("problems:")
+        print_problems(report.problems, max_lines)
+    print("summary:")
+    for line in report.summary_lines():
+        print(f"  {line}")
+    per_class = ", ".join(f"{c} {report.instances.get(c, 0)}" for c in ds.class_names)
+    print(f"  instances per class: {per_class}")
+    sizes = report.sizes
+    print(
+        f"  box sizes (COCO areas): small {sizes.get('small', 0)}, "
+        f"medium {sizes.get('medium', 0)}, large {sizes.get('large', 0)}"
+    )
+    counts = report.problems.counts()
+    kinds = ", ".join(f"{k} {n} ({KINDS[k][0]})" for k, n in sorted(counts.items()))
+    print(f"  problems by kind: {kinds or 'none'}")
+
+
+def convert(args: argparse.Namespace) -> int:
+    from ..data.write import write_dataset
+
+    reports = write_dataset(read_splits(args), args.out, args.to)
+    for name, report in reports.items():
+        print(f"split {name}:")
+        for line in report.summary_lines():
+            print(f"  {line}")
+    print(f"wrote {args.to} dataset to {args.out}")
+    return 0
+
+
+def synth(args: argparse.Namespace) -> int:
+    from ..data.synth import write_synth
+
+    path = write_synth(args.out, args.n, args.size, args.grayscale, args.seed)
+    print(f"wrote {args.n} images and {path}")
+    return 0

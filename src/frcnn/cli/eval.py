@@ -1,0 +1,52 @@
+"""``frcnn eval``: COCO metrics, per-class table, F1 and curves of a model or a results file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..defaults import BATCH_SIZE, CONF
+from .common import FORMATS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="COCO metrics, per-class table, F1, curves")
+    p.add_argument("--weights", help="frcnn model file")
+    p.add_argument("--data", required=True, help="ground truth (any supported format)")
+    p.add_argument("--predictions", help="score this COCO results file instead of running a model")
+    p.add_argument("--split", help="split of --data (default train, or the only one)")
+    p.add_argument("--format", choices=FORMATS)
+    p.add_argument("--out", help="folder for metrics.json, per_class.csv and plots")
+    p.add_argument(
+        "--conf", type=float, default=CONF, help=f"score threshold for P/R/F1 (default {CONF})"
+    )
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import evaluate
+
+    result = evaluate(
+        args.weights,
+        args.data,
+        args.split,
+        args.out,
+        args.conf,
+        args.batch_size,
+        args.predictions,
+        args.format,
+        args.device,
+    )
+    print(result.coco_summary.rstrip())
+    print(result.table())
+    print(
+        f"F1 {result.f1:.4f} at the best score threshold {result.best_threshold:.3f} "
+        f"(P {result.precision:.4f}, R {result.recall:.4f}); at conf {result.conf}: "
+        f"P {result.precision_at_conf:.4f} R {result.recall_at_conf:.4f} F1 {result.f1_at_conf:.4f}; "
+        f"score {result.score:.4f}"
+    )
+    if args.out:
+        print(f"wrote {Path(args.out) / 'metrics.json'}, per_class.csv and plots")
+    return 0

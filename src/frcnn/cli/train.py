@@ -1,0 +1,71 @@
+"""``frcnn train``: train a detector into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..defaults import TILE_OVERLAP, VAL_SPLIT
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a detector; writes a run folder")
+    p.add_argument("--data", help="training data (any supported format)")
+    p.add_argument("--val", help="validation data (default: hold out --val-split of --data)")
+    p.add_argument(
+        "--val-split", type=float, help=f"fraction held out for validation (default {VAL_SPLIT})"
+    )
+    p.add_argument("--model", help="model name (frcnn models; default resnet50_fpn)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--img-size", type=int, help="longest image side in pixels")
+    p.add_argument("--out", help="run folder (default runs/train, numbered if taken)")
+    p.add_argument("--weights", help="start from an frcnn model file or a torchvision .pth")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--config", help="YAML config file")
+    p.add_argument("--time-budget", type=float, help="minutes of training (schedule fitted to it)")
+    p.add_argument("--tile", type=int, help="train on tiles of this size")
+    p.add_argument("--overlap", type=float, help=f"tile overlap fraction (default {TILE_OVERLAP})")
+    p.add_argument("overrides", nargs="*", help="section.key=value, e.g. optim.lr=0.01")
+    p.set_defaults(func=run)
+
+
+# Command-line options and the configuration keys they set.
+OPTION_KEYS = {
+    "data": "data.train",
+    "val": "data.val",
+    "val_split": "data.val_split",
+    "model": "model.name",
+    "weights": "model.weights",
+    "epochs": "schedule.epochs",
+    "batch_size": "data.batch_size",
+    "img_size": "data.img_size",
+    "out": "run.out",
+    "time_budget": "schedule.time_budget",
+    "tile": "data.tile",
+    "overlap": "data.overlap",
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..engine.trainer import train
+
+    config = args.config
+    if args.resume and config is None and args.out and (Path(args.out) / "config.yaml").exists():
+        config = Path(args.out) / "config.yaml"  # resume the run as it was configured
+    values = {key: getattr(args, option) for option, key in OPTION_KEYS.items()}
+    values["run.resume"] = True if args.resume else None
+    result = train(load_config(config, args.overrides, **values))
+    print(f"run folder: {result.out}")
+    print(
+        f"best weights: {result.best} (epoch {result.best_epoch})"
+        if result.best
+        else f"last weights: {result.last}"
+    )
+    if result.metrics:
+        m = result.metrics
+        print(
+            f"validation: mAP {m['AP']:.4f}  mAP50 {m['AP50']:.4f}  F1 {m['F1_at_conf']:.4f}  score {m['score']:.4f}"
+        )
+    return 0

@@ -50,3 +50,25 @@ def test_clip_and_remove_small():
     )
     torch.testing.assert_close(clipped, expected)
     assert remove_small_boxes(clipped, 1.0).tolist() == [0, 2]
+
+
+def test_overlap_numpy_and_torch_agree_with_hand_computed_values():
+    import numpy as np
+
+    from frcnn.boxes.overlap import box_intersection, box_ioa, box_iou
+
+    a = [[0.0, 0.0, 10.0, 10.0], [5.0, 5.0, 15.0, 25.0]]
+    b = [[0.0, 0.0, 10.0, 10.0], [5.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]]
+    inter = [[100, 50, 0], [25, 25, 0]]
+    iou = [[1.0, 0.5, 0.0], [25 / 275, 25 / 225, 0.0]]
+    ioa = [[1.0, 0.5, 0.0], [25 / 200, 25 / 200, 0.0]]
+    for kind in (np.array, torch.tensor):
+        x, y = kind(a), kind(b)
+        np.testing.assert_allclose(np.asarray(box_intersection(x, y)), inter)
+        np.testing.assert_allclose(np.asarray(box_iou(x, y)), iou, rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(box_ioa(x, y)), ioa, rtol=1e-6)
+    # the detector's torchvision box_iou gives the same numbers
+    torch.testing.assert_close(
+        box_iou(torch.tensor(a), torch.tensor(b)),
+        __import__("torchvision").ops.box_iou(torch.tensor(a), torch.tensor(b)),
+    )

@@ -5,9 +5,10 @@ import yaml
 from data_helpers import save_image, write_coco
 
 import frcnn
+from frcnn.boxes.overlap import wh_iou
 from frcnn.cli import main
 from frcnn.data import check_dataset, read_dataset
-from frcnn.data.anchor_fit import fit_anchors, wh_iou
+from frcnn.data.anchor_fit import fit_anchors
 from frcnn.data.augment import Augmenter
 from frcnn.data.loader import DetectionTorchDataset, RepeatFactorSampler, collate, repeat_factors
 from frcnn.data.records import DetectionDataset, ImageRecord

@@ -136,3 +136,25 @@ def test_confusion_matrix_literal():
         ]
     )
     np.testing.assert_array_equal(m, expected)
+
+
+def test_coco_results_written_by_predict_read_back(tmp_path):
+    from pathlib import Path
+
+    from frcnn.evaluation.coco import read_coco_results
+    from frcnn.inference.predict import Prediction, write_predictions
+
+    boxes = np.array([[1.5, 2.0, 11.0, 22.25], [0.0, 0.0, 4.0, 4.0]], np.float32)
+    preds = [
+        Prediction(
+            Path("a.png"), 30, 30, boxes, np.array([0.9, 0.4], np.float32), np.array([2, 1])
+        ),
+        Prediction(
+            Path("b.png"), 30, 30, np.zeros((0, 4), np.float32), np.zeros(0), np.zeros(0, int)
+        ),
+    ]
+    path = write_predictions(preds, tmp_path, "coco", ["cat", "dog"])
+    (back,) = read_coco_results(path)  # the image without detections has no results
+    assert back["image_id"] == 1 and back["labels"].tolist() == [2, 1]
+    np.testing.assert_allclose(back["boxes"], boxes)
+    np.testing.assert_allclose(back["scores"], [0.9, 0.4], rtol=1e-6)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from .engine.device import resolve_device
 from .engine.hooks import Callback
 from .engine.trainer import TrainResult
 from .engine.trainer import train as _train
+from .evaluation.coco import read_coco_results
 from .evaluation.report import EvalResult, evaluate_detections
 from .inference.predict import (
     Prediction,
@@ -65,19 +65,7 @@ def evaluate(
     for line in report.summary_lines():
         log.info("  %s", line)
     if predictions is not None:
-        raw = json.loads(Path(predictions).read_text())
-        results = raw["annotations"] if isinstance(raw, dict) else raw
-        by_image: dict[int, dict] = {}
-        for r in results:
-            entry = by_image.setdefault(
-                int(r["image_id"]),
-                {"image_id": int(r["image_id"]), "boxes": [], "scores": [], "labels": []},
-            )
-            x, y, w, h = r["bbox"]
-            entry["boxes"].append([x, y, x + w, y + h])
-            entry["scores"].append(r["score"])
-            entry["labels"].append(r["category_id"])
-        preds = list(by_image.values())
+        preds = read_coco_results(predictions)
     else:
         if weights is None:
             raise ValueError("evaluate needs weights or a predictions file")

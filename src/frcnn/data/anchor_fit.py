@@ -6,21 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..boxes.overlap import wh_iou
 from ..modeling.builder import ModelConfig
 from .records import DetectionDataset
 
 # Strides of the anchor levels of a ResNet FPN (P2..P6).
 STRIDES = np.array([4.0, 8.0, 16.0, 32.0, 64.0])
 NUM_LEVELS = len(STRIDES)
-
-
-def wh_iou(wh: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """IoU [N, A] of boxes and anchors of sizes ``(w, h)`` sharing a centre."""
-    inter = np.minimum(wh[:, None, 0], anchors[None, :, 0]) * np.minimum(
-        wh[:, None, 1], anchors[None, :, 1]
-    )
-    union = (wh[:, 0] * wh[:, 1])[:, None] + (anchors[:, 0] * anchors[:, 1])[None, :] - inter
-    return inter / union
 
 
 def anchor_shapes(sizes: list[list[float]], ratios: list[list[float]]) -> np.ndarray:

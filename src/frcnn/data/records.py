@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +117,14 @@ def _flags(values: np.ndarray | None, n: int) -> np.ndarray:
     if values is None:
         return np.zeros((n,), bool)
     return np.asarray(values, dtype=bool).reshape(-1)
+
+
+def label_name(class_names: Sequence[str] | None, label: int) -> str:
+    """The name of class ``label`` (1..K-1; 0 is background), or the number as text when the
+    names are unknown or do not cover it."""
+    if class_names and 0 < label <= len(class_names):
+        return class_names[label - 1]
+    return str(label)
 
 
 @dataclass

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..boxes.overlap import box_iou
+
 SHAPES = ("rectangle", "ellipse", "triangle", "cross", "ring")
 
 
@@ -30,17 +32,6 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
         axis=-1,
     )
     return img + blotch + rng.normal(0, 8, (size, size, 3))
-
-
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2])
-    y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / (area + areas - inter)
 
 
 def _draw(
@@ -87,7 +78,7 @@ def synth_image(
             continue
         x1, y1 = int(rng.integers(0, size - w)), int(rng.integers(0, size - h))
         box = np.array([x1, y1, x1 + w, y1 + h], np.float32)
-        if boxes and _iou(box, np.stack(boxes)).max() > 0.3:
+        if boxes and box_iou(box[None], np.stack(boxes)).max() > 0.3:
             continue
         # A colour far from the background under the object, so every object is visible.
         local = base[y1 : y1 + h, x1 : x1 + w].reshape(-1, 3).mean(0)

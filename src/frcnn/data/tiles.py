@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 import torch
 
+from ..boxes.overlap import box_ioa
 from ..defaults import TILE_OVERLAP
 from .augment import Augmenter
 from .loader import DetectionTorchDataset, read_record_image
@@ -43,11 +44,8 @@ def boxes_in_window(
     clipped = np.concatenate(
         [np.maximum(boxes[:, :2], window[:2]), np.minimum(boxes[:, 2:], window[2:])], 1
     )
-    inter = np.clip(clipped[:, 2] - clipped[:, 0], 0, None) * np.clip(
-        clipped[:, 3] - clipped[:, 1], 0, None
-    )
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep = (inter > 0) & (inter >= min_visibility * area)
+    visible = box_ioa(boxes, window[None])[:, 0]
+    keep = (visible > 0) & (visible >= min_visibility)
     return clipped - np.tile(window[:2], 2), keep
 
 

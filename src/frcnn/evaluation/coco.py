@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -64,6 +66,29 @@ def coco_results(predictions: Sequence[dict]) -> list[dict]:
             for bb, s, c in zip(xywh, scores, labels, strict=True)
         ]
     return out
+
+
+def read_coco_results(path: str | Path) -> list[dict]:
+    """A COCO results file (a list, or a dict with the list under ``annotations`` as
+    ``frcnn predict --format coco`` writes) as per-image predictions: ``image_id``, ``boxes``
+    [N, 4] xyxy, ``scores`` [N], ``labels`` [N] (numpy)."""
+    raw = json.loads(Path(path).read_text())
+    results = raw["annotations"] if isinstance(raw, dict) else raw
+    by_image: dict[int, list[dict]] = {}
+    for r in results:
+        by_image.setdefault(int(r["image_id"]), []).append(r)
+    preds = []
+    for image_id, rows in by_image.items():
+        xywh = np.array([r["bbox"] for r in rows], np.float64).reshape(-1, 4)
+        preds.append(
+            {
+                "image_id": image_id,
+                "boxes": np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1),
+                "scores": np.array([r["score"] for r in rows], np.float64),
+                "labels": np.array([r["category_id"] for r in rows], np.int64),
+            }
+        )
+    return preds
 
 
 class CocoEvaluation:

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..boxes.overlap import box_iou
+
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
-
-
-def box_iou_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU [N, M] of xyxy boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(2)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
 
 
 def _greedy_pairs(iou: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +39,7 @@ def match_image(
     tp = np.zeros((n, len(thresholds)), bool)
     if n == 0 or len(gt_boxes) == 0:
         return tp, np.zeros(n, bool)
-    iou = box_iou_np(pred_boxes, gt_boxes) * (pred_labels[:, None] == gt_labels[None, :])
+    iou = box_iou(pred_boxes, gt_boxes) * (pred_labels[:, None] == gt_labels[None, :])
     regular = iou * ~gt_ignore[None, :]
     for t, threshold in enumerate(thresholds):
         rows, _ = _greedy_pairs(regular, threshold)
@@ -109,7 +101,7 @@ def confusion_matrix(
     m = np.zeros((num_classes + 1, num_classes + 1), np.int64)
     bg = num_classes
     pairs_p, pairs_g = (
-        _greedy_pairs(box_iou_np(pred_boxes, gt_boxes), iou_threshold)
+        _greedy_pairs(box_iou(pred_boxes, gt_boxes), iou_threshold)
         if len(pred_boxes) and len(gt_boxes)
         else (np.zeros(0, int), np.zeros(0, int))
     )

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from ..data.records import DetectionDataset  # noqa: E402
+from ..data.records import DetectionDataset, label_name  # noqa: E402
 from .report import EvalResult  # noqa: E402
 
 PALETTE = [
@@ -170,7 +170,7 @@ def draw_detections(
     for i, (box, label) in enumerate(
         zip(np.asarray(boxes).tolist(), np.asarray(labels).tolist(), strict=True)
     ):
-        name = class_names[label - 1] if 0 < label <= len(class_names) else str(label)
+        name = label_name(class_names, label)
         text = name if scores is None else f"{name} {float(scores[i]):.2f}"
         c = colour(label)
         draw.rectangle(box, outline=c, width=width)

@@ -15,9 +15,12 @@ import torch
 from torch import nn
 from torchvision.ops import batched_nms
 
+from ..boxes.overlap import box_area, box_ioa
 from ..data.images import IMAGE_SUFFIXES, load_image, to_pil, to_tensor
+from ..data.records import label_name
 from ..data.tiles import tile_windows
 from ..defaults import BATCH_SIZE, CONF, TILE_OVERLAP
+from ..evaluation.coco import coco_results
 from ..modeling.detector import FasterRCNN
 
 Detector = Callable[[list[torch.Tensor]], list[dict[str, torch.Tensor]]]
@@ -62,11 +65,8 @@ def merge_tiles(
     """
     keep = batched_nms(boxes, scores, labels, iou_threshold)
     kb, kl, kc = boxes[keep], labels[keep], cut[keep]
-    lt = torch.maximum(kb[:, None, :2], kb[None, :, :2])
-    rb = torch.minimum(kb[:, None, 2:], kb[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(2)
-    area = (kb[:, 2] - kb[:, 0]) * (kb[:, 3] - kb[:, 1])
-    inside = inter / area[:, None].clamp(min=1e-6)  # share of box i inside box j
+    area = box_area(kb)
+    inside = box_ioa(kb, kb)  # share of box i inside box j
     covered = (
         (inside >= containment) & (kl[:, None] == kl[None, :]) & (area[None, :] > area[:, None])
     )
@@ -156,9 +156,7 @@ class Prediction:
             "detections": [
                 {
                     "label": int(c),
-                    "name": class_names[c - 1]
-                    if class_names and 0 < c <= len(class_names)
-                    else str(c),
+                    "name": label_name(class_names, int(c)),
                     "score": round(float(s), 5),
                     "box": [round(float(v), 2) for v in b],
                 }
@@ -217,17 +215,12 @@ def write_predictions(
         path.write_text(json.dumps([p.to_json(class_names) for p in predictions], indent=1))
     elif fmt == "coco":
         path = out / "predictions.coco.json"
-        results = []
-        for i, p in enumerate(predictions, start=1):
-            for b, s, c in zip(p.boxes.tolist(), p.scores.tolist(), p.labels.tolist(), strict=True):
-                results.append(
-                    {
-                        "image_id": i,
-                        "category_id": int(c),
-                        "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
-                        "score": s,
-                    }
-                )
+        results = coco_results(
+            [
+                {"image_id": i, "boxes": p.boxes, "scores": p.scores, "labels": p.labels}
+                for i, p in enumerate(predictions, start=1)
+            ]
+        )
         images = [
             {"id": i, "file_name": str(p.path), "width": p.width, "height": p.height}
             for i, p in enumerate(predictions, start=1)
@@ -242,9 +235,7 @@ def write_predictions(
                 for b, s, c in zip(
                     p.boxes.tolist(), p.scores.tolist(), p.labels.tolist(), strict=True
                 ):
-                    name = (
-                        class_names[c - 1] if class_names and 0 < c <= len(class_names) else str(c)
-                    )
+                    name = label_name(class_names, c)
                     writer.writerow([str(p.path), *(f"{v:.2f}" for v in b), name, f"{s:.5f}"])
     else:
         raise ValueError(f"unknown output format {fmt!r}; choose json, coco or csv")

@@ -201,3 +201,96 @@ def test_progress_log_prints_at_a_steady_interval(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 6  # at 30, 60, ... 180 s
     assert lines[0] == "epoch 1/1 step 15/100: 2.0 images/s, classifier 0.5000, 2m50s left"
+
+
+def test_eval_schedule_every_n_and_the_last_epoch():
+    from frcnn.engine.hooks import EvalSchedule
+
+    trainer = FakeTrainer(epochs_total=5, raw_model="m")
+    trainer.evaluate = lambda model: f"result of {model}"
+    hook = EvalSchedule(every=2)
+    evaluated = []
+    for epoch in range(5):
+        trainer.epoch, trainer.result = epoch, None
+        hook.after_epoch(trainer)
+        evaluated.append(trainer.result is not None)
+    assert evaluated == [False, True, False, True, True]  # epochs 2, 4 and the last (5)
+    with pytest.raises(ValueError, match="eval.every must be >= 1"):
+        EvalSchedule(0)
+
+
+def test_checkpointer_saves_last_every_epoch_and_best_on_improvement(tmp_path, monkeypatch):
+    from frcnn.engine.hooks import Checkpointer
+
+    saved = []
+    monkeypatch.setattr(
+        checkpoint_module, "save_model", lambda m, p: saved.append(Path(p).name) or Path(p).touch()
+    )
+    hook = Checkpointer(tmp_path, top_k=1)
+    trainer = FakeTrainer(raw_model="m", best_epoch=None)
+    for epoch, score in enumerate([0.3, None, 0.2, 0.5]):
+        trainer.epoch = epoch
+        trainer.result = None if score is None else SimpleNamespace(score=score)
+        hook.after_epoch(trainer)
+    assert saved == [
+        "last.safetensors",
+        "epoch0.safetensors",
+        "best.safetensors",
+        "last.safetensors",  # no evaluation: last only
+        "last.safetensors",  # 0.2: neither top-1 nor best
+        "last.safetensors",
+        "epoch3.safetensors",
+        "best.safetensors",
+    ]
+    assert trainer.best_epoch == 3 and hook.state_dict() == {
+        "topk": [[0.5, 3]],
+        "best": 0.5,
+        "best_epoch": 3,
+    }
+
+
+def test_epoch_log_line(caplog):
+    from frcnn.engine.hooks import EpochLog
+
+    trainer = FakeTrainer(epoch=1, epochs_total=3, epoch_start=0.0, now=12.34)
+    trainer.stats = SimpleNamespace(
+        losses={"loss_classifier": 0.5, "loss_box_reg": 0.25},
+        images=8,
+        aug_dropped=2,
+        nan_skipped=0,
+    )
+    with caplog.at_level(logging.INFO, logger="frcnn"):
+        EpochLog().after_epoch(trainer)
+    assert caplog.records[-1].getMessage() == (
+        "epoch 2/3: classifier 0.5000 box_reg 0.2500 (8 images, 12.3 s); "
+        "augmentation dropped 2 boxes"
+    )
+
+
+def test_tensorboard_writes_the_epoch_row(tmp_path):
+    pytest.importorskip("tensorboard")
+    from frcnn.engine.hooks import TensorBoard
+
+    trainer = FakeTrainer(epoch=0, epoch_start=0.0, now=1.0)
+    trainer.stats = SimpleNamespace(losses={"loss_classifier": 0.5})
+    trainer.optimizer = SimpleNamespace(param_groups=[{"lr": 0.01}])
+    hook = TensorBoard(tmp_path)
+    hook.before_train(trainer)
+    hook.after_epoch(trainer)
+    hook.after_train(trainer)
+    assert list(tmp_path.glob("events.out.tfevents.*"))
+
+
+def test_final_report_evaluates_best_when_it_is_not_the_last_epoch(tmp_path, monkeypatch):
+    from frcnn.engine.hooks import FinalReport
+    from frcnn.engine.hooks import report as report_module
+
+    monkeypatch.setattr(report_module, "load_model", lambda path, device: f"model {path.name}")
+    written = []
+    result = SimpleNamespace(to_json=lambda: {"AP": 1.0}, write=written.append)
+    trainer = FakeTrainer(epoch=4, best_epoch=2, weights=tmp_path, out=tmp_path, metrics={})
+    trainer.evaluate = lambda model: result if model == "model best.safetensors" else None
+    hook = FinalReport()
+    hook._plots = lambda trainer, result: None
+    hook.after_train(trainer)
+    assert trainer.metrics == {"AP": 1.0} and written == [tmp_path]

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP, VAL_SPLIT
+from .io.atomic import atomic_write_text
 
 
 @dataclass
@@ -119,7 +120,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 def _suggest(word: str, options: list[str]) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..data.records import DetectionDataset
 from ..defaults import CONF
+from ..io.atomic import atomic_write_text
 from .coco import COCO_KEYS, CocoEvaluation, coco_ground_truth, coco_results
 from .matching import confusion_matrix, match_image, pr_curves
 
@@ -76,7 +77,7 @@ class EvalResult:
         """``metrics.json`` and ``per_class.csv`` in ``out``."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(self.to_json(), indent=2))
+        atomic_write_text(out / "metrics.json", json.dumps(self.to_json(), indent=2))
         with (out / "per_class.csv").open("w", newline="") as f:
             writer = csv.DictWriter(
                 f, fieldnames=list(self.per_class[0]) if self.per_class else ["class"]

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...io.atomic import atomic_write
 from .base import Hook
 
 if TYPE_CHECKING:
@@ -63,10 +64,7 @@ class ResultsCSV(Hook):
             fields, rows = reader.fieldnames or [], list(reader)
         kept = [r for r in rows if int(r["epoch"]) < trainer.first_epoch]
         if len(kept) != len(rows):
-            with self.path.open("w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=fields)
-                writer.writeheader()
-                writer.writerows(kept)
+            atomic_write(self.path, lambda tmp: _write_rows(tmp, fields, kept))
 
     def after_epoch(self, trainer: Trainer) -> None:
         if not trainer.info.is_main:
@@ -167,6 +165,13 @@ class ProgressLog(Hook):
             losses,
             _duration(eta),
         )
+
+
+def _write_rows(path: str, fields: list[str], rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _duration(seconds: float) -> str:

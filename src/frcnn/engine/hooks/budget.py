@@ -41,6 +41,7 @@ class TimeBudget(Hook):
         self.batches = 0
         self.train_seconds = 0.0
         self._last = 0.0
+        self._ended = False
 
     def before_epoch(self, trainer: Trainer) -> None:
         self._last = trainer.clock()
@@ -53,17 +54,21 @@ class TimeBudget(Hook):
         total, done = self._fit(trainer), float(self._out_of_time(trainer))
         if trainer.info.enabled:  # every rank must take the same number of steps
             total, done = broadcast_values([total, done], trainer.info, trainer.device)
-        trainer.schedule.fit_total(int(total))
+        self._apply(trainer, total)
         if done:
             self._end(trainer, during_epoch=True)
 
     def after_epoch(self, trainer: Trainer) -> None:
-        total = self._fit(trainer)
-        trainer.schedule.fit_total(int(total))
-        spe = trainer.steps_per_epoch
-        trainer.epochs_total = max(trainer.epoch + 1, math.ceil(total / spe))
+        self._apply(trainer, self._fit(trainer))
         if self._out_of_time(trainer):
             self._end(trainer, during_epoch=False)
+
+    @staticmethod
+    def _apply(trainer: Trainer, total: float) -> None:
+        """The schedule ends after ``total`` steps; the run after the epoch holding them."""
+        trainer.schedule.fit_total(int(total))
+        epochs = math.ceil(int(total) / trainer.steps_per_epoch)
+        trainer.epochs_total = max(trainer.epoch + 1, epochs)
 
     def _out_of_time(self, trainer: Trainer) -> bool:
         return (
@@ -71,7 +76,8 @@ class TimeBudget(Hook):
         )
 
     def _end(self, trainer: Trainer, during_epoch: bool) -> None:
-        if trainer.epochs_total != trainer.epoch + 1:
+        if not self._ended:
+            self._ended = True
             log.info(
                 "time budget of %.1f min: training ends in epoch %d after %d steps",
                 self.budget / 60,

@@ -99,3 +99,11 @@ def test_bf16_autocast_step_is_finite():
     assert all(math.isfinite(float(v.detach())) for v in losses.values())
     sum(losses.values()).backward()
     assert np.isfinite(model.roi_heads.predictor.cls_score.weight.grad.float().numpy()).all()
+
+
+def test_a_shortened_run_keeps_its_warm_up_unless_it_would_dominate():
+    s = LRSchedule(1000, 10, "constant", warmup_steps=100, warmup_factor=0.001)
+    s.fit_total(500)  # a budget allows 500 steps: the 100-step warm-up stays
+    assert s(50) == pytest.approx(0.5005) and s(100) == 1.0
+    s.fit_total(100)  # only 100 steps: the warm-up is cut to 30 of them
+    assert s(15) == pytest.approx(0.5005) and s(30) == 1.0

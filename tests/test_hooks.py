@@ -86,9 +86,12 @@ def test_time_budget_ends_a_too_long_first_epoch_inside_the_budget_decayed():
     assert trainer.ended and trainer.epochs_total == 1
     assert trainer.now <= 60 and trainer.global_step == 60
     assert schedule.total_steps == 60
-    # warm-up compressed with the schedule (1/12 of it), then cosine down to zero
+    # the 1000-step warm-up cut to 30% of the 60 steps, then cosine down to zero
     assert schedule(0) == pytest.approx(0.001)
-    assert schedule(5) == pytest.approx(0.5 * (1 + math.cos(math.pi * 5 / 60)))
+    assert schedule(9) == pytest.approx(
+        (0.001 * 0.5 + 0.5) * 0.5 * (1 + math.cos(math.pi * 9 / 60))
+    )
+    assert schedule(18) == pytest.approx(0.5 * (1 + math.cos(math.pi * 18 / 60)))
     assert schedule(trainer.global_step) == pytest.approx(0.0, abs=1e-12)
     assert schedule(59) < 0.01
 

@@ -34,6 +34,10 @@ def build_optimizer(
     raise ValueError(f"unknown optimiser {name!r}; choose sgd or adamw")
 
 
+# The warm-up never takes more than this share of the (possibly budget-shortened) run.
+WARMUP_MAX_SHARE = 0.3
+
+
 @dataclass
 class LRSchedule:
     """Learning-rate multiplier as a function of the optimiser step.
@@ -42,7 +46,9 @@ class LRSchedule:
     run: ``step`` (x gamma every ``step_size`` epochs), ``multistep`` (x gamma at each
     milestone epoch), ``cosine`` (to zero) or ``constant``. Epoch positions are fractions of
     the configured epochs, so when a time budget shortens the run (:meth:`fit_total`) the
-    whole schedule, warm-up included, is compressed onto the steps that fit.
+    schedule is compressed onto the steps that fit. The warm-up keeps its length (it is
+    about the first steps, not the length of the run) unless that is more than
+    :data:`WARMUP_MAX_SHARE` of the run.
     """
 
     total_steps: int
@@ -57,7 +63,6 @@ class LRSchedule:
     def __post_init__(self) -> None:
         if self.policy not in ("step", "multistep", "cosine", "constant"):
             raise ValueError(f"unknown schedule policy {self.policy!r}")
-        self.planned_steps = max(1, self.total_steps)
 
     def fit_total(self, total_steps: int) -> None:
         """Make the schedule end after ``total_steps`` optimiser steps."""
@@ -65,7 +70,7 @@ class LRSchedule:
 
     def __call__(self, step: int) -> float:
         factor = 1.0
-        warmup = self.warmup_steps * min(1.0, self.total_steps / self.planned_steps)
+        warmup = min(self.warmup_steps, WARMUP_MAX_SHARE * self.total_steps)
         if step < warmup:
             alpha = step / max(1.0, warmup)
             factor = self.warmup_factor * (1 - alpha) + alpha

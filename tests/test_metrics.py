@@ -142,7 +142,8 @@ def test_coco_results_written_by_predict_read_back(tmp_path):
     from pathlib import Path
 
     from frcnn.evaluation.coco import read_coco_results
-    from frcnn.inference.predict import Prediction, write_predictions
+    from frcnn.inference.outputs import write_predictions
+    from frcnn.inference.predict import Prediction
 
     boxes = np.array([[1.5, 2.0, 11.0, 22.25], [0.0, 0.0, 4.0, 4.0]], np.float32)
     preds = [

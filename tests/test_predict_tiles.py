@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from frcnn.inference.predict import merge_tiles, predict_tiled
+from frcnn.inference.tiling import merge_tiles, predict_tiled
 
 
 def oracle(objects: torch.Tensor, image_width: int, image_height: int):

@@ -18,14 +18,8 @@ from .engine.trainer import TrainResult
 from .engine.trainer import train as _train
 from .evaluation.coco import read_coco_results
 from .evaluation.report import EvalResult, evaluate_detections
-from .inference.predict import (
-    Prediction,
-    expand_sources,
-    predict_batches,
-    predict_images,
-    save_drawn,
-    write_predictions,
-)
+from .inference.outputs import save_drawn, write_predictions
+from .inference.predict import Prediction, expand_sources, predict_batches, predict_images
 from .io.model_file import load_model
 
 log = logging.getLogger("frcnn")

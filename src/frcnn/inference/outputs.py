@@ -1,0 +1,72 @@
+"""What ``frcnn predict`` writes: predictions as JSON, COCO results or CSV, and drawn images."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..data.images import load_image, to_pil
+from ..data.records import label_name
+from ..evaluation.coco import coco_results
+from .predict import Prediction
+
+
+def write_predictions(
+    predictions: Sequence[Prediction], out: Path, fmt: str, class_names: Sequence[str] | None
+) -> Path:
+    """``predictions.json`` (one entry per image), ``predictions.coco.json`` (COCO results
+    with image ids 1..N in input order, plus the image list) or ``predictions.csv``."""
+    out.mkdir(parents=True, exist_ok=True)
+    if fmt == "json":
+        path = out / "predictions.json"
+        path.write_text(json.dumps([p.to_json(class_names) for p in predictions], indent=1))
+    elif fmt == "coco":
+        path = out / "predictions.coco.json"
+        results = coco_results(
+            [
+                {"image_id": i, "boxes": p.boxes, "scores": p.scores, "labels": p.labels}
+                for i, p in enumerate(predictions, start=1)
+            ]
+        )
+        images = [
+            {"id": i, "file_name": str(p.path), "width": p.width, "height": p.height}
+            for i, p in enumerate(predictions, start=1)
+        ]
+        path.write_text(json.dumps({"images": images, "annotations": results}))
+    elif fmt == "csv":
+        path = out / "predictions.csv"
+        with path.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["image_path", "xmin", "ymin", "xmax", "ymax", "label", "score"])
+            for p in predictions:
+                for b, s, c in zip(
+                    p.boxes.tolist(), p.scores.tolist(), p.labels.tolist(), strict=True
+                ):
+                    name = label_name(class_names, c)
+                    writer.writerow([str(p.path), *(f"{v:.2f}" for v in b), name, f"{s:.5f}"])
+    else:
+        raise ValueError(f"unknown output format {fmt!r}; choose json, coco or csv")
+    return path
+
+
+def save_drawn(
+    predictions: Sequence[Prediction],
+    out: Path,
+    class_names: Sequence[str] | None,
+    exif: bool = True,
+) -> None:
+    """Each image with its boxes, class names and scores, under ``out``."""
+    from ..evaluation.plots import draw_detections
+
+    out.mkdir(parents=True, exist_ok=True)
+    stems = Counter(p.path.stem for p in predictions)
+    for i, p in enumerate(predictions):
+        # Inputs from different folders may share a name: number those so none overwrites.
+        name = p.path.stem if stems[p.path.stem] == 1 else f"{i:05d}_{p.path.stem}"
+        drawn = draw_detections(
+            to_pil(load_image(p.path, exif)), p.boxes, p.labels, class_names or [], p.scores
+        )
+        drawn.save(out / f"{name}.jpg", quality=92)

@@ -1,0 +1,88 @@
+"""Tiled inference for large images: detections of overlapping tiles merged across seams."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from torchvision.ops import batched_nms
+
+from ..boxes.overlap import box_area, box_ioa
+from ..data.tiles import tile_windows
+from ..defaults import BATCH_SIZE
+
+Detector = Callable[[list[torch.Tensor]], list[dict[str, torch.Tensor]]]
+
+
+def batched(items: Sequence, size: int) -> Iterator[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def merge_tiles(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    cut: torch.Tensor,
+    iou_threshold: float = 0.5,
+    containment: float = 0.7,
+) -> torch.Tensor:
+    """Indices of the detections to keep after tiling.
+
+    1. Per-class NMS removes the same object seen whole by overlapping tiles.
+    2. A box cut by an inner tile edge (``cut``) is dropped when at least ``containment`` of
+       it lies inside a larger kept box of its class: the partial view of an object that
+       another tile saw whole.
+    """
+    keep = batched_nms(boxes, scores, labels, iou_threshold)
+    kb, kl, kc = boxes[keep], labels[keep], cut[keep]
+    area = box_area(kb)
+    inside = box_ioa(kb, kb)  # share of box i inside box j
+    covered = (
+        (inside >= containment) & (kl[:, None] == kl[None, :]) & (area[None, :] > area[:, None])
+    )
+    return keep[~(kc & covered.any(1))]
+
+
+def predict_tiled(
+    detector: Detector,
+    image: torch.Tensor,
+    tile: int,
+    overlap: float,
+    batch_size: int = BATCH_SIZE,
+    edge: float = 1.0,
+) -> dict[str, torch.Tensor]:
+    """Run ``detector`` on overlapping tiles of a CHW image and merge the detections so an
+    object on a seam is reported once (see :func:`merge_tiles`)."""
+    height, width = image.shape[-2:]
+    windows = tile_windows(width, height, tile, overlap)
+    all_boxes, all_scores, all_labels, all_cut = [], [], [], []
+    for chunk in batched(windows, batch_size):
+        crops = [
+            image[:, int(y1) : int(y2), int(x1) : int(x2)] for x1, y1, x2, y2 in chunk.tolist()
+        ]
+        for (x1, y1, x2, y2), det in zip(chunk.tolist(), detector(crops), strict=True):
+            b = det["boxes"] + torch.tensor(
+                [x1, y1, x1, y1], dtype=det["boxes"].dtype, device=det["boxes"].device
+            )
+            # Touching an edge of the tile that is not an edge of the image: possibly cut.
+            inner = torch.tensor([x1 > 0, y1 > 0, x2 < width, y2 < height], device=b.device)
+            at_edge = torch.stack(
+                [
+                    b[:, 0] <= x1 + edge,
+                    b[:, 1] <= y1 + edge,
+                    b[:, 2] >= x2 - edge,
+                    b[:, 3] >= y2 - edge,
+                ],
+                1,
+            )
+            all_boxes.append(b)
+            all_scores.append(det["scores"])
+            all_labels.append(det["labels"])
+            all_cut.append((at_edge & inner).any(1))
+    boxes, scores = torch.cat(all_boxes), torch.cat(all_scores)
+    labels, cut = torch.cat(all_labels), torch.cat(all_cut)
+    keep = merge_tiles(boxes, scores, labels, cut)
+    order = scores[keep].argsort(descending=True)
+    keep = keep[order]
+    return {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}

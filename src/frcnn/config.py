@@ -16,6 +16,7 @@ import yaml
 
 from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP, VAL_SPLIT
 from .io.atomic import atomic_write_text
+from .io.yaml_file import parse_yaml, read_yaml
 
 
 @dataclass
@@ -119,6 +120,49 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def validate(self) -> TrainConfig:
+        """Refuse values that cannot mean anything (``epochs=0``, ``img_size=0``, ``tile=0``
+        ...) instead of running with a silent substitute.
+
+        Raises:
+            ValueError: naming the key, the value and the accepted range.
+        """
+        d, o, s, e, r = self.data, self.optim, self.schedule, self.eval, self.run
+        checks = [
+            ("schedule.epochs", s.epochs, s.epochs >= 1, ">= 1"),
+            ("data.batch_size", d.batch_size, d.batch_size >= 1, ">= 1"),
+            ("data.workers", d.workers, d.workers >= 0, ">= 0"),
+            ("data.img_size", d.img_size, d.img_size is None or d.img_size >= 32, ">= 32 pixels"),
+            (
+                "data.tile",
+                d.tile,
+                d.tile is None or d.tile >= 32,
+                ">= 32 pixels (leave it out for no tiles)",
+            ),
+            ("data.overlap", d.overlap, 0 <= d.overlap < 1, "in [0, 1)"),
+            ("optim.lr", o.lr, o.lr > 0, "> 0"),
+            ("optim.accumulate", o.accumulate, o.accumulate >= 1, ">= 1"),
+            (
+                "schedule.time_budget",
+                s.time_budget,
+                s.time_budget is None or s.time_budget > 0,
+                "> 0 minutes",
+            ),
+            ("eval.every", e.every, e.every >= 1, ">= 1"),
+            ("eval.top_k", e.top_k, e.top_k >= 0, ">= 0"),
+            ("eval.patience", e.patience, e.patience is None or e.patience >= 1, ">= 1"),
+            (
+                "run.stop_after_epochs",
+                r.stop_after_epochs,
+                r.stop_after_epochs is None or r.stop_after_epochs >= 1,
+                ">= 1",
+            ),
+        ]
+        bad = [f"{key} must be {rule}, got {value!r}" for key, value, ok, rule in checks if not ok]
+        if bad:
+            raise ValueError("; ".join(bad))
+        return self
+
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
@@ -183,7 +227,7 @@ def load_config(
     """
     cfg = TrainConfig()
     if path is not None:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        data = read_yaml(path) or {}
         if not isinstance(data, dict):
             raise TypeError(f"{path}: a config file must hold a mapping of sections")
         for key, value in data.items():
@@ -192,8 +236,8 @@ def load_config(
         key, sep, text = item.partition("=")
         if not sep:
             raise ValueError(f"override {item!r} is not key=value (e.g. optim.lr=0.01)")
-        _set(cfg, key.strip(), yaml.safe_load(text), "override")
+        _set(cfg, key.strip(), parse_yaml(text, f"override {item!r}"), "override")
     for key, value in values.items():
         if value is not None:
             _set(cfg, key, value, "argument")
-    return cfg
+    return cfg.validate()

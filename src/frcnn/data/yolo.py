@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from ..io.yaml_file import read_yaml
 from .images import IMAGE_SUFFIXES, UnsafePathError, image_size, safe_join
 from .records import DetectionDataset, ImageRecord, read_names_file
 
@@ -39,7 +40,11 @@ def yolo_splits(path: Path) -> tuple[Path, list[str], dict[str, list[str]]]:
     relative to root."""
     cfg_file = find_yaml(path)
     if cfg_file is not None:
-        cfg = yaml.safe_load(cfg_file.read_text()) or {}
+        cfg = read_yaml(cfg_file) or {}
+        if not isinstance(cfg, dict):
+            raise ValueError(
+                f"{cfg_file}: a YOLO data.yaml holds a mapping (path, train, val, names)"
+            )
         if "names" not in cfg:
             raise ValueError(f"{cfg_file}: no 'names' list")
         root = cfg_file.parent / str(cfg.get("path") or ".")

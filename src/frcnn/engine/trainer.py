@@ -77,7 +77,12 @@ class Trainer:
         callbacks: Sequence[H.Hook] = (),
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self.cfg, self.clock = cfg, clock
+        self.cfg, self.clock = cfg.validate(), clock
+        if cfg.run.resume and not (Path(cfg.run.out) / "weights" / "last.state.pt").is_file():
+            raise FileNotFoundError(
+                f"--resume: {Path(cfg.run.out) / 'weights' / 'last.state.pt'} does not exist; "
+                "give the --out folder of an earlier run, or start without --resume"
+            )
         self.info = init_distributed()
         self.device = resolve_device(cfg.run.device)
         if self.info.enabled and self.device.type == "cuda":

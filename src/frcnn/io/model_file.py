@@ -16,6 +16,7 @@ from .._version import __version__
 from ..modeling.builder import ModelConfig, build_from_config
 from ..modeling.detector import FasterRCNN
 from .atomic import atomic_write
+from .file_kind import describe_kind, file_kind
 
 FORMAT = "frcnn.model"
 # 1: frcnn 0.1.0 (ResNet-FPN only; no "neck" in the configuration).
@@ -63,6 +64,48 @@ def _migrate_v1(config: dict) -> dict:
 MIGRATIONS = {"1": _migrate_v1}
 
 
+# Largest sensible values of size-like options; a forged file must not allocate terabytes.
+_LIMITS = {
+    "num_classes": 100_000,
+    "fpn_channels": 8192,
+    "representation_size": 65_536,
+    "roi_output_size": 64,
+    "min_size": 16_384,
+    "max_size": 16_384,
+    "size_divisible": 1024,
+    "trainable_backbone_layers": 16,
+}
+
+
+def check_config_values(config: dict, path: str | os.PathLike) -> None:
+    """Types and ranges of a stored configuration, checked before anything is built.
+
+    Raises:
+        ValueError: naming the key and the value.
+    """
+    defaults = ModelConfig()
+    for key, value in config.items():
+        default = getattr(defaults, key)
+        if value is None or default is None:
+            continue
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):  # min_size may also be a list of sizes
+            values = value if isinstance(value, (list, tuple)) and key == "min_size" else [value]
+            limit = _LIMITS.get(key, 10_000_000)
+            ok = all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= limit for v in values
+            )
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+        else:
+            ok = isinstance(value, (list, tuple))
+        if not ok:
+            raise ValueError(f"{path}: model configuration {key}={value!r} is not valid")
+
+
 def migrate_config(config: dict, version: str, path: str | os.PathLike) -> dict:
     """The configuration of a model file of ``version``, brought up to :data:`FORMAT_VERSION`.
 
@@ -88,30 +131,72 @@ def migrate_config(config: dict, version: str, path: str | os.PathLike) -> dict:
     return config
 
 
+def _open_metadata(path: str | os.PathLike) -> dict[str, str]:
+    kind = file_kind(path)
+    if kind != "safetensors":
+        raise ValueError(describe_kind(path, kind))
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except Exception as err:  # safetensors raises its own error type for damaged headers
+        raise ValueError(f"{path}: damaged safetensors file ({err})") from None
+
+
 def read_metadata(path: str | os.PathLike) -> tuple[ModelConfig, list[str] | None]:
-    """The build configuration (migrated to the current format) and class names stored in a
-    model file."""
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    """The build configuration (migrated to the current format and checked) and class names
+    stored in a model file; nothing is built.
+
+    Raises:
+        ValueError: not an frcnn model file (saying what it is), or metadata that is not
+            valid (naming the key).
+    """
+    meta = _open_metadata(path)
     if meta.get("format") != FORMAT or "config" not in meta:
         raise ValueError(
             f"{path} is not an frcnn model file (no frcnn metadata); for a torchvision "
             "checkpoint use `frcnn convert-weights`"
         )
-    config = migrate_config(json.loads(meta["config"]), meta.get("format_version", "1"), path)
+    try:
+        config = json.loads(meta["config"])
+        class_names = json.loads(meta.get("class_names", "null"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: damaged frcnn metadata ({err})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: damaged frcnn metadata (the configuration is not a mapping)")
+    config = migrate_config(config, meta.get("format_version", "1"), path)
     config.pop("pretrained_backbone", None)  # the weights are in the file: never download
-    return ModelConfig(**config), json.loads(meta.get("class_names", "null"))
+    check_config_values(config, path)
+    if class_names is not None and (
+        not isinstance(class_names, list) or not all(isinstance(n, str) for n in class_names)
+    ):
+        raise ValueError(f"{path}: damaged frcnn metadata (class_names is not a list of names)")
+    return ModelConfig(**config), class_names
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> FasterRCNN:
     """Rebuild a detector from a file written by :func:`save_model`, in eval mode.
 
     ``model.class_names`` holds the stored names (or None).
+
+    Raises:
+        ValueError: not an frcnn model file, damaged metadata, or weights that do not fit
+            the stored configuration (naming the tensors).
     """
     config, class_names = read_metadata(path)
     model = build_from_config(config)
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    except Exception as err:  # safetensors' own error type for damaged data
+        raise ValueError(f"{path}: damaged safetensors file ({err})") from None
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise ValueError(
+            f"{path}: the weights do not fit the stored configuration (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]})"
+        )
     model.load_state_dict(state)
     model.class_names = class_names
     return model.to(device).eval()

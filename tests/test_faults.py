@@ -1,0 +1,129 @@
+"""Fault injection: hostile and careless inputs end in a clear error naming the file (or a
+counted fix), never a traceback, a silent substitute or a runaway allocation."""
+
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+import frcnn
+from frcnn.cli import main
+from frcnn.config import load_config
+from frcnn.demo import DEMO_MODEL
+from frcnn.engine.model import load_initial_weights
+from frcnn.io.yaml_file import parse_yaml
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b]\n"
+
+
+def _run(capsys, *args):
+    """Exit status and stderr of a CLI call; a traceback would escape as an exception."""
+    status = main(list(args))
+    return status, capsys.readouterr().err
+
+
+def test_yaml_alias_bombs_are_refused_everywhere(tmp_path, capsys):
+    with pytest.raises(ValueError, match="bomb.yaml: .*aliases"):
+        parse_yaml(BOMB, "bomb.yaml")
+    config = tmp_path / "config.yaml"
+    config.write_text(BOMB)
+    with pytest.raises(ValueError, match="config.yaml: .*aliases"):
+        load_config(config)
+    data = tmp_path / "yolo"
+    data.mkdir()
+    (data / "data.yaml").write_text("names: &n [a, b]\ntrain: images\nval: *n\n")
+    status, err = _run(capsys, "data", "check", str(data / "data.yaml"))
+    assert status == 2 and "data.yaml" in err and "aliases" in err
+
+
+def test_invalid_data_yaml_names_the_file(tmp_path, capsys):
+    (tmp_path / "data.yaml").write_text("names: [a, b\ntrain: images\n")
+    status, err = _run(capsys, "data", "check", str(tmp_path / "data.yaml"))
+    assert status == 2 and "data.yaml: not valid YAML" in err and "Traceback" not in err
+    (tmp_path / "data.yaml").write_text("- just\n- a list\n")
+    status, err = _run(capsys, "data", "check", str(tmp_path / "data.yaml"))
+    assert status == 2 and "holds a mapping" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "schedule.epochs must be >= 1, got 0"),
+        (["--epochs", "-1"], "schedule.epochs must be >= 1, got -1"),
+        (["--img-size", "0"], "data.img_size must be >= 32 pixels, got 0"),
+        (["--tile", "0"], "data.tile must be >= 32 pixels"),
+        (["--batch-size", "0"], "data.batch_size must be >= 1"),
+        (["--time-budget", "-5"], "schedule.time_budget must be > 0 minutes"),
+        (["optim.lr=0"], "optim.lr must be > 0"),
+    ],
+)
+def test_nonsense_numbers_are_errors(tmp_path, capsys, args, message):
+    status, err = _run(
+        capsys, "train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), *args
+    )
+    assert status == 2 and message in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_of_a_missing_run_says_so_and_creates_nothing(tmp_path, capsys):
+    out = tmp_path / "nothing-here"
+    status, err = _run(capsys, "train", "--resume", "--out", str(out))
+    assert status == 2 and "last.state.pt does not exist" in err
+    assert not out.exists()
+
+
+@pytest.fixture
+def model_file(tmp_path, tiny_model):
+    return frcnn.save_model(tiny_model, tmp_path / "m.safetensors", class_names=["a", "b"])
+
+
+def test_weights_files_are_told_apart_by_content(tmp_path, tiny_model, model_file):
+    pth = tmp_path / "model.safetensors"  # a torch file with a misleading name
+    torch.save(tiny_model.state_dict(), pth)
+    with pytest.raises(ValueError, match="is a PyTorch checkpoint .*convert-weights"):
+        frcnn.load_model(pth)
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="is empty"):
+        frcnn.load_model(empty)
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(model_file.read_bytes()[:5000])
+    with pytest.raises(ValueError, match="is truncated"):
+        frcnn.load_model(cut)
+    text = tmp_path / "notes.safetensors"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="neither a safetensors nor a PyTorch file"):
+        frcnn.load_model(text)
+
+
+def test_training_can_start_from_a_pth_state_dict(tmp_path, tiny_model):
+    pth = tmp_path / "start.pth"
+    torch.save(tiny_model.state_dict(), pth)
+    torch.manual_seed(1)
+    fresh = frcnn.build_model("resnet18_fpn", 3, **DEMO_MODEL)
+    load_initial_weights(fresh, str(pth))
+    torch.testing.assert_close(fresh.state_dict(), tiny_model.state_dict())
+
+
+def _forge(model_file, tmp_path, **config_changes):
+    with safe_open(str(model_file), framework="pt") as f:
+        meta = f.metadata()
+        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    config = {**json.loads(meta["config"]), **config_changes}
+    forged = tmp_path / "forged.safetensors"
+    save_file(state, str(forged), metadata={**meta, "config": json.dumps(config)})
+    return forged
+
+
+def test_forged_metadata_is_refused_before_anything_is_built(tmp_path, model_file):
+    forged = _forge(model_file, tmp_path, fpn_channels=400_000)
+    with pytest.raises(ValueError, match="fpn_channels=400000 is not valid"):
+        frcnn.load_model(forged)
+    with pytest.raises(ValueError, match="min_size='big' is not valid"):
+        frcnn.load_model(_forge(model_file, tmp_path, min_size="big"))
+    with pytest.raises(ValueError, match=r"unknown model configuration keys \['evil'\]"):
+        frcnn.load_model(_forge(model_file, tmp_path, evil=1))
+    with pytest.raises(ValueError, match="do not fit the stored configuration"):
+        frcnn.load_model(_forge(model_file, tmp_path, representation_size=32))

@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 import frcnn
 from frcnn.cli import main
 from frcnn.config import load_config
+from frcnn.data import check_dataset, read_dataset, write_synth
 from frcnn.demo import DEMO_MODEL
 from frcnn.engine.model import load_initial_weights
 from frcnn.io.yaml_file import parse_yaml
@@ -127,3 +128,61 @@ def test_forged_metadata_is_refused_before_anything_is_built(tmp_path, model_fil
         frcnn.load_model(_forge(model_file, tmp_path, evil=1))
     with pytest.raises(ValueError, match="do not fit the stored configuration"):
         frcnn.load_model(_forge(model_file, tmp_path, representation_size=32))
+
+
+def _coco(tmp_path, n=6, **kw):
+    write_synth(tmp_path, n, 64, seed=0, **kw)
+    ann = tmp_path / "annotations.json"
+    return ann, json.loads(ann.read_text())
+
+
+def test_duplicate_category_id_is_an_error(tmp_path):
+    ann, data = _coco(tmp_path)
+    data["categories"].append({"id": data["categories"][0]["id"], "name": "phantom"})
+    ann.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="category ids used more than once.*phantom"):
+        read_dataset(ann)
+
+
+def test_one_missing_image_is_reported_alone(tmp_path):
+    ann, data = _coco(tmp_path)
+    for im in data["images"]:  # bare names; the images sit in images/
+        im["file_name"] = im["file_name"].removeprefix("images/")
+    ann.write_text(json.dumps(data))
+    (tmp_path / "images" / "000001.png").unlink()
+    ds, report = check_dataset(read_dataset(ann), "header")
+    assert report.problems.counts() == {"image_missing": 1}
+    assert len(ds.images) == 5
+
+
+def test_predict_on_nothing_says_so(tmp_path, model_file, capsys, caplog):
+    (tmp_path / "empty").mkdir()
+    status, err = _run(capsys, "predict", "--weights", str(model_file), str(tmp_path / "empty"))
+    assert status == 2 and "no images to predict on" in err
+    write_synth(tmp_path / "some", 1, 64, seed=0)
+    with caplog.at_level("WARNING", logger="frcnn"):
+        frcnn.predict(model_file, [str(tmp_path / "empty"), str(tmp_path / "some" / "images")])
+    assert any("no images" in r.getMessage() and "empty" in r.getMessage() for r in caplog.records)
+
+
+def test_non_finite_results_are_named(tmp_path, capsys):
+    ann, data = _coco(tmp_path)
+    results = [{"image_id": 2, "category_id": 1, "bbox": [1, 2, float("nan"), 4], "score": 0.9}]
+    (tmp_path / "res.json").write_text(json.dumps(results))
+    status, err = _run(
+        capsys, "eval", "--data", str(ann), "--predictions", str(tmp_path / "res.json")
+    )
+    assert status == 2 and "image_id 2 has 1 result(s) with a non-finite box" in err
+    (tmp_path / "res.json").write_text(json.dumps([{"image_id": 2}]))
+    status, err = _run(
+        capsys, "eval", "--data", str(ann), "--predictions", str(tmp_path / "res.json")
+    )
+    assert status == 2 and "not a COCO results file" in err
+
+
+def test_eval_refuses_a_model_of_other_classes(tmp_path, model_file, capsys):
+    ann, _ = _coco(tmp_path / "data")  # five classes; the model knows "a", "b"
+    status, err = _run(capsys, "eval", "--weights", str(model_file), "--data", str(ann))
+    assert status == 2 and "model classes ['a', 'b'] differ" in err and "--allow-mismatch" in err
+    args = ["eval", "--weights", str(model_file), "--data", str(ann), "--allow-mismatch"]
+    assert _run(capsys, *args)[0] == 0

@@ -155,3 +155,44 @@ def test_a_0_1_0_resume_state_is_upgraded():
     new = _upgrade_state(old)
     assert new["hooks"]["Checkpointer"] == {"topk": [[0.5, 1]], "best": 0.5, "best_epoch": 1}
     assert new["hooks"]["EarlyStopping"] == {"best": 0.5, "best_epoch": 1, "stale": 1}
+
+
+def test_resume_of_a_finished_run_refuses_or_extends(tmp_path, capsys):
+    from frcnn.cli import main
+
+    write_synth(tmp_path / "train", 8, 96, seed=0)
+    write_synth(tmp_path / "val", 2, 96, seed=1)
+    out = tmp_path / "run"
+    common = ["--data", str(tmp_path / "train"), "--val", str(tmp_path / "val"), *TINY_RUN]
+    assert main(["train", "--epochs", "1", "--out", str(out), *common]) == 0
+    config_before = (out / "config.yaml").read_text()
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(out)]) == 2
+    assert "already finished (epoch 1 of 1); pass --epochs N with N > 1" in capsys.readouterr().err
+    assert (out / "config.yaml").read_text() == config_before  # a failed resume writes nothing
+    assert main(["train", "--resume", "--out", str(out), "--epochs", "2"]) == 0
+    with (out / "results.csv").open() as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1"]
+    assert load_training_state(out / "weights" / "last.state.pt")["epochs_configured"] == 2
+
+
+def test_validation_without_boxes_warns_and_chooses_no_best(tmp_path, caplog):
+    write_synth(tmp_path / "train", 6, 96, seed=0)
+    write_synth(tmp_path / "val", 2, 96, seed=1, empty_prob=1.0)  # negatives only
+    with caplog.at_level("WARNING", logger="frcnn"):
+        result = frcnn.train(_config(tmp_path, tmp_path / "run", **{"schedule.epochs": 1}))
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "validation data holds no boxes: mAP, F1 and the score cannot be measured" in messages
+    assert result.best is None and not list((tmp_path / "run" / "weights").glob("epoch*"))
+
+
+def test_a_validation_class_unseen_in_training_is_named():
+    from frcnn.data.records import DetectionDataset, ImageRecord
+    from frcnn.engine.data import data_warnings
+
+    names = ["cat", "dog", "eel"]
+    train = DetectionDataset(".", names, [ImageRecord("a", None, 9, 9, [[0, 0, 4, 4]], [1])])
+    val = DetectionDataset(".", names, [ImageRecord("b", None, 9, 9, [[0, 0, 4, 4]] * 2, [2, 3])])
+    assert data_warnings(train, val) == [
+        "validation classes with no training boxes (they cannot be learned): dog, eel"
+    ]

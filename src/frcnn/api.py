@@ -51,10 +51,12 @@ def evaluate(
     predictions: str | Path | None = None,
     format: str | None = None,
     device: str = "auto",
+    allow_mismatch: bool = False,
 ) -> EvalResult:
     """Evaluate a model file on a dataset, or score an existing COCO results file
     (``predictions``) without a model. With ``out``, writes ``metrics.json``,
-    ``per_class.csv`` and the plots."""
+    ``per_class.csv`` and the plots. A model whose class names differ from the data's is an
+    error unless ``allow_mismatch``."""
     ds, report = check_dataset(read_dataset(data, format, split), "header")
     for line in report.summary_lines():
         log.info("  %s", line)
@@ -65,9 +67,13 @@ def evaluate(
             raise ValueError("evaluate needs weights or a predictions file")
         model = load_model(weights, resolve_device(device))
         if model.class_names and model.class_names != ds.class_names:
-            log.warning(
-                "model classes %s differ from the data's %s", model.class_names, ds.class_names
-            )
+            message = f"model classes {model.class_names} differ from the data's {ds.class_names}"
+            if not allow_mismatch:
+                raise ValueError(
+                    f"{message}; labels would be compared by number. Pass --allow-mismatch "
+                    "(allow_mismatch=True) to score them anyway"
+                )
+            log.warning("%s; scoring labels by number as asked", message)
         loader = build_loader(DetectionTorchDataset(ds), batch_size)
         preds = predict_batches(model, loader, next(model.parameters()).device)
     result = evaluate_detections(ds, preds, conf)

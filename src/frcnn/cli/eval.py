@@ -22,6 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="score a model whose class names differ from the data's (labels compared by number)",
+    )
     p.set_defaults(func=run)
 
 
@@ -38,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         args.predictions,
         args.format,
         args.device,
+        args.allow_mismatch,
     )
     print(result.coco_summary.rstrip())
     print(result.table())

@@ -33,6 +33,13 @@ def _category_names(categories: list[dict], used: set[int]) -> tuple[dict[int, i
     Roboflow exports add a parent category (id 0, supercategory "none") that the real
     classes name as their supercategory and no annotation uses; it is not a class.
     """
+    ids = [c.get("id") for c in categories]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1}, key=str)
+    if duplicates:
+        names = {i: [c.get("name") for c in categories if c.get("id") == i] for i in duplicates}
+        raise ValueError(
+            f"category ids used more than once: {names}; give each category its own id"
+        )
     cats = sorted(categories, key=lambda c: c["id"])
     parents = {c["supercategory"] for c in cats if c.get("supercategory") not in (None, "none")}
     cats = [
@@ -142,15 +149,22 @@ def _read_annotations(
     return per_image
 
 
+# How many image names are probed to find the image folder (spread over the whole list).
+ROOT_PROBES = 200
+
+
 def _guess_image_root(ann_file: Path, images: list[dict]) -> Path:
+    """The folder where most image names exist: the JSON's folder, its ``images/``, or a
+    sibling ``images/``. Names are probed across the whole list, so a few missing images do
+    not move the root (the checks then report exactly those as missing)."""
     folder = ann_file.parent
-    for candidate in (folder, folder / "images", folder.parent / "images"):
-        probe = [im["file_name"] for im in images[:5]]
-        if probe and all(
-            (candidate / str(n)).exists() for n in probe if not Path(str(n)).is_absolute()
-        ):
-            return candidate
-    return folder
+    names = [str(im.get("file_name", "")) for im in images]
+    names = [n for n in names if n and not Path(n).is_absolute()]
+    step = max(1, len(names) // ROOT_PROBES)
+    probe = names[::step][:ROOT_PROBES]
+    candidates = (folder, folder / "images", folder.parent / "images")
+    found = [sum((c / n).exists() for n in probe) for c in candidates]
+    return candidates[found.index(max(found))] if max(found, default=0) > 0 else folder
 
 
 def write_coco(ds: DetectionDataset, ann_file: Path, image_names: dict[int, str]) -> None:

@@ -161,3 +161,33 @@ def build_loaders(
         seed,
         generator,
     )
+
+
+def data_warnings(train: DetectionDataset, val: DetectionDataset) -> list[str]:
+    """What makes a run's numbers meaningless or partial, in words: no boxes to learn from,
+    no boxes to measure on, validation classes that training never sees."""
+
+    def counts(ds: DetectionDataset) -> np.ndarray:
+        n = np.zeros(ds.num_classes, np.int64)
+        for rec in ds.images:
+            np.add.at(n, rec.labels[~(rec.iscrowd | rec.ignore)], 1)
+        return n[1:]
+
+    in_train, in_val = counts(train), counts(val)
+    warnings = []
+    if in_train.sum() == 0:
+        warnings.append("the training data holds no boxes: the model can only learn background")
+    if in_val.sum() == 0:
+        warnings.append(
+            "the validation data holds no boxes: mAP, F1 and the score cannot be measured "
+            "(best.safetensors and top-k files are not chosen); pass validation data with "
+            "boxes (--val)"
+        )
+    unseen = [
+        name for name, t, v in zip(train.class_names, in_train, in_val, strict=True) if v and not t
+    ]
+    if unseen:
+        warnings.append(
+            f"validation classes with no training boxes (they cannot be learned): {', '.join(unseen)}"
+        )
+    return warnings

@@ -28,7 +28,7 @@ from ..io.checkpoint import atomic_torch_save, load_training_state
 from ..io.model_file import load_model
 from ..modeling.detector import FasterRCNN
 from . import hooks as H
-from .data import build_loaders, load_datasets
+from .data import build_loaders, data_warnings, load_datasets
 from .device import resolve_device
 from .distributed import all_gather_list, broadcast, cleanup, init_distributed
 from .loop import EpochStats, StepOptions, train_one_epoch
@@ -106,16 +106,18 @@ class Trainer:
         self.elapsed_before, self.start, self.epoch_start = 0.0, clock(), clock()
         self._eval_seconds: list[float] = []
         self._stop_reason: str | None = None
+        self._extend = False
         self._end_epoch = False
 
     # ---- the loop ---------------------------------------------------------------------
     def fit(self) -> TrainResult:
         """Train as configured; returns where everything went."""
         self.start = self.clock()
+        state = self._read_resume_state() if self.cfg.run.resume else None  # before any write
         self._setup()
         self.hooks = self._default_hooks() + self.callbacks
-        if self.cfg.run.resume:
-            self._resume()
+        if state is not None:
+            self._resume(state)
         self._call("before_train")
         while self.epoch + 1 < self.epochs_total and self._stop_reason is None:
             self.epoch += 1
@@ -198,6 +200,8 @@ class Trainer:
         self.data_report = train_report
         if self.info.is_main:
             self._log_data(train_report, val_report)
+            for warning in data_warnings(self.train_data, self.val_data):
+                log.warning("warning: %s", warning)
             cfg.save(self.out / "config.yaml")
         self.loaders = build_loaders(cfg, self.train_data, self.val_data, self.info)
         self.raw_model = build_training_model(cfg, self.train_data).to(self.device)
@@ -297,6 +301,7 @@ class Trainer:
             "format": STATE_FORMAT,
             "epoch": self.epoch,
             "epochs_total": self.epochs_total,
+            "epochs_configured": self.cfg.schedule.epochs,
             "schedule_total": self.schedule.total_steps,
             "elapsed": self.elapsed(),
             "optimizer": self.optimizer.state_dict(),
@@ -307,12 +312,24 @@ class Trainer:
         }
         atomic_torch_save(state, self.state_path)
 
-    def _resume(self) -> None:
-        if not self.state_path.exists():
-            raise FileNotFoundError(
-                f"--resume: no {self.state_path}; start the run without --resume"
-            )
+    def _read_resume_state(self) -> dict:
+        """The saved state, after checking there is something left to train.
+
+        Raises:
+            ValueError: the run finished and ``schedule.epochs`` does not extend it.
+        """
         state = _upgrade_state(load_training_state(self.state_path))
+        configured = int(state.get("epochs_configured", state["epochs_total"]))
+        self._extend = self.cfg.schedule.epochs > configured
+        if int(state["epoch"]) + 1 >= int(state["epochs_total"]) and not self._extend:
+            raise ValueError(
+                f"--resume: the run in {self.out} already finished (epoch {int(state['epoch']) + 1} "
+                f"of {int(state['epochs_total'])}); pass --epochs N with N > {configured} to "
+                "train it further, or start a new run"
+            )
+        return state
+
+    def _resume(self, state: dict) -> None:
         self.raw_model.load_state_dict(load_model(self.weights / "last.safetensors").state_dict())
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -323,6 +340,10 @@ class Trainer:
         self.first_epoch = self.epoch + 1
         self.epochs_total = int(state["epochs_total"])
         self.elapsed_before = float(state["elapsed"])
+        if self._extend:  # the schedule now spans the new number of epochs
+            self.epochs_total = self.cfg.schedule.epochs
+            self.schedule.fit_total(self.epochs_total * self.steps_per_epoch)
+            log.info("extending the run to %d epochs", self.epochs_total)
         for hook in self.hooks:
             if hook.name in state["hooks"]:
                 hook.load_state_dict(state["hooks"][hook.name])

@@ -72,19 +72,40 @@ def read_coco_results(path: str | Path) -> list[dict]:
     """A COCO results file (a list, or a dict with the list under ``annotations`` as
     ``frcnn predict --format coco`` writes) as per-image predictions: ``image_id``, ``boxes``
     [N, 4] xyxy, ``scores`` [N], ``labels`` [N] (numpy)."""
-    raw = json.loads(Path(path).read_text())
-    results = raw["annotations"] if isinstance(raw, dict) else raw
+    try:
+        raw = json.loads(Path(path).read_text())
+        results = raw["annotations"] if isinstance(raw, dict) else raw
+        rows = [(int(r["image_id"]), r) for r in results]
+        for _, r in rows:
+            r["bbox"], r["score"], r["category_id"] = (
+                list(r["bbox"]),
+                float(r["score"]),
+                int(r["category_id"]),
+            )
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(
+            f"{path}: not a COCO results file (a list of image_id, category_id, bbox, score): "
+            f"{type(err).__name__} {err}"
+        ) from None
     by_image: dict[int, list[dict]] = {}
-    for r in results:
-        by_image.setdefault(int(r["image_id"]), []).append(r)
+    for image_id, r in rows:
+        by_image.setdefault(image_id, []).append(r)
     preds = []
     for image_id, rows in by_image.items():
         xywh = np.array([r["bbox"] for r in rows], np.float64).reshape(-1, 4)
+        scores = np.array([r["score"] for r in rows], np.float64)
+        bad = ~(np.isfinite(xywh).all(1) & np.isfinite(scores))
+        if bad.any():
+            row = rows[int(np.flatnonzero(bad)[0])]
+            raise ValueError(
+                f"{path}: image_id {image_id} has {int(bad.sum())} result(s) with a non-finite "
+                f"box or score, e.g. bbox {row['bbox']} score {row['score']}"
+            )
         preds.append(
             {
                 "image_id": image_id,
                 "boxes": np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1),
-                "scores": np.array([r["score"] for r in rows], np.float64),
+                "scores": scores,
                 "labels": np.array([r["category_id"] for r in rows], np.int64),
             }
         )

@@ -65,7 +65,8 @@ def plot_results(csv_path: Path, out: Path) -> None:
 
 def _finish_curve(fig, ax, out: Path, xlabel: str, ylabel: str, title: str) -> None:
     ax.set(xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.01), title=title)
-    ax.legend(fontsize=7, loc="lower left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)

@@ -47,6 +47,12 @@ class EvalResult:
     def map50(self) -> float:
         return self.coco["AP50"]
 
+    @property
+    def measurable(self) -> bool:
+        """False when the ground truth holds no boxes: COCO then reports -1 and the score
+        means nothing."""
+        return self.coco["AP50"] >= 0
+
     def to_json(self) -> dict:
         return {
             **{k: round(v, 6) for k, v in self.coco.items()},

@@ -4,6 +4,7 @@ batches of a loader (what evaluation scores)."""
 from __future__ import annotations
 
 import glob
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from ..defaults import BATCH_SIZE, CONF, TILE_OVERLAP
 from ..modeling.detector import FasterRCNN
 from .tiling import batched, predict_tiled
 
+log = logging.getLogger("frcnn")
+
 
 def expand_sources(sources: Sequence[str]) -> list[Path]:
     """Files, folders (searched recursively for images) and glob patterns, in order."""
@@ -25,7 +28,10 @@ def expand_sources(sources: Sequence[str]) -> list[Path]:
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                log.warning("no images (%s) in %s", " ".join(IMAGE_SUFFIXES), path)
+            files += found
         elif path.is_file():
             files.append(path)
         else:
@@ -33,6 +39,8 @@ def expand_sources(sources: Sequence[str]) -> list[Path]:
             if not matches:
                 raise FileNotFoundError(f"no image matches {source!r}")
             files += [m for m in matches if m.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise FileNotFoundError(f"no images to predict on in {', '.join(map(str, sources))}")
     return files
 
 

@@ -60,8 +60,8 @@ class Checkpointer(Hook):
             return
         save_model(trainer.raw_model, self.folder / "last.safetensors")
         result = trainer.result
-        if result is None:
-            return
+        if result is None or not getattr(result, "measurable", True):
+            return  # nothing to rank by (e.g. validation data without boxes)
         self.topk.offer(result.score, trainer.epoch, trainer.raw_model)
         if result.score > self.best:
             self.best, self.best_epoch = result.score, trainer.epoch

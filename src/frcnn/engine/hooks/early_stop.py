@@ -22,7 +22,7 @@ class EarlyStopping(Hook):
         self.stale = 0
 
     def after_epoch(self, trainer: Trainer) -> None:
-        if trainer.result is None:
+        if trainer.result is None or not getattr(trainer.result, "measurable", True):
             return
         if trainer.result.score > self.best:
             self.best, self.best_epoch, self.stale = trainer.result.score, trainer.epoch, 0

@@ -297,3 +297,39 @@ def test_train_and_eval_on_each_format(tiny_data, tmp_path, fmt):
     )
     result = frcnn.evaluate(out / "weights" / "last.safetensors", converted)
     assert 0 <= result.coco["AP50"] <= 1 and len(result.per_class) == 5
+
+
+def test_a_kill_between_checkpoint_writes_resumes_consistently(tiny_data, tmp_path):
+    common = [
+        "--data",
+        str(tiny_data / "train"),
+        "--val",
+        str(tiny_data / "val"),
+        *TINY_RUN,
+        "run.deterministic=true",
+    ]
+    assert main(["train", "--epochs", "2", "--out", str(tmp_path / "straight"), *common]) == 0
+    split = tmp_path / "split"
+    args = ["train", "--epochs", "2", "--out", str(split), *common, "run.stop_after_epochs=1"]
+    assert main(args) == 0
+    # Killed while epoch 2 (the last) was being saved: its results row and last.safetensors are written,
+    # its training state is not (a half-written temporary file is left behind).
+    weights = split / "weights"
+    (weights / "last.safetensors").write_bytes(
+        (tmp_path / "straight" / "weights" / "last.safetensors").read_bytes()
+    )
+    with (split / "results.csv").open() as f:
+        f.readline()  # the header
+        row = f.readline()
+    with (split / "results.csv").open("a") as f:
+        f.write("1" + row[row.index(",") :])
+    orphan = weights / ".last.state.pt.k1ll3d.tmp"
+    orphan.write_bytes(b"\0" * 1_000_000)
+    assert main(["train", "--resume", "--out", str(split)]) == 0
+    assert not orphan.exists()
+    a = load_file(str(tmp_path / "straight" / "weights" / "last.safetensors"))
+    b = load_file(str(weights / "last.safetensors"))
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
+    with (split / "results.csv").open() as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1"]

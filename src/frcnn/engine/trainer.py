@@ -24,6 +24,7 @@ from ..config import TrainConfig
 from ..data.check import DataReport
 from ..evaluation.report import EvalResult, evaluate_detections
 from ..inference.predict import predict_batches
+from ..io.atomic import remove_orphans
 from ..io.checkpoint import atomic_torch_save, load_training_state
 from ..io.model_file import load_model
 from ..modeling.detector import FasterRCNN
@@ -94,6 +95,10 @@ class Trainer:
         if self.info.is_main:
             self.weights.mkdir(parents=True, exist_ok=True)
         setup_logging(self.out if self.info.is_main else None, self.info)
+        if self.info.is_main:
+            removed = remove_orphans([self.out, self.weights])
+            if removed:
+                log.info("removed %d unfinished temporary files of an interrupted run", removed)
         seed_everything(cfg.run.seed + self.info.rank, cfg.run.deterministic)
         self.callbacks = list(callbacks)
         self.epoch, self.first_epoch = -1, 0
@@ -309,6 +314,9 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": rng_state(),
             "hooks": {h.name: h.state_dict() for h in self.hooks},
+            # The weights travel in the same file, so weights and state commit as one unit:
+            # a process killed between writes resumes from a consistent pair.
+            "model": {k: v.detach().cpu() for k, v in self.raw_model.state_dict().items()},
         }
         atomic_torch_save(state, self.state_path)
 
@@ -330,7 +338,12 @@ class Trainer:
         return state
 
     def _resume(self, state: dict) -> None:
-        self.raw_model.load_state_dict(load_model(self.weights / "last.safetensors").state_dict())
+        if "model" in state:
+            self.raw_model.load_state_dict(state["model"])
+        else:  # frcnn 0.1.0 kept the weights only in last.safetensors
+            self.raw_model.load_state_dict(
+                load_model(self.weights / "last.safetensors").state_dict()
+            )
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler is not None and state.get("scaler"):

@@ -25,6 +25,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Pat
     return path
 
 
+def remove_orphans(folders: list[Path]) -> int:
+    """Delete the temporary files :func:`atomic_write` leaves when its process is killed
+    mid-write (``.<name>.<random>.tmp``) in ``folders``; how many were removed."""
+    removed = 0
+    for folder in folders:
+        for tmp in Path(folder).glob(".*.tmp"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """``path.write_text(text)``, atomically."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))

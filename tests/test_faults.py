@@ -3,6 +3,7 @@ counted fix), never a traceback, a silent substitute or a runaway allocation."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
@@ -186,3 +187,102 @@ def test_eval_refuses_a_model_of_other_classes(tmp_path, model_file, capsys):
     assert status == 2 and "model classes ['a', 'b'] differ" in err and "--allow-mismatch" in err
     args = ["eval", "--weights", str(model_file), "--data", str(ann), "--allow-mismatch"]
     assert _run(capsys, *args)[0] == 0
+
+
+def test_truncated_images_are_caught_by_the_fast_check(tmp_path):
+    from PIL import Image
+
+    from frcnn.data.images import truncation
+
+    noise = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "a.jpg", quality=90)
+    data = (tmp_path / "a.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    assert truncation(tmp_path / "a.jpg") is None
+    assert truncation(tmp_path / "cut.jpg") == "truncated JPEG (no end-of-image marker)"
+    ann, _ = _coco(tmp_path / "coco")
+    png = tmp_path / "coco" / "images" / "000002.png"
+    png.write_bytes(png.read_bytes()[:-200])
+    ds, report = check_dataset(read_dataset(ann), "header")
+    assert report.problems.counts() == {"image_corrupt": 1} and len(ds.images) == 5
+    assert "truncated" in str(next(iter(report.problems)))
+    # a JPEG whose header still parses: only its missing end marker tells
+    (tmp_path / "coco" / "images" / "000003.jpg").write_bytes((tmp_path / "cut.jpg").read_bytes())
+    data = json.loads(ann.read_text())
+    data["images"][2].update(file_name="images/000003.jpg", width=64, height=48)
+    ann.write_text(json.dumps(data))
+    _, report = check_dataset(read_dataset(ann), "header")
+    assert report.problems.counts() == {"image_corrupt": 2}
+    assert "truncated JPEG" in str(list(report.problems)[1])
+
+
+def test_an_extreme_aspect_image_is_reported(tmp_path):
+    from PIL import Image
+
+    ann, data = _coco(tmp_path)
+    Image.new("RGB", (1280, 20)).save(tmp_path / "images" / "000003.png")
+    data["images"][2].update(width=1280, height=20)
+    ann.write_text(json.dumps(data))
+    ds, report = check_dataset(read_dataset(ann), "header")
+    assert report.problems.counts() == {"image_extreme_aspect": 1}
+    assert "1280x20 is more than 32:1" in str(next(iter(report.problems)))
+
+
+def test_an_image_damaged_after_the_check_is_skipped_and_counted(tmp_path):
+    from frcnn.data.loader import DetectionTorchDataset, build_loader
+
+    ann, _ = _coco(tmp_path, n=3)
+    ds, _ = check_dataset(read_dataset(ann), "header")
+    (tmp_path / "images" / "000002.png").write_bytes(b"not a png any more")
+    images, targets = next(iter(build_loader(DetectionTorchDataset(ds), batch_size=3)))
+    assert len(images) == len(targets) == 2 and targets.unreadable == 1
+
+
+def test_predict_skips_bad_files_and_checks_the_output_folder_first(
+    tmp_path, model_file, capsys, caplog
+):
+    write_synth(tmp_path / "good", 2, 64, seed=0)
+    folder = tmp_path / "good" / "images"
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.png").write_text("hello")
+    with caplog.at_level("WARNING", logger="frcnn"):
+        status, _ = _run(
+            capsys,
+            "predict",
+            "--weights",
+            str(model_file),
+            str(folder),
+            "--out",
+            str(tmp_path / "pred"),
+        )
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert status == 0 and "skipped" in logged and "text.png" in logged
+    assert "2 of 4 images skipped" in logged
+    assert len(json.loads((tmp_path / "pred" / "predictions.json").read_text())) == 2
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    status, err = _run(
+        capsys, "predict", "--weights", str(model_file), str(folder), "--out", str(blocker / "out")
+    )
+    assert status == 2 and "cannot write to the output folder" in err
+
+
+def test_a_fatal_training_error_is_one_line_and_in_the_run_log(tmp_path, capsys):
+    from test_train import TINY_RUN
+
+    write_synth(tmp_path / "train", 4, 96, seed=0)
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "--data",
+        str(tmp_path / "train"),
+        "--out",
+        str(out),
+        *TINY_RUN,
+        "optim.lr=1e30",
+    ]
+    status, err = _run(capsys, *args)
+    assert status == 2 and "error: non-finite loss" in err and "Traceback" not in err
+    assert "error: non-finite loss" in (out / "log.txt").read_text()
+    with pytest.raises(FloatingPointError):
+        main(["--debug", *args])

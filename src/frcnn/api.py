@@ -101,13 +101,36 @@ def predict(
     device: str = "auto",
 ) -> list[Prediction]:
     """Detections for files, folders or globs, in original image coordinates. With ``out``,
-    writes them in ``format`` (json, coco or csv) and, with ``save_images``, drawn images."""
-    model = load_model(weights, resolve_device(device))
-    files = expand_sources([sources] if isinstance(sources, str) else list(sources))
-    results = predict_images(model, files, conf, batch_size, tile, overlap)
+    writes them in ``format`` (json, coco or csv) and, with ``save_images``, drawn images.
+    Unreadable files are skipped with a warning; the others are predicted and written."""
     if out is not None:
         out = Path(out)
+        _check_writable(out)  # before the work, not after it
+    model = load_model(weights, resolve_device(device))
+    files = expand_sources([sources] if isinstance(sources, str) else list(sources))
+    skipped: list[tuple[Path, str]] = []
+    results = predict_images(model, files, conf, batch_size, tile, overlap, skipped=skipped)
+    if skipped:
+        log.warning("%d of %d images skipped (see above)", len(skipped), len(files))
+    if out is not None:
         write_predictions(results, out, format, model.class_names)
         if save_images:
             save_drawn(results, out / "images", model.class_names)
     return results
+
+
+def _check_writable(folder: Path) -> None:
+    """Create ``folder`` and make sure a file can be written there.
+
+    Raises:
+        ValueError: naming the folder and the reason.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".frcnn-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(
+            f"cannot write to the output folder {folder}: {err.strerror or err}"
+        ) from None

@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, evaluate and use Faster R-CNN object detectors on your own data.",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only print results")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the Python traceback of an error"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)
@@ -30,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; user errors end in one line naming the command, exit status 2
-    (``FRCNN_DEBUG=1`` shows the traceback)."""
+    (``--debug`` or ``FRCNN_DEBUG=1`` shows the traceback)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
@@ -39,9 +42,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (ValueError, TypeError, KeyError, FileNotFoundError, RuntimeError, ImportError) as err:
-        if os.environ.get("FRCNN_DEBUG"):
+    except USER_ERRORS as err:
+        if args.debug or os.environ.get("FRCNN_DEBUG"):
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"frcnn {args.command}: error: {message}", file=sys.stderr)
+        line = f"frcnn {args.command}: error: {message}"
+        print(line, file=sys.stderr)
+        _to_run_log(line)
         return 2
+
+
+# Errors that come from what the user gave (files, numbers, names), not from a bug: one
+# line, no traceback. OSError covers unreadable, missing and unwritable files;
+# FloatingPointError a diverging run (NonFiniteLossError says what to change).
+USER_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    OSError,
+    RuntimeError,
+    ImportError,
+    FloatingPointError,
+)
+
+
+def _to_run_log(line: str) -> None:
+    """A fatal error also goes to the run's ``log.txt`` when a run had started one."""
+    for handler in logging.getLogger("frcnn").handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.emit(logging.LogRecord("frcnn", logging.ERROR, "", 0, line, None, None))

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from .images import image_size, load_image, to_rgb_array
+from .images import MAX_ASPECT, image_size, load_image, to_rgb_array, truncation
 from .problems import KINDS, ProblemLog
 from .records import DetectionDataset, ImageRecord
 
@@ -194,9 +194,19 @@ def _check_image(
                 size = (arr.shape[1], arr.shape[0])
             else:
                 size = image_size(rec.path, exif)
+                cut = truncation(rec.path)
+                if cut:
+                    raise ValueError(cut)
         except Exception as err:  # PIL raises many types for bad files; all mean unreadable
             problems.add("image_corrupt", f"cannot decode: {type(err).__name__}: {err}", **where)
             return "image_corrupt"
+    if None not in size and max(size) > MAX_ASPECT * max(1, min(size)):
+        problems.add(
+            "image_extreme_aspect",
+            f"{size[0]}x{size[1]} is more than {MAX_ASPECT}:1; train and predict on tiles (--tile)",
+            **where,
+        )
+        return "image_extreme_aspect"
     if rec.width is None or rec.height is None:
         rec.width, rec.height = size
     elif (rec.width, rec.height) != tuple(size):

@@ -42,6 +42,35 @@ def image_size(path: Path, exif: bool = True) -> tuple[int, int]:
     return width, height
 
 
+# The bytes a complete file of these formats ends with (JPEG's end-of-image marker may be
+# followed by padding, so it is searched for near the end).
+_JPEG_EOI = b"\xff\xd9"
+_PNG_IEND = b"IEND\xaeB`\x82"
+_TAIL = 4096
+
+# Longest side over shortest side beyond which an image cannot be resized sensibly for a
+# detector (its short side would shrink to a few pixels): such images must be tiled.
+MAX_ASPECT = 32
+
+
+def truncation(path: Path) -> str | None:
+    """Why a JPEG or PNG file is incomplete (its end marker is missing), or None. Reads only
+    the file's tail: a header check stays fast yet catches truncated downloads and copies."""
+    suffix = path.suffix.lower()
+    if suffix not in (".jpg", ".jpeg", ".png"):
+        return None
+    with path.open("rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - _TAIL))
+        tail = f.read()
+    if suffix == ".png" and _PNG_IEND not in tail:
+        return "truncated PNG (no IEND chunk at the end)"
+    if suffix != ".png" and _JPEG_EOI not in tail:
+        return "truncated JPEG (no end-of-image marker)"
+    return None
+
+
 def to_rgb_array(im: Image.Image) -> np.ndarray:
     """A PIL image as an HxWx3 array: uint8 for 8-bit images, float32 in 0..1 for 16-bit and
     float ones. Grayscale is replicated to three channels; alpha is dropped; palette images

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -11,6 +12,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .augment import Augmenter
 from .images import load_image, to_rgb_array, to_tensor
 from .records import DetectionDataset, ImageRecord
+
+log = logging.getLogger("frcnn")
 
 
 def resize_longest(
@@ -88,8 +91,14 @@ class DetectionTorchDataset(Dataset):
         rec = self.ds.images[index]
         return read_record_image(rec, self.exif), rec
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        image, rec = self.load(index)
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
+        """The item, or None when the image cannot be read now (it passed the checks but was
+        changed or damaged since): :func:`collate` leaves it out and counts it."""
+        try:
+            image, rec = self.load(index)
+        except RuntimeError as err:
+            log.warning("skipped: %s", err)
+            return None
         return self.make_item(image, rec.boxes, rec.labels, rec.iscrowd | rec.ignore, rec.image_id)
 
     def make_item(
@@ -126,11 +135,23 @@ class DetectionTorchDataset(Dataset):
         return to_tensor(image), target
 
 
-def collate(batch: Sequence[tuple[torch.Tensor, dict]]) -> tuple[list[torch.Tensor], list[dict]]:
+class Targets(list):
+    """The targets of a batch; ``unreadable`` counts the items left out because their image
+    could not be read."""
+
+    unreadable: int = 0
+
+
+def collate(
+    batch: Sequence[tuple[torch.Tensor, dict] | None],
+) -> tuple[list[torch.Tensor], Targets]:
     """Keep images and targets as lists: the detector takes images of any size and any number
-    of boxes per image, so no padding of targets is needed."""
-    images, targets = zip(*batch, strict=True)
-    return list(images), list(targets)
+    of boxes per image, so no padding of targets is needed. Unreadable items (None) are left
+    out and counted in ``targets.unreadable``."""
+    items = [b for b in batch if b is not None]
+    targets = Targets(t for _, t in items)
+    targets.unreadable = len(batch) - len(items)
+    return [im for im, _ in items], targets
 
 
 def repeat_factors(ds: DetectionDataset, threshold: float) -> np.ndarray:

@@ -10,6 +10,11 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "image_missing": ("error", "image skipped", "image file not found"),
     "image_corrupt": ("error", "image skipped", "image file cannot be decoded"),
     "image_size_mismatch": ("error", "image skipped", "image size differs from the annotation's"),
+    "image_extreme_aspect": (
+        "error",
+        "image skipped",
+        "image too long and thin to resize (tile it)",
+    ),
     "unsafe_path": ("error", "image skipped", "file name is absolute or escapes the dataset root"),
     "box_nonfinite": ("error", "box dropped", "NaN or infinite coordinate"),
     "box_degenerate": ("error", "box dropped", "zero or negative width or height"),

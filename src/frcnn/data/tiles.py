@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 import numpy as np
@@ -12,6 +13,8 @@ from ..defaults import TILE_OVERLAP
 from .augment import Augmenter
 from .loader import DetectionTorchDataset, read_record_image
 from .records import DetectionDataset, ImageRecord
+
+log = logging.getLogger("frcnn")
 
 
 def tile_windows(width: int, height: int, tile: int, overlap: float) -> np.ndarray:
@@ -101,7 +104,11 @@ class TiledDataset(DetectionTorchDataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         index, window, boxes, keep = self.items[i]
         rec = self.ds.images[index]
-        image = read_record_image(rec, self.exif)
+        try:
+            image = read_record_image(rec, self.exif)
+        except RuntimeError as err:
+            log.warning("skipped: %s", err)
+            return None
         x1, y1, x2, y2 = window.astype(int).tolist()
         crop = np.ascontiguousarray(image[y1:y2, x1:x2])
         return self.make_item(

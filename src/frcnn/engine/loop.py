@@ -46,6 +46,7 @@ class EpochStats:
     seconds: float = 0.0
     nan_skipped: int = 0
     aug_dropped: int = 0
+    unreadable: int = 0
 
     def add(self, values: dict[str, float], images: int) -> None:
         self.steps += 1
@@ -133,6 +134,9 @@ def train_one_epoch(
     stats, pending, start = EpochStats(), 0, time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
     for i, (imgs, targets) in enumerate(batches):
+        stats.unreadable += getattr(targets, "unreadable", 0)
+        if not imgs:
+            continue  # every image of the batch was unreadable
         stats.aug_dropped += sum(int(t.get("aug_dropped", 0)) for t in targets)
         losses = _losses(model, imgs, targets, options, device)
         loss = sum(losses.values())

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.images import IMAGE_SUFFIXES, load_image, to_tensor
+from ..data.images import IMAGE_SUFFIXES, MAX_ASPECT, load_image, to_tensor
 from ..data.records import label_name
 from ..defaults import BATCH_SIZE, CONF, TILE_OVERLAP
 from ..modeling.detector import FasterRCNN
@@ -53,6 +53,8 @@ def predict_batches(
     model.eval()
     out = []
     for imgs, targets in batches:
+        if not imgs:
+            continue  # unreadable images were left out (and warned about) by the loader
         detections = model([im.to(device) for im in imgs])
         for det, target in zip(detections, targets, strict=True):
             out.append(
@@ -92,6 +94,27 @@ class Prediction:
         }
 
 
+def _readable(
+    files: Sequence[Path], exif: bool, tiled: bool, skipped: list[tuple[Path, str]]
+) -> list[tuple[Path, np.ndarray]]:
+    """``(path, image)`` of every file that decodes (and, untiled, has a sane aspect)."""
+    images = []
+    for path in files:
+        try:
+            image = load_image(path, exif)
+        except Exception as err:  # PIL raises many types; all mean this file is unusable
+            reason = f"cannot read the image ({type(err).__name__}: {err})"
+        else:
+            h, w = image.shape[:2]
+            if tiled or max(h, w) <= MAX_ASPECT * max(1, min(h, w)):
+                images.append((path, image))
+                continue
+            reason = f"{w}x{h} is more than {MAX_ASPECT}:1; predict it with --tile"
+        log.warning("skipped %s: %s", path, reason)
+        skipped.append((path, reason))
+    return images
+
+
 @torch.no_grad()
 def predict_images(
     model: FasterRCNN,
@@ -101,8 +124,13 @@ def predict_images(
     tile: int | None = None,
     overlap: float = TILE_OVERLAP,
     exif: bool = True,
+    skipped: list[tuple[Path, str]] | None = None,
 ) -> list[Prediction]:
-    """Detections with score >= ``conf`` for each file, in original image pixels."""
+    """Detections with score >= ``conf`` for each file, in original image pixels.
+
+    A file that cannot be read (or is too long and thin to resize without ``tile``) is
+    skipped with a warning and appended to ``skipped`` as ``(path, reason)``; the others are
+    predicted."""
     model.eval()
     device = next(model.parameters()).device
 
@@ -110,8 +138,9 @@ def predict_images(
         return model([im.to(device) for im in images])
 
     out: list[Prediction] = []
-    for chunk in batched(list(files), 1 if tile else batch_size):
-        tensors = [to_tensor(load_image(p, exif)) for p in chunk]
+    readable = _readable(files, exif, tile is not None, skipped if skipped is not None else [])
+    for chunk in batched(readable, 1 if tile else batch_size):
+        chunk, tensors = [p for p, _ in chunk], [to_tensor(im) for _, im in chunk]
         if tile:
             dets = [predict_tiled(detector, tensors[0], tile, overlap, batch_size)]
         else:

@@ -124,6 +124,8 @@ class EpochLog(Hook):
             text += f"; augmentation dropped {stats.aug_dropped} boxes"
         if stats.nan_skipped:
             text += f"; {stats.nan_skipped} non-finite steps skipped"
+        if getattr(stats, "unreadable", 0):
+            text += f"; {stats.unreadable} unreadable images skipped"
         if result is not None:
             text += f" | mAP {result.coco['AP']:.3f} mAP50 {result.coco['AP50']:.3f} F1 {result.f1_at_conf:.3f} score {result.score:.3f}"
         log.info(text)

@@ -286,3 +286,35 @@ def test_a_fatal_training_error_is_one_line_and_in_the_run_log(tmp_path, capsys)
     assert "error: non-finite loss" in (out / "log.txt").read_text()
     with pytest.raises(FloatingPointError):
         main(["--debug", *args])
+
+
+def test_convert_never_merges_images_that_share_a_name(tmp_path):
+    from PIL import Image
+
+    from frcnn.data.write import write_dataset
+
+    write_synth(tmp_path / "train", 3, 64, seed=0)
+    write_synth(tmp_path / "val", 2, 64, seed=1)  # 000001.png, 000002.png in both splits
+    splits = {s: read_dataset(tmp_path / s / "annotations.json") for s in ("train", "val")}
+    write_dataset(splits, tmp_path / "voc", "voc")
+    assert len(list((tmp_path / "voc" / "JPEGImages").iterdir())) == 5
+    assert len(list((tmp_path / "voc" / "Annotations").iterdir())) == 5
+    renamed = (tmp_path / "voc" / "renamed.csv").read_text().splitlines()
+    assert renamed[0] == "split,source,output" and len(renamed) == 3
+    back = {s: len(read_dataset(tmp_path / "voc", split=s).images) for s in ("train", "val")}
+    assert back == {"train": 3, "val": 2}
+    # x.png and x.jpg in one split would share labels/x.txt
+    ann = tmp_path / "train" / "annotations.json"
+    data = json.loads(ann.read_text())
+    Image.open(tmp_path / "train" / "images" / "000002.png").save(
+        tmp_path / "train" / "images" / "000001.jpg"
+    )
+    data["images"][1]["file_name"] = "images/000001.jpg"
+    ann.write_text(json.dumps(data))
+    write_dataset({"train": read_dataset(ann)}, tmp_path / "yolo", "yolo")
+    labels = sorted(p.name for p in (tmp_path / "yolo" / "labels" / "train").iterdir())
+    assert labels == ["000001.txt", "000001__2.txt", "000003.txt"]
+    ds, _ = check_dataset(read_dataset(tmp_path / "yolo"), "header")
+    assert len(ds.images) == 3 and sum(r.num_boxes for r in ds.images) == sum(
+        len([a for a in data["annotations"] if a["image_id"] == i]) for i in (1, 2, 3)
+    )

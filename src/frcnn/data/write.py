@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import logging
 import os
 import shutil
 from collections import Counter
@@ -17,6 +19,8 @@ from .voc import write_voc
 from .yolo import write_yolo
 
 WRITE_FORMATS = ("coco", "yolo", "voc", "csv")
+
+log = logging.getLogger("frcnn")
 
 
 def _unify_classes(splits: dict[str, DetectionDataset]) -> None:
@@ -40,6 +44,50 @@ def _flat_names(ds: DetectionDataset) -> list[str]:
         b if counts[b] == 1 else r.file_name.replace("/", "__").lstrip("._")
         for b, r in zip(bases, ds.images, strict=True)
     ]
+
+
+def _unique_names(splits: dict[str, DetectionDataset], shared: bool) -> dict[str, list[str]]:
+    """Output names whose stems never collide (case-insensitively) within one output folder:
+    formats key labels by stem (``x.png`` and ``x.jpg`` would share ``x.txt``/``x.xml``), and
+    VOC puts every split in one folder. A colliding name gets ``__2``, ``__3`` ..."""
+    used: dict[str, set[str]] = {}
+    names: dict[str, list[str]] = {}
+    for split, ds in splits.items():
+        taken = used.setdefault("all" if shared else split, set())
+        names[split] = []
+        for name in _flat_names(ds):
+            stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
+            candidate, n = name, 2
+            while PurePosixPath(candidate).stem.lower() in taken:
+                candidate, n = f"{stem}__{n}{suffix}", n + 1
+            taken.add(PurePosixPath(candidate).stem.lower())
+            names[split].append(candidate)
+    return names
+
+
+def _write_renames(
+    splits: dict[str, DetectionDataset], names: dict[str, list[str]], out: Path
+) -> None:
+    """``renamed.csv`` (split, source file, output file) for every image whose output name
+    differs from its source file name, so nothing is silently merged or lost."""
+    rows = [
+        (split, rec.file_name, name)
+        for split, ds in splits.items()
+        for rec, name in zip(ds.images, names[split], strict=True)
+        if PurePosixPath(rec.file_name).name != name
+    ]
+    if not rows:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "renamed.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["split", "source", "output"])
+        writer.writerows(rows)
+    log.warning(
+        "%d images renamed so that no two share an output name; see %s",
+        len(rows),
+        out / "renamed.csv",
+    )
 
 
 def _place(rec, dst: Path) -> None:
@@ -70,8 +118,9 @@ def write_dataset(
     _unify_classes(clean)
     image_names: dict[str, dict[int, str]] = {}
     single = len(clean) == 1
+    unique = _unique_names(clean, shared=to == "voc")
     for split, ds in clean.items():
-        flat = _flat_names(ds)
+        flat = unique[split]
         if to == "coco":
             folder = "images" if single else ("valid" if split == "val" else split)
             rel = [f"{folder}/{n}" for n in flat]
@@ -82,6 +131,7 @@ def write_dataset(
         image_names[split] = dict(enumerate(rel))
         for rec, r in zip(ds.images, rel, strict=True):
             _place(rec, out / r)
+    _write_renames(clean, unique, out)
     if to == "coco":
         for split, ds in clean.items():
             if single:

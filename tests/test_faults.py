@@ -318,3 +318,45 @@ def test_convert_never_merges_images_that_share_a_name(tmp_path):
     assert len(ds.images) == 3 and sum(r.num_boxes for r in ds.images) == sum(
         len([a for a in data["annotations"] if a["image_id"] == i]) for i in (1, 2, 3)
     )
+
+
+def test_one_bad_coco_item_costs_only_that_item(tmp_path):
+    ann, data = _coco(tmp_path, empty_prob=0.0)
+    n_images, n_boxes = len(data["images"]), len(data["annotations"])
+    data["annotations"][0]["bbox"] = ["ten", 2, 3, 4]
+    data["annotations"][1]["id"] = "abc"
+    data["images"][5]["id"] = "six"
+    ann.write_text(json.dumps(data))
+    ds, report = check_dataset(read_dataset(ann), "header")
+    counts = report.problems.counts()
+    assert counts["bad_row"] >= 3  # the bbox, the id, the image entry (and its orphans)
+    messages = " ".join(str(p) for p in report.problems)
+    assert "bbox ['ten', 2, 3, 4] is not" in messages and "annotation id 'abc'" in messages
+    assert "image entry 5: id 'six' is not an integer" in messages
+    assert len(ds.images) == n_images - 1
+    assert report.images_in == n_images and report.boxes_in == n_boxes
+    assert report.images_used + sum(report.images_skipped.values()) == report.images_in
+
+
+def test_broken_coco_files_name_the_file(tmp_path, capsys):
+    ann, data = _coco(tmp_path)
+    ann.write_text("{not json")
+    status, err = _run(capsys, "data", "check", str(ann))
+    assert status == 2 and "annotations.json: not valid JSON" in err
+    data["categories"][0]["id"] = "one"
+    ann.write_text(json.dumps(data))
+    status, err = _run(capsys, "data", "check", str(ann))
+    assert status == 2 and "annotations.json: category" in err and "integer id" in err
+
+
+def test_one_malformed_voc_file_costs_only_that_file(tmp_path):
+    from frcnn.data.write import write_dataset
+
+    write_synth(tmp_path / "coco", 4, 64, seed=0, empty_prob=0.0)
+    write_dataset({"train": read_dataset(tmp_path / "coco")}, tmp_path / "voc", "voc")
+    (tmp_path / "voc" / "classes.txt").unlink()
+    xmls = sorted((tmp_path / "voc" / "Annotations").glob("*.xml"))
+    xmls[0].write_text("<annotation><object><name>oops")
+    ds, report = check_dataset(read_dataset(tmp_path / "voc"), "header")
+    assert len(ds.images) == 3 and report.images_skipped == {"bad_row": 1}
+    assert "cannot read annotation file" in str(next(iter(report.problems)))

@@ -33,6 +33,9 @@ def _category_names(categories: list[dict], used: set[int]) -> tuple[dict[int, i
     Roboflow exports add a parent category (id 0, supercategory "none") that the real
     classes name as their supercategory and no annotation uses; it is not a class.
     """
+    for c in categories:
+        if not isinstance(c, dict) or not isinstance(c.get("id"), int) or "name" not in c:
+            raise ValueError(f"category {c!r} needs an integer id and a name")
     ids = [c.get("id") for c in categories]
     duplicates = sorted({i for i in ids if ids.count(i) > 1}, key=str)
     if duplicates:
@@ -57,15 +60,23 @@ def read_coco(
     (default: the JSON's folder, or its ``images/`` subfolder when the names are found
     there)."""
     ann_file = Path(ann_file)
-    data = json.loads(ann_file.read_text())
+    try:
+        data = json.loads(ann_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{ann_file}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{ann_file}: not a COCO detection file (not a mapping)")
     for key in ("images", "annotations", "categories"):
         if key not in data:
             raise ValueError(f"{ann_file}: not a COCO detection file (no {key!r} list)")
     root = (
         Path(images_dir) if images_dir is not None else _guess_image_root(ann_file, data["images"])
     )
-    used = {a.get("category_id") for a in data["annotations"]}
-    cat_to_label, names = _category_names(data["categories"], used)
+    used = {a.get("category_id") for a in data["annotations"] if isinstance(a, dict)}
+    try:
+        cat_to_label, names = _category_names(data["categories"], used)
+    except ValueError as err:
+        raise ValueError(f"{ann_file}: {err}") from None
     ds = DetectionDataset(root, names, [], source=str(ann_file), format="coco", split=split)
 
     records = _read_images(data["images"], root, ann_file, ds)
@@ -77,14 +88,40 @@ def read_coco(
     return ds
 
 
+def _image_entry_problem(im: object) -> str | None:
+    """What makes a COCO image entry unusable, or None."""
+    if not isinstance(im, dict):
+        return f"not a mapping: {im!r}"
+    if not isinstance(im.get("id"), int) or isinstance(im.get("id"), bool):
+        return f"id {im.get('id')!r} is not an integer"
+    if not isinstance(im.get("file_name"), str) or not im["file_name"]:
+        return f"file_name {im.get('file_name')!r} is not a file name"
+    for key in ("width", "height"):
+        value = im.get(key)
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 1
+        ):
+            return f"{key} {value!r} is not a positive integer"
+    return None
+
+
 def _read_images(
     images: list[dict], root: Path, ann_file: Path, ds: DetectionDataset
 ) -> dict[int, ImageRecord]:
     """A record per image entry (added to ``ds.images``); duplicates and unsafe paths are
     kept as skipped records with their problem."""
     records: dict[int, ImageRecord] = {}
-    for im in images:
-        name = str(im["file_name"])
+    for index, im in enumerate(images):
+        name = str(im.get("file_name", f"#{index}")) if isinstance(im, dict) else f"#{index}"
+        problem = _image_entry_problem(im)
+        if problem:
+            ds.problems.add(
+                "bad_row", f"image entry {index}: {problem}", file=ann_file.name, image=name
+            )
+            ds.images.append(
+                ImageRecord(name, None, None, None, image_id=-1 - index, skip="bad_row")
+            )
+            continue
         if im["id"] in records:
             ds.problems.add(
                 "duplicate_image",
@@ -109,6 +146,18 @@ def _read_images(
     return records
 
 
+def _numbers(bbox: object) -> tuple[float, ...] | None:
+    """A COCO bbox as four floats (None values become NaN, which the checks report), or None
+    when it is not a list of four numbers."""
+    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+        return None
+    if not all(
+        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in bbox
+    ):
+        return None
+    return tuple(float("nan") if v is None else float(v) for v in bbox)
+
+
 def _read_annotations(
     annotations: list[dict],
     records: dict[int, ImageRecord],
@@ -121,6 +170,9 @@ def _read_annotations(
     per_image: dict[int, list[tuple]] = {i: [] for i in records}
     seen_ids: set[int] = set()
     for idx, ann in enumerate(annotations):
+        if not isinstance(ann, dict):
+            ds.drop("bad_row", f"annotation {idx} is not a mapping: {ann!r}", file=ann_file.name)
+            continue
         ann_id = ann.get("id", idx)
         duplicate_id = "id" in ann and ann_id in seen_ids
         seen_ids.add(ann_id)
@@ -136,13 +188,19 @@ def _read_annotations(
             ds.drop("unknown_category", unknown, **where)
             continue
         bbox = ann.get("bbox")
-        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
-            ds.drop("bad_row", f"bbox {bbox!r} is not [x, y, width, height]", **where)
+        numbers = _numbers(bbox)
+        if numbers is None or not isinstance(ann_id, int) or isinstance(ann_id, bool):
+            bad = (
+                f"bbox {bbox!r} is not [x, y, width, height]"
+                if numbers is None
+                else f"annotation id {ann_id!r} is not an integer"
+            )
+            ds.drop("bad_row", bad, **where)
             continue
         if duplicate_id:
             used = f"annotation id {ann_id} was already used"
             ds.problems.add("duplicate_annotation_id", used, **where)
-        x, y, w, h = (float(v) if v is not None else float("nan") for v in bbox)
+        x, y, w, h = numbers
         label = cat_to_label[ann["category_id"]]
         crowd, ignore = bool(ann.get("iscrowd", 0)), bool(ann.get("ignore", 0))
         per_image[ann["image_id"]].append(((x, y, x + w, y + h), label, crowd, ignore, int(ann_id)))

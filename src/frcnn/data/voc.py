@@ -67,7 +67,10 @@ def _class_names(root: Path, ann_dir: Path) -> list[str]:
         return names
     found = set()
     for xml_file in ann_dir.glob("*.xml"):
-        found.update(name for _, name, _, _ in _parse(xml_file)[3])
+        try:
+            found.update(name for _, name, _, _ in _parse(xml_file)[3])
+        except (OSError, ElementTree.ParseError, ValueError):
+            continue  # read_voc reports the file as unreadable; the other files still count
     return sorted(found)
 
 

@@ -360,3 +360,40 @@ def test_one_malformed_voc_file_costs_only_that_file(tmp_path):
     ds, report = check_dataset(read_dataset(tmp_path / "voc"), "header")
     assert len(ds.images) == 3 and report.images_skipped == {"bad_row": 1}
     assert "cannot read annotation file" in str(next(iter(report.problems)))
+
+
+SWEEP = [
+    ("data check {missing}", "frcnn data check: error: dataset not found"),
+    ("data check {empty}", "cannot tell the dataset format"),
+    ("data check {csv}", "no 'image_path' column"),
+    ("data convert {missing} --to coco {out}", "dataset not found"),
+    ("anchors {empty}", "cannot tell the dataset format"),
+    ("train --data {missing} --out {out}", "dataset not found"),
+    ("train --config {missing}.yaml", "cannot read the YAML file"),
+    ("train --data {empty} --model nosuch --out {out}", "error:"),
+    ("eval --weights {missing} --data {empty}", "error:"),
+    ("predict --weights {missing} {png}", "does not exist"),
+    ("predict --weights {csv} {png}", "neither a safetensors nor a PyTorch file"),
+    ("convert-weights {missing} {out}.safetensors", "weights file not found"),
+    ("convert-weights {csv} {out}.safetensors", "neither a safetensors nor a PyTorch file"),
+    ("convert-weights {png} {out}.safetensors", "neither a safetensors nor a PyTorch file"),
+    ("data check hf:", "expected hf:NAME[:SPLIT]"),
+]
+
+
+@pytest.mark.parametrize(("command", "message"), SWEEP)
+def test_user_errors_end_in_one_line_without_a_traceback(tmp_path, capsys, command, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad.csv").write_text("a,b\n")
+    (tmp_path / "x.png").write_text("not an image")
+    paths = dict(
+        missing=tmp_path / "missing",
+        empty=tmp_path / "empty",
+        csv=tmp_path / "bad.csv",
+        png=tmp_path / "x.png",
+        out=tmp_path / "out",
+    )
+    status, err = _run(capsys, *command.format(**paths).split())
+    lines = err.strip().splitlines()
+    assert status == 2 and message in lines[-1] and lines[-1].startswith("frcnn ")
+    assert "Traceback" not in err

@@ -46,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug or os.environ.get("FRCNN_DEBUG"):
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        line = f"frcnn {args.command}: error: {message}"
+        command = " ".join(filter(None, [args.command, getattr(args, "data_command", None)]))
+        line = f"frcnn {command}: error: {message}"
         print(line, file=sys.stderr)
         _to_run_log(line)
         return 2

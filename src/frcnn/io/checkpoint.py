@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from .atomic import atomic_write
+from .file_kind import describe_kind, file_kind
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
@@ -16,13 +17,25 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
     ``weights_only=True``; training checkpoints holding it under ``model`` or
     ``state_dict`` are unwrapped)."""
     path = Path(path)
-    if not path.is_file():
+    kind = file_kind(path)
+    if kind == "missing":
         raise FileNotFoundError(f"weights file not found: {path}")
-    if path.suffix == ".safetensors":
+    if kind == "safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return load_file(str(path))
+        except Exception as err:  # safetensors' own error type for damaged files
+            raise ValueError(f"{path}: damaged safetensors file ({err})") from None
+    if kind != "torch":
+        raise ValueError(describe_kind(path, kind))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged or non-weights pickle: many error types
+        raise ValueError(
+            f"{path}: cannot read it as PyTorch weights ({type(err).__name__}: {err}); only "
+            "plain tensors and containers are loaded (weights_only=True)"
+        ) from None
     for key in ("model", "state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -397,3 +397,26 @@ def test_user_errors_end_in_one_line_without_a_traceback(tmp_path, capsys, comma
     lines = err.strip().splitlines()
     assert status == 2 and message in lines[-1] and lines[-1].startswith("frcnn ")
     assert "Traceback" not in err
+
+
+class _Exploit:
+    """A pickle that would create a file when unpickled with weights_only=False."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_hostile_pickle_never_runs(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pth"
+    torch.save({"model": {"w": torch.zeros(1)}, "payload": _Exploit(marker)}, evil)
+    for args in (
+        ["convert-weights", str(evil), str(tmp_path / "o.safetensors")],
+        ["predict", "--weights", str(evil), str(tmp_path)],
+    ):
+        status, err = _run(capsys, *args)
+        assert status == 2 and "Traceback" not in err
+    assert not marker.exists()

@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         if result.best
         else f"last weights: {result.last}"
     )
-    if result.metrics:
+    if result.metrics and result.metrics["AP50"] < 0:
+        print("validation: nothing to measure (the validation data holds no boxes)")
+    elif result.metrics:
         m = result.metrics
         print(
             f"validation: mAP {m['AP']:.4f}  mAP50 {m['AP50']:.4f}  F1 {m['F1_at_conf']:.4f}  score {m['score']:.4f}"

@@ -420,3 +420,21 @@ def test_a_hostile_pickle_never_runs(tmp_path, capsys):
         status, err = _run(capsys, *args)
         assert status == 2 and "Traceback" not in err
     assert not marker.exists()
+
+
+def test_predict_skips_an_extreme_aspect_image_unless_tiled(tmp_path, model_file, caplog):
+    from PIL import Image
+
+    Image.new("RGB", (1280, 20)).save(tmp_path / "strip.png")
+    Image.new("RGB", (64, 64)).save(tmp_path / "square.png")
+    with caplog.at_level("WARNING", logger="frcnn"):
+        results = frcnn.predict(
+            model_file, [str(tmp_path / "strip.png"), str(tmp_path / "square.png")]
+        )
+    assert [p.path.name for p in results] == ["square.png"]
+    assert any(
+        "1280x20 is more than 32:1; predict it with --tile" in r.getMessage()
+        for r in caplog.records
+    )
+    tiled = frcnn.predict(model_file, [str(tmp_path / "strip.png")], tile=64)
+    assert [p.path.name for p in tiled] == ["strip.png"]

@@ -167,6 +167,32 @@ class TrainConfig:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
+# Keys people bring from Ultralytics and similar tools, and frcnn's name for each.
+FOREIGN_KEYS = {
+    "epochs": "schedule.epochs",
+    "imgsz": "data.img_size",
+    "img_size": "data.img_size",
+    "batch": "data.batch_size",
+    "batch_size": "data.batch_size",
+    "lr0": "optim.lr",
+    "lr": "optim.lr",
+    "optimizer": "optim.name",
+    "weight_decay": "optim.weight_decay",
+    "momentum": "optim.momentum",
+    "workers": "data.workers",
+    "device": "run.device",
+    "patience": "eval.patience",
+    "seed": "run.seed",
+    "conf": "eval.conf",
+    "project": "run.out",
+    "name": "run.out",
+    "warmup_epochs": "schedule.warmup_epochs",
+    "cos_lr": "schedule.policy",
+    "amp": "run.amp",
+    "resume": "run.resume",
+}
+
+
 def _suggest(word: str, options: list[str]) -> str:
     hint = difflib.get_close_matches(word, options, n=1)
     return f" Did you mean {hint[0]!r}?" if hint else ""
@@ -176,9 +202,10 @@ def _set(obj: Any, dotted: str, value: Any, where: str, prefix: str = "") -> Non
     head, _, rest = dotted.partition(".")
     names = [f.name for f in dataclasses.fields(obj)]
     if head not in names:
-        raise KeyError(
-            f"{where}: unknown key {prefix + dotted!r}.{_suggest(head, names)} Known: {', '.join(names)}"
-        )
+        hint = _suggest(head, names)
+        if not prefix and dotted in FOREIGN_KEYS:
+            hint = f" Did you mean {FOREIGN_KEYS[dotted]!r}? (frcnn keys are section.key)"
+        raise KeyError(f"{where}: unknown key {prefix + dotted!r}.{hint} Known: {', '.join(names)}")
     current = getattr(obj, head)
     if rest:
         if dataclasses.is_dataclass(current):

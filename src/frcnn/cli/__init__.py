@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .._version import __version__
 from . import anchors, convert_weights, data, demo, models, predict, train
 from . import eval as eval_command
 
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show the Python traceback of an error"
     )
+    parser.add_argument("--version", action="version", version=f"frcnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)
@@ -42,6 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader went away (`frcnn data check --json | head`)
+        try:  # Python would complain again when it flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass  # stdout is not a real file (e.g. captured by a test)
+        return 0
     except USER_ERRORS as err:
         if args.debug or os.environ.get("FRCNN_DEBUG"):
             raise

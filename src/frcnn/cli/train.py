@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--config", help="YAML config file")
     p.add_argument("--time-budget", type=float, help="minutes of training (schedule fitted to it)")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
     p.add_argument("--tile", type=int, help="train on tiles of this size")
     p.add_argument("--overlap", type=float, help=f"tile overlap fraction (default {TILE_OVERLAP})")
     p.add_argument("overrides", nargs="*", help="section.key=value, e.g. optim.lr=0.01")
@@ -44,6 +45,7 @@ OPTION_KEYS = {
     "time_budget": "schedule.time_budget",
     "tile": "data.tile",
     "overlap": "data.overlap",
+    "device": "run.device",
 }
 
 

@@ -1,0 +1,44 @@
+"""Small command-line courtesies: --version, broken pipes, --device, foreign key hints."""
+
+import subprocess
+import sys
+
+import pytest
+
+from frcnn import __version__
+from frcnn.cli import build_parser, main
+from frcnn.config import load_config
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"frcnn {__version__}"
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path):
+    from frcnn.data.synth import write_synth
+
+    write_synth(tmp_path, 20, 64, seed=0)
+    cmd = [sys.executable, "-m", "frcnn", "data", "check", str(tmp_path), "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # like `| head` that has read enough
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.parametrize(
+    ("key", "frcnn_key"),
+    [("epochs", "schedule.epochs"), ("imgsz", "data.img_size"), ("batch", "data.batch_size")],
+)
+def test_foreign_keys_point_to_ours(key, frcnn_key):
+    with pytest.raises(KeyError, match=f"unknown key '{key}'. Did you mean '{frcnn_key}'"):
+        load_config(None, [f"{key}=3"])
+
+
+def test_train_device_option():
+    args = build_parser().parse_args(["train", "--device", "cpu"])
+    from frcnn.cli.train import OPTION_KEYS
+
+    assert args.device == "cpu" and OPTION_KEYS["device"] == "run.device"
+    assert load_config(None, [], **{OPTION_KEYS["device"]: args.device}).run.device == "cpu"

@@ -203,7 +203,7 @@ def _set(obj: Any, dotted: str, value: Any, where: str, prefix: str = "") -> Non
     names = [f.name for f in dataclasses.fields(obj)]
     if head not in names:
         hint = _suggest(head, names)
-        if not prefix and dotted in FOREIGN_KEYS:
+        if not prefix and dotted in FOREIGN_KEYS and not isinstance(value, dict):
             hint = f" Did you mean {FOREIGN_KEYS[dotted]!r}? (frcnn keys are section.key)"
         raise KeyError(f"{where}: unknown key {prefix + dotted!r}.{hint} Known: {', '.join(names)}")
     current = getattr(obj, head)

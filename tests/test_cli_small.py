@@ -42,3 +42,28 @@ def test_train_device_option():
 
     assert args.device == "cpu" and OPTION_KEYS["device"] == "run.device"
     assert load_config(None, [], **{OPTION_KEYS["device"]: args.device}).run.device == "cpu"
+
+
+def test_eval_prints_the_coco_summary_without_progress_lines(tmp_path, capsys):
+    import json
+
+    from frcnn.data.synth import write_synth
+
+    ann = write_synth(tmp_path / "gt", 3, 64, seed=0)
+    gt = json.loads(ann.read_text())
+    results = [
+        {
+            "image_id": a["image_id"],
+            "category_id": a["category_id"],
+            "bbox": a["bbox"],
+            "score": 0.9,
+        }
+        for a in gt["annotations"]
+    ]
+    (tmp_path / "res.json").write_text(json.dumps(results))
+    assert (
+        main(["-q", "eval", "--data", str(ann), "--predictions", str(tmp_path / "res.json")]) == 0
+    )
+    out = capsys.readouterr().out
+    assert out.startswith(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all")
+    assert "DONE" not in out and "Evaluate annotation type" not in out

@@ -134,7 +134,9 @@ class CocoEvaluation:
             evaluator.evaluate()
             evaluator.accumulate()
             evaluator.summarize()
-        self.summary = buffer.getvalue()
+        # The 12 summary lines only, not the evaluator's progress messages.
+        lines = buffer.getvalue().splitlines()
+        self.summary = "\n".join(s for s in lines if s.lstrip().startswith("Average")) + "\n"
         self.stats = {k: float(v) for k, v in zip(COCO_KEYS, evaluator.stats[:12], strict=True)}
         self.precision = np.asarray(evaluator.eval["precision"])
         self.category_ids = list(evaluator.params.catIds)

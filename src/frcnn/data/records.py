@@ -168,6 +168,14 @@ class DetectionDataset:
     def __len__(self) -> int:
         return len(self.images)
 
+    def instance_counts(self) -> np.ndarray:
+        """Int64Array[K]: boxes trained on per label (crowd and ignored boxes excluded);
+        index 0, the background, is always 0."""
+        counts = np.zeros(self.num_classes, np.int64)
+        for rec in self.images:
+            np.add.at(counts, rec.labels[~(rec.iscrowd | rec.ignore)], 1)
+        return counts
+
     @property
     def num_boxes(self) -> int:
         return sum(r.num_boxes for r in self.images)

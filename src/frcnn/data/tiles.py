@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 
@@ -128,21 +129,14 @@ def crop_record(
     overlapping = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     x1, y1, x2, y2 = (int(v) for v in window)
     ox, oy = (rec.window[0], rec.window[1]) if rec.window else (0, 0)
-    crop = ImageRecord(
-        f"{rec.file_name}@{ox + x1},{oy + y1}",
-        rec.path,
-        x2 - x1,
-        y2 - y1,
-        boxes[keep],
-        rec.labels[keep],
-        rec.iscrowd[keep],
-        rec.ignore[keep],
-        image_id,
-        rec.ann_ids[keep],
-        rec.image,
-        rec.skip,
-        rec.ann_file,
-        (ox + x1, oy + y1, ox + x2, oy + y2),
+    crop = dataclasses.replace(
+        rec.subset(keep),
+        file_name=f"{rec.file_name}@{ox + x1},{oy + y1}",
+        width=x2 - x1,
+        height=y2 - y1,
+        boxes=boxes[keep],
+        image_id=image_id,
+        window=(ox + x1, oy + y1, ox + x2, oy + y2),
     )
     return crop, int((overlapping & ~keep).sum())
 

@@ -167,13 +167,7 @@ def data_warnings(train: DetectionDataset, val: DetectionDataset) -> list[str]:
     """What makes a run's numbers meaningless or partial, in words: no boxes to learn from,
     no boxes to measure on, validation classes that training never sees."""
 
-    def counts(ds: DetectionDataset) -> np.ndarray:
-        n = np.zeros(ds.num_classes, np.int64)
-        for rec in ds.images:
-            np.add.at(n, rec.labels[~(rec.iscrowd | rec.ignore)], 1)
-        return n[1:]
-
-    in_train, in_val = counts(train), counts(val)
+    in_train, in_val = train.instance_counts()[1:], val.instance_counts()[1:]
     warnings = []
     if in_train.sum() == 0:
         warnings.append("the training data holds no boxes: the model can only learn background")

@@ -19,10 +19,7 @@ log = logging.getLogger("frcnn")
 
 def auto_class_weights(ds: DetectionDataset) -> list[float]:
     """Inverse class frequency, normalised to mean 1 over the classes; background 1."""
-    counts = np.zeros(ds.num_classes)
-    for rec in ds.images:
-        np.add.at(counts, rec.labels[~(rec.iscrowd | rec.ignore)], 1)
-    fg = counts[1:]
+    fg = ds.instance_counts()[1:]
     inv = np.where(fg > 0, 1.0 / np.maximum(fg, 1), 0.0)
     inv = inv / inv[fg > 0].mean() if (fg > 0).any() else np.ones_like(fg)
     return [1.0, *np.round(inv, 6).tolist()]

@@ -301,7 +301,7 @@ class Trainer:
         return self.weights / "last.state.pt"
 
     def save_state(self) -> None:
-        """``last.state.pt``: everything ``--resume`` needs besides ``last.safetensors``."""
+        """``last.state.pt``: everything ``--resume`` needs, the weights included."""
         state = {
             "format": STATE_FORMAT,
             "epoch": self.epoch,

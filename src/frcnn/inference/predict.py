@@ -138,9 +138,12 @@ def predict_images(
         return model([im.to(device) for im in images])
 
     out: list[Prediction] = []
-    readable = _readable(files, exif, tile is not None, skipped if skipped is not None else [])
-    for chunk in batched(readable, 1 if tile else batch_size):
-        chunk, tensors = [p for p, _ in chunk], [to_tensor(im) for _, im in chunk]
+    skipped = skipped if skipped is not None else []
+    for files_chunk in batched(list(files), 1 if tile else batch_size):
+        readable = _readable(files_chunk, exif, tile is not None, skipped)  # decoded per batch
+        if not readable:
+            continue
+        chunk, tensors = [p for p, _ in readable], [to_tensor(im) for _, im in readable]
         if tile:
             dets = [predict_tiled(detector, tensors[0], tile, overlap, batch_size)]
         else:

@@ -7,6 +7,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+# Temporary files are ``.<name>.<random><TMP_SUFFIX>`` beside their target.
+TMP_SUFFIX = ".tmp"
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Path:
     """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then rename it over
@@ -14,7 +17,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Pat
     one, and the temporary file is removed on any error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -30,7 +33,7 @@ def remove_orphans(folders: list[Path]) -> int:
     mid-write (``.<name>.<random>.tmp``) in ``folders``; how many were removed."""
     removed = 0
     for folder in folders:
-        for tmp in Path(folder).glob(".*.tmp"):
+        for tmp in Path(folder).glob(f".*{TMP_SUFFIX}"):
             if tmp.is_file():
                 tmp.unlink(missing_ok=True)
                 removed += 1

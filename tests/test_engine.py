@@ -107,3 +107,32 @@ def test_a_shortened_run_keeps_its_warm_up_unless_it_would_dominate():
     assert s(50) == pytest.approx(0.5005) and s(100) == 1.0
     s.fit_total(100)  # only 100 steps: the warm-up is cut to 30 of them
     assert s(15) == pytest.approx(0.5005) and s(30) == 1.0
+
+
+def test_default_schedule_scales_to_short_runs():
+    # 3 epochs of 10 steps, 1-epoch warm-up: the 1x recipe's milestones (2/3, 11/12 of the
+    # run) land on steps 20 and 27.5; the warm-up is cut to 30% of the 30 steps = 9 steps
+    s = LRSchedule(total_steps=30, epochs=3, warmup_steps=10, warmup_factor=0.001)
+    assert s.warmup_shortened() and s.warmup_length() == pytest.approx(9)
+    assert s(3) == pytest.approx(0.001 * (2 / 3) + 1 / 3)
+    assert [s(i) for i in (9, 19, 20, 27, 28, 30)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+    # a time budget that fits 12 steps: milestones at 8 and 11, warm-up 3.6 steps
+    s.fit_total(12)
+    assert [s(i) for i in (7, 8, 10, 11)] == pytest.approx([1, 0.1, 0.1, 0.01])
+    assert s(2) == pytest.approx(0.001 * (1 - 2 / 3.6) + 2 / 3.6)
+    # milestones as fractions of the run; step size as a fraction
+    f = LRSchedule(total_steps=40, epochs=4, milestones=[0.5])
+    assert [f(19), f(20)] == pytest.approx([1, 0.1])
+    st = LRSchedule(total_steps=40, epochs=4, policy="step", step_size=0.25, gamma=0.5)
+    assert [st(9), st(10), st(39)] == pytest.approx([1, 0.5, 0.125])
+
+
+def test_schedule_warnings_name_what_does_not_fit():
+    from frcnn.engine.optim import schedule_warnings
+
+    s = LRSchedule(total_steps=30, epochs=3, warmup_steps=10, milestones=[8, 11])
+    notes = schedule_warnings(s, steps_per_epoch=10)
+    assert "too short for its warm-up (10 steps, 1 epochs)" in notes[0]
+    assert "shortened to 9 steps" in notes[0]
+    assert "milestones at epoch 8, 11" in notes[1] and s(29) == 1.0
+    assert schedule_warnings(LRSchedule(total_steps=120, epochs=12, warmup_steps=10), 10) == []

@@ -73,9 +73,12 @@ class ScheduleSection:
     policy: str = "multistep"  # step | multistep | cosine | constant
     warmup_epochs: float = 1.0
     warmup_factor: float = 0.001
-    step_size: int = 7  # step: multiply by gamma every step_size epochs
+    # Where the rate is multiplied by gamma: epochs, or fractions of the run (values < 1).
+    # Left out: the 1x recipe's positions scaled to the run (2/3 and 11/12 of it; "step":
+    # every 7/12 of it), so any --epochs or --time-budget gets the whole schedule.
+    step_size: float | None = None
     gamma: float = 0.1
-    milestones: list[int] = field(default_factory=lambda: [8, 11])
+    milestones: list[float] | None = None
     # Stop after this many minutes of wall time; the schedule is fitted to the budget.
     time_budget: float | None = None
 
@@ -141,6 +144,18 @@ class TrainConfig:
             ),
             ("data.overlap", d.overlap, 0 <= d.overlap < 1, "in [0, 1)"),
             ("optim.lr", o.lr, o.lr > 0, "> 0"),
+            (
+                "schedule.milestones",
+                s.milestones,
+                s.milestones is None or all(m > 0 for m in s.milestones),
+                "> 0 (epochs, or fractions of the run below 1)",
+            ),
+            (
+                "schedule.step_size",
+                s.step_size,
+                s.step_size is None or s.step_size > 0,
+                "> 0 (epochs, or a fraction of the run below 1)",
+            ),
             ("optim.accumulate", o.accumulate, o.accumulate >= 1, ">= 1"),
             (
                 "schedule.time_budget",

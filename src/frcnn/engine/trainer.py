@@ -34,7 +34,7 @@ from .device import resolve_device
 from .distributed import all_gather_list, broadcast, cleanup, init_distributed
 from .loop import EpochStats, StepOptions, train_one_epoch
 from .model import build_training_model
-from .optim import LRSchedule, build_optimizer
+from .optim import LRSchedule, build_optimizer, schedule_warnings
 from .run_folder import rng_state, run_folder, seed_everything, set_rng_state, setup_logging
 
 log = logging.getLogger("frcnn")
@@ -227,8 +227,11 @@ class Trainer:
             warmup_factor=s.warmup_factor,
             step_size=s.step_size,
             gamma=s.gamma,
-            milestones=list(s.milestones),
+            milestones=None if s.milestones is None else list(s.milestones),
         )
+        if self.info.is_main:
+            for warning in schedule_warnings(self.schedule, self.steps_per_epoch):
+                log.warning("warning: %s", warning)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.run.amp == "fp16" else None
         self.options = StepOptions(

@@ -7,6 +7,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ..distributed import broadcast_values
+from ..optim import warmup_warning
 from .base import Hook
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ class TimeBudget(Hook):
         if trainer.info.enabled:  # every rank must take the same number of steps
             total, done = broadcast_values([total, done], trainer.info, trainer.device)
         self._apply(trainer, total)
+        if self.batches == 2 and trainer.info.is_main:  # the first fitted length
+            note = warmup_warning(trainer.schedule, trainer.steps_per_epoch)
+            if note:
+                log.warning("warning: time budget: %s", note)
         if done:
             self._end(trainer, during_epoch=True)
 

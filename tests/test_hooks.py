@@ -20,6 +20,7 @@ from frcnn.engine.hooks import (
 )
 from frcnn.engine.hooks import checkpoint as checkpoint_module
 from frcnn.engine.optim import LRSchedule
+from frcnn.io.atomic import atomic_link, atomic_write_text
 
 
 class FakeTrainer(SimpleNamespace):
@@ -122,10 +123,11 @@ def test_time_budget_state_survives_a_resume():
     assert (again.batches, again.train_seconds) == (40, 12.5)
 
 
-def test_topk_keeps_exactly_the_best_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoint_module, "save_model", lambda m, p: Path(p).write_text("m"))
-    topk = TopK(2, tmp_path)
-    kept = [topk.offer(s, epoch, None) for epoch, s in enumerate([0.5, 0.7, 0.6, 0.8, 0.1, 0.7])]
+def test_topk_keeps_exactly_the_best_files(tmp_path):
+    topk = TopK(2, tmp_path / "w")
+    source = tmp_path / "last.safetensors"
+    source.write_text("m")
+    kept = [topk.offer(s, e, source) for e, s in enumerate([0.5, 0.7, 0.6, 0.8, 0.1, 0.7])]
     assert kept == [
         True,
         True,
@@ -134,9 +136,9 @@ def test_topk_keeps_exactly_the_best_files(tmp_path, monkeypatch):
         False,
         False,
     ]  # a tie with the worst kept does not displace it
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "epoch1.safetensors",
-        "epoch3.safetensors",
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == [
+        "epoch2.safetensors",  # named from 1, as in results.csv
+        "epoch4.safetensors",
     ]
     assert topk.entries == [(0.8, 3), (0.7, 1)]
 
@@ -187,7 +189,7 @@ def test_results_csv_drops_rows_a_resume_will_train_again(tmp_path):
     path.write_text("epoch,lr\n0,0.1\n1,0.1\n2,0.1\n")
     ResultsCSV(path).before_train(FakeTrainer(first_epoch=2))
     with path.open() as f:
-        assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1"]
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
 
 
 def test_progress_log_prints_at_a_steady_interval(caplog):
@@ -226,30 +228,53 @@ def test_checkpointer_saves_last_every_epoch_and_best_on_improvement(tmp_path, m
     from frcnn.engine.hooks import Checkpointer
 
     saved = []
-    monkeypatch.setattr(
-        checkpoint_module, "save_model", lambda m, p: saved.append(Path(p).name) or Path(p).touch()
-    )
+
+    def save(model, path):  # each epoch's weights differ: "e<epoch>"
+        saved.append(Path(path).name)
+        atomic_write_text(path, f"e{trainer.epoch}")
+        return Path(path)
+
+    monkeypatch.setattr(checkpoint_module, "save_model", save)
     hook = Checkpointer(tmp_path, top_k=1)
     trainer = FakeTrainer(raw_model="m", best_epoch=None)
     for epoch, score in enumerate([0.3, None, 0.2, 0.5]):
         trainer.epoch = epoch
         trainer.result = None if score is None else SimpleNamespace(score=score)
         hook.after_epoch(trainer)
-    assert saved == [
-        "last.safetensors",
-        "epoch0.safetensors",
+        if epoch == 0:  # best and top-1 are the same file as last, not copies
+            names = ("last", "best", "epoch1")
+            assert len({(tmp_path / f"{n}.safetensors").stat().st_ino for n in names}) == 1
+    assert saved == ["last.safetensors"] * 4  # the weights are written once per epoch
+    assert (tmp_path / "best.safetensors").read_text() == "e3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
         "best.safetensors",
-        "last.safetensors",  # no evaluation: last only
-        "last.safetensors",  # 0.2: neither top-1 nor best
+        "epoch4.safetensors",
         "last.safetensors",
-        "epoch3.safetensors",
-        "best.safetensors",
     ]
+    assert (tmp_path / "best.safetensors").samefile(tmp_path / "last.safetensors")
     assert trainer.best_epoch == 3 and hook.state_dict() == {
         "topk": [[0.5, 3]],
         "best": 0.5,
         "best_epoch": 3,
+        "file_numbers": "from 1",
     }
+
+
+def test_checkpointer_keeps_best_when_last_is_rewritten(tmp_path):
+    from frcnn.engine.hooks import Checkpointer
+
+    hook = Checkpointer(tmp_path, top_k=0)
+    last = tmp_path / "last.safetensors"
+    atomic_write_text(last, "e0")
+    atomic_link(last, tmp_path / "best.safetensors")
+    atomic_write_text(last, "e1")  # the next epoch replaces last's name, not its content
+    assert (tmp_path / "best.safetensors").read_text() == "e0"
+    # a run from before file numbers counted from 1 has its top-k files renamed on resume
+    for e in (3, 4):
+        (tmp_path / f"epoch{e}.safetensors").write_text(f"e{e}")
+    hook.load_state_dict({"topk": [[0.5, 3], [0.6, 4]], "best": 0.6, "best_epoch": 4})
+    assert (tmp_path / "epoch5.safetensors").read_text() == "e4"
+    assert (tmp_path / "epoch4.safetensors").read_text() == "e3"
 
 
 def test_epoch_log_line(caplog):

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from frcnn.cli import main
 from frcnn.config import load_config
 from frcnn.data.synth import write_synth
 from frcnn.engine.loop import NonFiniteLossError
+from frcnn.io.atomic import atomic_write
 
 # A tiny detector and a short run: every stage of the pipeline, in seconds.
 TINY_RUN = [
@@ -85,7 +87,7 @@ def test_cli_train_eval_predict(tiny_data, tmp_path, capsys):
     assert len(list((out / "weights").glob("epoch*.safetensors"))) == 2  # top-k (k = 3) of 2 epochs
     with (out / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert [r["epoch"] for r in rows] == ["1", "2"]
     assert {
         "loss_objectness",
         "loss_classifier",
@@ -203,7 +205,7 @@ def test_resume_gives_the_same_weights_as_a_straight_run(tiny_data, tmp_path):
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
     with (tmp_path / "split" / "results.csv").open() as f:
-        assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1", "2", "3"]
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2", "3", "4"]
 
 
 def test_nan_loss_stops_with_a_message_naming_step_and_terms(tiny_data, tmp_path):
@@ -312,17 +314,19 @@ def test_a_kill_between_checkpoint_writes_resumes_consistently(tiny_data, tmp_pa
     split = tmp_path / "split"
     args = ["train", "--epochs", "2", "--out", str(split), *common, "run.stop_after_epochs=1"]
     assert main(args) == 0
-    # Killed while epoch 2 (the last) was being saved: its results row and last.safetensors are written,
-    # its training state is not (a half-written temporary file is left behind).
+    # Killed while epoch 2 (the last) was being saved: its results row and last.safetensors
+    # are written (atomically, as frcnn writes), its training state is not (a half-written
+    # temporary file is left behind).
     weights = split / "weights"
-    (weights / "last.safetensors").write_bytes(
-        (tmp_path / "straight" / "weights" / "last.safetensors").read_bytes()
+    atomic_write(
+        weights / "last.safetensors",
+        lambda tmp: shutil.copyfile(tmp_path / "straight" / "weights" / "last.safetensors", tmp),
     )
     with (split / "results.csv").open() as f:
         f.readline()  # the header
         row = f.readline()
     with (split / "results.csv").open("a") as f:
-        f.write("1" + row[row.index(",") :])
+        f.write("2" + row[row.index(",") :])
     orphan = weights / ".last.state.pt.k1ll3d.tmp"
     orphan.write_bytes(b"\0" * 1_000_000)
     assert main(["train", "--resume", "--out", str(split)]) == 0
@@ -332,4 +336,4 @@ def test_a_kill_between_checkpoint_writes_resumes_consistently(tiny_data, tmp_pa
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
     with (split / "results.csv").open() as f:
-        assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1"]
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]

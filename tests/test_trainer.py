@@ -88,7 +88,7 @@ def test_callbacks_and_resume_restore_every_hook(tmp_path):
     best = scores.index(max(scores))
     early = load_training_state(out / "weights" / "last.state.pt")["hooks"]["EarlyStopping"]
     assert early == {"best": max(scores), "best_epoch": best, "stale": len(scores) - 1 - best}
-    assert resumed.best_epoch == best
+    assert resumed.best_epoch == best + 1  # people count epochs from 1
 
 
 def test_a_slow_machine_still_ends_inside_the_budget_with_a_decayed_rate(tmp_path):
@@ -172,7 +172,7 @@ def test_resume_of_a_finished_run_refuses_or_extends(tmp_path, capsys):
     assert (out / "config.yaml").read_text() == config_before  # a failed resume writes nothing
     assert main(["train", "--resume", "--out", str(out), "--epochs", "2"]) == 0
     with (out / "results.csv").open() as f:
-        assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1"]
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
     assert load_training_state(out / "weights" / "last.state.pt")["epochs_configured"] == 2
 
 
@@ -196,3 +196,24 @@ def test_a_validation_class_unseen_in_training_is_named():
     assert data_warnings(train, val) == [
         "validation classes with no training boxes (they cannot be learned): dog, eel"
     ]
+
+
+def test_a_one_epoch_run_writes_its_weights_once(tmp_path):
+    write_synth(tmp_path / "train", 4, 96, seed=0)
+    write_synth(tmp_path / "val", 2, 96, seed=1)
+    out = tmp_path / "run"
+    # a constant score so epoch 1 is the best and the top-k file
+    frcnn.train(_config(tmp_path, out, **{"schedule.epochs": 1}))
+    weights = out / "weights"
+    names = sorted(p.name for p in weights.iterdir())
+    assert names == [
+        "best.safetensors",
+        "epoch1.safetensors",
+        "last.safetensors",
+        "last.state.epoch1.safetensors",
+        "last.state.pt",
+    ]
+    last = weights / "last.safetensors"
+    assert all(last.samefile(weights / n) for n in names if n.endswith(".safetensors"))
+    state = load_training_state(weights / "last.state.pt")
+    assert state["model_file"] == "last.state.epoch1.safetensors" and "model" not in state

@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from ..config import TrainConfig
 from ..data.check import DataReport
 from ..evaluation.report import EvalResult, evaluate_detections
 from ..inference.predict import predict_batches
-from ..io.atomic import remove_orphans
+from ..io.atomic import atomic_link, remove_orphans
 from ..io.checkpoint import atomic_torch_save, load_training_state
-from ..io.model_file import load_model
+from ..io.model_file import load_model, save_model
 from ..modeling.detector import FasterRCNN
 from . import hooks as H
 from .data import build_loaders, data_warnings, load_datasets
@@ -44,7 +45,7 @@ STATE_FORMAT = 2  # last.state.pt: 1 was frcnn 0.1.0's flat dictionary
 
 @dataclass
 class TrainResult:
-    """What ``frcnn train`` prints at the end."""
+    """What ``frcnn train`` prints at the end; epochs counted from 1, as in ``results.csv``."""
 
     out: Path
     best: Path | None
@@ -103,6 +104,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.epoch, self.first_epoch = -1, 0
         self.best_epoch: int | None = None
+        self.weights_saved_epoch: int | None = None  # set when last.safetensors is written
         self.result: EvalResult | None = None
         self.metrics: dict = {}
         self.stats = EpochStats()
@@ -304,7 +306,15 @@ class Trainer:
         return self.weights / "last.state.pt"
 
     def save_state(self) -> None:
-        """``last.state.pt``: everything ``--resume`` needs, the weights included."""
+        """``last.state.pt``: everything ``--resume`` needs. The weights are a link to this
+        epoch's ``last.safetensors`` named after the epoch (``last.state.epoch<N>
+        .safetensors``), made before the state is written and the previous one removed
+        after: a process killed between writes resumes from a consistent pair."""
+        name = f"last.state.epoch{self.epoch + 1}.safetensors"
+        if self.weights_saved_epoch == self.epoch:
+            atomic_link(self.weights / "last.safetensors", self.weights / name)
+        else:  # no Checkpointer wrote this epoch's weights
+            save_model(self.raw_model, self.weights / name)
         state = {
             "format": STATE_FORMAT,
             "epoch": self.epoch,
@@ -317,11 +327,12 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "rng": rng_state(),
             "hooks": {h.name: h.state_dict() for h in self.hooks},
-            # The weights travel in the same file, so weights and state commit as one unit:
-            # a process killed between writes resumes from a consistent pair.
-            "model": {k: v.detach().cpu() for k, v in self.raw_model.state_dict().items()},
+            "model_file": name,
         }
         atomic_torch_save(state, self.state_path)
+        for old in self.weights.glob("last.state.epoch*.safetensors"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
 
     def _read_resume_state(self) -> dict:
         """The saved state, after checking there is something left to train.
@@ -341,7 +352,9 @@ class Trainer:
         return state
 
     def _resume(self, state: dict) -> None:
-        if "model" in state:
+        if "model_file" in state:
+            self.raw_model.load_state_dict(load_file(self.weights / state["model_file"]))
+        elif "model" in state:  # frcnn 0.2 kept the weights inside the state
             self.raw_model.load_state_dict(state["model"])
         else:  # frcnn 0.1.0 kept the weights only in last.safetensors
             self.raw_model.load_state_dict(
@@ -373,7 +386,7 @@ class Trainer:
             best if best.exists() else None,
             self.weights / "last.safetensors",
             self.epoch + 1,
-            self.best_epoch,
+            None if self.best_epoch is None else self.best_epoch + 1,
             self.metrics,
             self.data_report,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -43,3 +44,22 @@ def remove_orphans(folders: list[Path]) -> int:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """``path.write_text(text)``, atomically."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Make ``path`` the same file as ``source`` (a hard link: no second copy on disk),
+    replacing ``path`` atomically; a copy where the file system has no hard links. Later
+    atomic writes to ``source`` replace its name with a new file, so ``path`` keeps this
+    content."""
+    source, path = Path(source), Path(path)
+    if source.resolve() == path.resolve():
+        return path
+
+    def link(tmp: str) -> None:
+        os.unlink(tmp)
+        try:
+            os.link(source, tmp)
+        except OSError:  # no hard links here (some network and FAT file systems)
+            shutil.copyfile(source, tmp)
+
+    return atomic_write(path, link)

@@ -6,17 +6,18 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...io.atomic import atomic_link
 from ...io.model_file import save_model
 from .base import Hook
 
 if TYPE_CHECKING:
-    from ...modeling.detector import FasterRCNN
     from ..trainer import Trainer
 
 
 class TopK:
-    """The k best checkpoints by score, as files ``epoch<N>.safetensors`` (N as in
-    ``results.csv``)."""
+    """The k best checkpoints by score, as files ``epoch<N>.safetensors`` (N counted from 1,
+    as in ``results.csv``), each a link to the epoch's ``last.safetensors`` (no copy).
+    ``entries`` hold (score, epoch counted from 0)."""
 
     def __init__(self, k: int, folder: Path, entries: list | None = None) -> None:
         self.k = k
@@ -24,15 +25,16 @@ class TopK:
         self.entries: list[tuple[float, int]] = [tuple(e) for e in (entries or [])]
 
     def path(self, epoch: int) -> Path:
-        return self.folder / f"epoch{epoch}.safetensors"
+        return self.folder / f"epoch{epoch + 1}.safetensors"
 
-    def offer(self, score: float, epoch: int, model: FasterRCNN) -> bool:
-        """Keep ``model`` when it is among the k best so far; drop the one it displaces."""
+    def offer(self, score: float, epoch: int, weights: Path) -> bool:
+        """Keep the model file ``weights`` when it is among the k best so far; drop the one
+        it displaces."""
         if self.k <= 0:
             return False
         if len(self.entries) >= self.k and score <= min(s for s, _ in self.entries):
             return False
-        save_model(model, self.path(epoch))
+        atomic_link(weights, self.path(epoch))
         self.entries.append((score, epoch))
         self.entries.sort(key=lambda e: (-e[0], e[1]))
         for _, dropped in self.entries[self.k :]:
@@ -43,8 +45,9 @@ class TopK:
 
 class Checkpointer(Hook):
     """After every epoch, ``last.safetensors``; after an evaluation, ``best.safetensors``
-    when the score improved and the top-k files. Writes on the main process only; sets
-    ``trainer.best_epoch``."""
+    when the score improved and the top-k files, as links to ``last.safetensors``: the
+    weights are written once per epoch. Writes on the main process only; sets
+    ``trainer.best_epoch`` and ``trainer.weights_saved_epoch``."""
 
     def __init__(self, folder: Path, top_k: int) -> None:
         self.folder = folder
@@ -58,14 +61,15 @@ class Checkpointer(Hook):
     def after_epoch(self, trainer: Trainer) -> None:
         if not trainer.info.is_main:
             return
-        save_model(trainer.raw_model, self.folder / "last.safetensors")
+        last = save_model(trainer.raw_model, self.folder / "last.safetensors")
+        trainer.weights_saved_epoch = trainer.epoch
         result = trainer.result
         if result is None or not getattr(result, "measurable", True):
             return  # nothing to rank by (e.g. validation data without boxes)
-        self.topk.offer(result.score, trainer.epoch, trainer.raw_model)
+        self.topk.offer(result.score, trainer.epoch, last)
         if result.score > self.best:
             self.best, self.best_epoch = result.score, trainer.epoch
-            save_model(trainer.raw_model, self.folder / "best.safetensors")
+            atomic_link(last, self.folder / "best.safetensors")
         trainer.best_epoch = self.best_epoch
 
     def state_dict(self) -> dict[str, Any]:
@@ -73,8 +77,14 @@ class Checkpointer(Hook):
             "topk": [list(e) for e in self.topk.entries],
             "best": self.best,
             "best_epoch": self.best_epoch,
+            "file_numbers": "from 1",
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.topk.entries = [tuple(e) for e in state["topk"]]
         self.best, self.best_epoch = float(state["best"]), state["best_epoch"]
+        if state.get("file_numbers") != "from 1":  # earlier runs named epoch files from 0
+            for _, epoch in sorted(self.topk.entries, key=lambda e: -e[1]):
+                old, new = self.folder / f"epoch{epoch}.safetensors", self.topk.path(epoch)
+                if old.is_file() and not new.exists():
+                    old.rename(new)

@@ -33,7 +33,7 @@ RESULT_COLUMNS = [
 def epoch_row(trainer: Trainer) -> dict:
     """The epoch's ``results.csv`` row: mean losses, learning rate, metrics when evaluated."""
     stats, result = trainer.stats, trainer.result
-    row = {"epoch": trainer.epoch, **{k: round(v, 6) for k, v in stats.losses.items()}}
+    row = {"epoch": trainer.epoch + 1, **{k: round(v, 6) for k, v in stats.losses.items()}}
     row["lr"] = trainer.optimizer.param_groups[0]["lr"]
     if result is not None:
         row.update(
@@ -50,8 +50,8 @@ def epoch_row(trainer: Trainer) -> dict:
 
 
 class ResultsCSV(Hook):
-    """One row per epoch in ``results.csv``; a resume first drops rows of epochs that will
-    be trained again, so no epoch has two rows."""
+    """One row per epoch in ``results.csv``, epochs counted from 1; a resume first drops
+    rows of epochs that will be trained again, so no epoch has two rows."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -62,8 +62,11 @@ class ResultsCSV(Hook):
         with self.path.open(newline="") as f:
             reader = csv.DictReader(f)
             fields, rows = reader.fieldnames or [], list(reader)
-        kept = [r for r in rows if int(r["epoch"]) < trainer.first_epoch]
-        if len(kept) != len(rows):
+        shift = 1 if rows and int(rows[0]["epoch"]) == 0 else 0  # earlier runs counted from 0
+        for r in rows:
+            r["epoch"] = str(int(r["epoch"]) + shift)
+        kept = [r for r in rows if int(r["epoch"]) <= trainer.first_epoch]
+        if len(kept) != len(rows) or shift:
             atomic_write(self.path, lambda tmp: _write_rows(tmp, fields, kept))
 
     def after_epoch(self, trainer: Trainer) -> None:
@@ -105,7 +108,7 @@ class TensorBoard(Hook):
             return
         for k, v in epoch_row(trainer).items():
             if k != "epoch" and isinstance(v, (int, float)):
-                self.writer.add_scalar(k, v, trainer.epoch)
+                self.writer.add_scalar(k, v, trainer.epoch + 1)
 
     def after_train(self, trainer: Trainer) -> None:
         if self.writer is not None:

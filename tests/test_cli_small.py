@@ -67,3 +67,45 @@ def test_eval_prints_the_coco_summary_without_progress_lines(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all")
     assert "DONE" not in out and "Evaluate annotation type" not in out
+
+
+STARTUP = """
+import sys, time
+t = time.perf_counter()
+from frcnn.cli import main
+try:
+    main({argv!r})
+except SystemExit:
+    pass
+heavy = sorted(m for m in ("torch", "torchvision", "albumentations", "cv2") if m in sys.modules)
+print("HEAVY", heavy)
+"""
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["train", "--help"], ["models"], ["train", "--epochs", "x"]]
+)
+def test_help_models_and_argument_errors_import_no_torch(argv):
+    out = subprocess.run(
+        [sys.executable, "-c", STARTUP.format(argv=argv)], capture_output=True, text=True
+    ).stdout
+    assert "HEAVY []" in out, out[-500:]
+
+
+def test_a_bad_model_name_reads_no_data_and_creates_no_folder(tmp_path, monkeypatch, capsys):
+    import frcnn.engine.data as data_module
+
+    def no_reading(*a, **k):
+        raise AssertionError("data was read before the model name was checked")
+
+    monkeypatch.setattr(data_module, "read_dataset", no_reading)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    code = main(["train", "--data", "data", "--model", "resnet5_fpn", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown model 'resnet5_fpn'" in err and "resnet50_fpn" in err
+    assert not (tmp_path / "runs").exists()
+    code = main(["train", "--data", "data", "model.args.min_sise=300"])
+    assert code == 2 and "min_size" in capsys.readouterr().err
+    assert main(["train", "--data", "nowhere"]) == 2 and not (tmp_path / "runs").exists()
+    assert "data.train: dataset not found: nowhere" in capsys.readouterr().err

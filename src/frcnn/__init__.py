@@ -1,24 +1,46 @@
-"""frcnn: train, evaluate and use Faster R-CNN object detectors on your own data."""
+"""frcnn: train, evaluate and use Faster R-CNN object detectors on your own data.
+
+The public names load on first use (``frcnn.train``, ``frcnn.load_model`` ...), so that
+``import frcnn`` and ``frcnn --help`` do not pay for torch until something needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .api import evaluate, predict, train
-from .config import TrainConfig, load_config
-from .engine.hooks import Callback, Hook
-from .io.model_file import load_model, save_model
-from .modeling.backbones import BACKBONES, BackboneSpec, FeatureLevel
-from .modeling.builder import MODELS, ModelConfig, build_model
-from .modeling.detector import FasterRCNN
-from .modeling.necks import NECKS
+
+# Public name -> the module that defines it.
+_LAZY = {
+    "evaluate": ".api",
+    "predict": ".api",
+    "train": ".api",
+    "TrainConfig": ".config",
+    "load_config": ".config",
+    "Callback": ".engine.hooks",
+    "Hook": ".engine.hooks",
+    "load_model": ".io.model_file",
+    "save_model": ".io.model_file",
+    "BACKBONES": ".modeling.backbones",
+    "BackboneSpec": ".modeling.backbones",
+    "FeatureLevel": ".modeling.backbones",
+    "MODELS": ".modeling.builder",
+    "ModelConfig": ".modeling.builder",
+    "build_model": ".modeling.builder",
+    "FasterRCNN": ".modeling.detector",
+    "NECKS": ".modeling.necks",
+}
 
 __all__ = [
     "BACKBONES",
+    "MODELS",
     "NECKS",
     "BackboneSpec",
     "Callback",
+    "FasterRCNN",
     "FeatureLevel",
     "Hook",
-    "MODELS",
-    "FasterRCNN",
     "ModelConfig",
     "TrainConfig",
     "__version__",
@@ -30,3 +52,26 @@ __all__ = [
     "save_model",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'frcnn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
+    from .api import evaluate, predict, train
+    from .config import TrainConfig, load_config
+    from .engine.hooks import Callback, Hook
+    from .io.model_file import load_model, save_model
+    from .modeling.backbones import BACKBONES, BackboneSpec, FeatureLevel
+    from .modeling.builder import MODELS, ModelConfig, build_model
+    from .modeling.detector import FasterRCNN
+    from .modeling.necks import NECKS

@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..modeling.builder import MODELS
+    from ..modeling.catalog import MODELS
 
     for name, spec in MODELS.items():
         print(f"{name:<16} backbone {spec['backbone']}, neck {spec['neck']}")

@@ -28,6 +28,7 @@ from ..inference.predict import predict_batches
 from ..io.atomic import atomic_link, remove_orphans
 from ..io.checkpoint import atomic_torch_save, load_training_state
 from ..io.model_file import load_model, save_model
+from ..modeling.builder import model_config
 from ..modeling.detector import FasterRCNN
 from . import hooks as H
 from .data import build_loaders, data_warnings, load_datasets
@@ -80,6 +81,7 @@ class Trainer:
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.cfg, self.clock = cfg.validate(), clock
+        _check_before_start(cfg)
         if cfg.run.resume and not (Path(cfg.run.out) / "weights" / "last.state.pt").is_file():
             raise FileNotFoundError(
                 f"--resume: {Path(cfg.run.out) / 'weights' / 'last.state.pt'} does not exist; "
@@ -390,6 +392,19 @@ class Trainer:
             self.metrics,
             self.data_report,
         )
+
+
+def _check_before_start(cfg: TrainConfig) -> None:
+    """What can be wrong without reading any data, checked before a folder is created: the
+    model name and options, and that the data paths exist.
+
+    Raises:
+        ValueError, TypeError: unknown model name or option. FileNotFoundError: no such data.
+    """
+    model_config(cfg.model.name, 2, **cfg.model.args)
+    for key, value in (("data.train", cfg.data.train), ("data.val", cfg.data.val)):
+        if value and "://" not in str(value) and not Path(value).exists():
+            raise FileNotFoundError(f"{key}: dataset not found: {value}")
 
 
 def _upgrade_state(state: dict) -> dict:

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from . import backbones, necks  # noqa: F401 (importing registers the backbones and necks)
+from . import backbones, catalog, necks  # noqa: F401 (importing registers them)
 from .backbones.base import BACKBONES
 from .detector import FasterRCNN
 from .features import BodyWithNeck, build_features

@@ -11,7 +11,6 @@ from torch.utils.checkpoint import checkpoint
 from torchvision.models import resnet
 
 from ..layers.norm import norm_layer
-from ..registry import MODELS
 from .base import BACKBONES, BackboneSpec, FeatureLevel, check_levels
 
 RESNETS: dict[str, tuple[Callable[..., resnet.ResNet], resnet.WeightsEnum]] = {
@@ -104,4 +103,3 @@ for _name, (_, _weights) in RESNETS.items():
     BACKBONES.register(
         _name, BackboneSpec(partial(ResNetBody, _name), len(_STAGES), pretrained_url=_weights.url)
     )
-    MODELS.register(f"{_name}_fpn", {"backbone": _name, "neck": "fpn"})

@@ -1,5 +1,5 @@
 """Tiled training on one large image: a spatial split into disjoint blocks, validated on
-tiles; no validation tile overlaps training data."""
+the held-out blocks predicted in tiles; no validation block overlaps training data."""
 
 import numpy as np
 import pytest
@@ -23,18 +23,16 @@ def test_block_windows_tile_the_image_exactly():
     assert blocks.tolist() == [[0, 0, 500, 500], [500, 0, 1000, 500]]
 
 
-def test_one_image_splits_into_disjoint_training_blocks_and_validation_tiles():
+def test_one_image_splits_into_disjoint_training_and_validation_blocks():
     rec = ImageRecord("big.png", None, 800, 800, [[390, 10, 420, 50], [10, 10, 60, 60]], [1, 2])
     ds = DetectionDataset(".", ["a", "b"], [rec])
-    train, val, report = split_blocks(
-        ds, tile=200, overlap=0.2, val_fraction=0.2, min_visibility=0.5
-    )
-    # blocks of 2 tiles (400 px): 2 x 2, one held out; its tiles start at 0, 160, 200: 3 x 3
+    train, val, report = split_blocks(ds, tile=200, val_fraction=0.2, min_visibility=0.5)
+    # blocks of 2 tiles (400 px): 2 x 2, one held out
     assert report["blocks"] == 4 and report["val_blocks"] == 1
-    assert len(train.images) == 3 and len(val.images) == 9
+    assert len(train.images) == 3 and len(val.images) == 1
     for v in val.images:
         assert all(not _overlap(v.window, t.window) for t in train.images)
-        assert (v.width, v.height) == (200, 200)
+        assert (v.width, v.height) == (400, 400)
     ids = [r.image_id for r in train.images + val.images]
     assert len(set(ids)) == len(ids)
     # the box across the x = 400 block edge has 1/3 of it left of the edge (dropped there,
@@ -81,4 +79,31 @@ def test_one_untiled_image_says_what_to_do(tmp_path, capsys):
 def test_images_too_small_for_two_blocks_say_so(size):
     rec = ImageRecord("s.png", None, size, size, [[1, 1, 9, 9]], [1])
     with pytest.raises(ValueError, match="too small to split.*--val"):
-        split_blocks(DetectionDataset(".", ["a"], [rec]), 64, 0.2, 0.2, 0.5)
+        split_blocks(DetectionDataset(".", ["a"], [rec]), 64, 0.2, 0.5)
+
+
+def test_tiled_validation_equals_predict_tile_then_eval_predictions(tmp_path):
+    import json
+
+    import frcnn
+
+    write_synth(tmp_path / "train", 2, 192, seed=0, empty_prob=0.0)
+    write_synth(tmp_path / "val", 2, 192, seed=1, empty_prob=0.0)
+    out = tmp_path / "run"
+    args = ["train", "--data", str(tmp_path / "train"), "--val", str(tmp_path / "val")]
+    args += ["--tile", "96", "--epochs", "1", "--out", str(out), "--max-det", "300", *TINY_RUN]
+    assert main(args) == 0
+    in_training = json.loads((out / "metrics.json").read_text())
+    weights = out / "weights" / "best.safetensors"
+    preds = tmp_path / "preds"
+    images = str(tmp_path / "val" / "images")
+    found = frcnn.predict(weights, images, conf=0.0, out=preds, format="coco", tile=96, max_det=300)
+    assert sum(len(p.boxes) for p in found) > 100  # the untrained model finds plenty
+    again = frcnn.evaluate(
+        None, tmp_path / "val", predictions=preds / "predictions.coco.json", max_det=300
+    )
+    for key, value in again.coco.items():
+        assert in_training[key] == pytest.approx(value, abs=5e-7), key  # 6 digits in the file
+    assert in_training["AP50"] > 0 and "maxDets=300" in again.coco_summary
+    direct = frcnn.evaluate(weights, tmp_path / "val", tile=96, max_det=300)
+    assert direct.coco == pytest.approx(again.coco, abs=1e-12)

@@ -10,17 +10,19 @@ from typing import Any
 from .config import TrainConfig, load_config
 from .data.check import check_dataset
 from .data.loader import DetectionTorchDataset, build_loader
+from .data.records import DetectionDataset
 from .data.sources import read_dataset
 from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP
 from .engine.device import resolve_device
 from .engine.hooks import Callback
 from .engine.trainer import TrainResult
 from .engine.trainer import train as _train
-from .evaluation.coco import read_coco_results
+from .evaluation.coco import align_image_ids, read_coco_results
 from .evaluation.report import EvalResult, evaluate_detections
 from .inference.outputs import save_drawn, write_predictions
 from .inference.predict import Prediction, expand_sources, predict_batches, predict_images
 from .io.model_file import load_model
+from .modeling.detector import FasterRCNN
 
 log = logging.getLogger("frcnn")
 
@@ -52,31 +54,32 @@ def evaluate(
     format: str | None = None,
     device: str = "auto",
     allow_mismatch: bool = False,
+    tile: int | None = None,
+    overlap: float = TILE_OVERLAP,
+    max_det: int | None = None,
+    dataset: DetectionDataset | None = None,
 ) -> EvalResult:
     """Evaluate a model file on a dataset, or score an existing COCO results file
     (``predictions``) without a model. With ``out``, writes ``metrics.json``,
     ``per_class.csv`` and the plots. A model whose class names differ from the data's is an
-    error unless ``allow_mismatch``."""
-    ds, report = check_dataset(read_dataset(data, format, split), "header")
-    for line in report.summary_lines():
-        log.info("  %s", line)
+    error unless ``allow_mismatch``. ``tile`` predicts each image in overlapping tiles
+    merged as ``predict`` merges them; ``max_det`` is the most detections the model keeps
+    per image (per tile when tiled) and the COCO numbers count (default: the model's, 100).
+    ``dataset`` is checked ground truth to use instead of reading ``data``."""
+    if dataset is None:
+        dataset, report = check_dataset(read_dataset(data, format, split), "header")
+        for line in report.summary_lines():
+            log.info("  %s", line)
+    ds = dataset
     if predictions is not None:
-        preds = read_coco_results(predictions)
+        preds = align_image_ids(read_coco_results(predictions), predictions, ds)
     else:
-        if weights is None:
-            raise ValueError("evaluate needs weights or a predictions file")
-        model = load_model(weights, resolve_device(device))
-        if model.class_names and model.class_names != ds.class_names:
-            message = f"model classes {model.class_names} differ from the data's {ds.class_names}"
-            if not allow_mismatch:
-                raise ValueError(
-                    f"{message}; labels would be compared by number. Pass --allow-mismatch "
-                    "(allow_mismatch=True) to score them anyway"
-                )
-            log.warning("%s; scoring labels by number as asked", message)
-        loader = build_loader(DetectionTorchDataset(ds), batch_size)
-        preds = predict_batches(model, loader, next(model.parameters()).device)
-    result = evaluate_detections(ds, preds, conf)
+        model = _eval_model(weights, ds, device, allow_mismatch, max_det)
+        max_det = model.roi_heads.detections_per_img
+        loader = build_loader(DetectionTorchDataset(ds), 1 if tile else batch_size)
+        device_ = next(model.parameters()).device
+        preds = predict_batches(model, loader, device_, tile, overlap, batch_size)
+    result = evaluate_detections(ds, preds, conf, max_dets=max_det or 100)
     if out is not None:
         from .evaluation import plots
 
@@ -86,6 +89,30 @@ def evaluate(
         plots.plot_f1_curve(result, out / "F1_curve.png")
         plots.plot_confusion(result, out / "confusion_matrix.png")
     return result
+
+
+def _eval_model(
+    weights: str | Path | None,
+    ds: DetectionDataset,
+    device: str,
+    allow_mismatch: bool,
+    max_det: int | None,
+) -> FasterRCNN:
+    """The model to evaluate, its classes checked against the data's."""
+    if weights is None:
+        raise ValueError("evaluate needs weights or a predictions file")
+    model = load_model(weights, resolve_device(device))
+    if max_det is not None:
+        model.roi_heads.detections_per_img = int(max_det)
+    if model.class_names and model.class_names != ds.class_names:
+        message = f"model classes {model.class_names} differ from the data's {ds.class_names}"
+        if not allow_mismatch:
+            raise ValueError(
+                f"{message}; labels would be compared by number. Pass --allow-mismatch "
+                "(allow_mismatch=True) to score them anyway"
+            )
+        log.warning("%s; scoring labels by number as asked", message)
+    return model
 
 
 def predict(
@@ -99,14 +126,18 @@ def predict(
     overlap: float = TILE_OVERLAP,
     batch_size: int = BATCH_SIZE,
     device: str = "auto",
+    max_det: int | None = None,
 ) -> list[Prediction]:
     """Detections for files, folders or globs, in original image coordinates. With ``out``,
     writes them in ``format`` (json, coco or csv) and, with ``save_images``, drawn images.
-    Unreadable files are skipped with a warning; the others are predicted and written."""
+    Unreadable files are skipped with a warning; the others are predicted and written.
+    ``max_det`` is the most detections kept per image (per tile when tiled)."""
     if out is not None:
         out = Path(out)
         _check_writable(out)  # before the work, not after it
     model = load_model(weights, resolve_device(device))
+    if max_det is not None:
+        model.roi_heads.detections_per_img = int(max_det)
     files = expand_sources([sources] if isinstance(sources, str) else list(sources))
     skipped: list[tuple[Path, str]] = []
     results = predict_images(model, files, conf, batch_size, tile, overlap, skipped=skipped)

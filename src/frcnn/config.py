@@ -90,6 +90,9 @@ class EvalSection:
     top_k: int = 3
     patience: int | None = None
     every: int = 1
+    # Most detections per image the COCO numbers count (maxDets); None: the model's
+    # box_detections_per_img (100). Raise both for scenes with more objects.
+    max_dets: int | None = None
 
 
 @dataclass
@@ -164,6 +167,7 @@ class TrainConfig:
                 "> 0 minutes",
             ),
             ("eval.every", e.every, e.every >= 1, ">= 1"),
+            ("eval.max_dets", e.max_dets, e.max_dets is None or e.max_dets >= 1, ">= 1"),
             ("eval.top_k", e.top_k, e.top_k >= 0, ">= 0"),
             ("eval.patience", e.patience, e.patience is None or e.patience >= 1, ">= 1"),
             (

@@ -20,6 +20,30 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-exif", action="store_true", help="ignore EXIF orientation")
 
 
+def add_tile_args(p: argparse.ArgumentParser, what: str = "predict") -> None:
+    """``--tile``, ``--overlap`` and ``--max-det``, the same for every command that predicts."""
+    from ..defaults import TILE_OVERLAP
+
+    p.add_argument(
+        "--tile",
+        type=int,
+        help=f"{what} large images in overlapping tiles of this size (the size trained with "
+        "train --tile), merged per image",
+    )
+    p.add_argument(
+        "--overlap",
+        type=float,
+        default=TILE_OVERLAP,
+        help=f"tile overlap fraction (default {TILE_OVERLAP})",
+    )
+    p.add_argument(
+        "--max-det",
+        type=int,
+        help="most detections kept per image (per tile when tiled); default: the model's "
+        "(100). Raise it for scenes with more objects",
+    )
+
+
 def read_splits(args: argparse.Namespace) -> dict:
     """Every split of ``args.data`` (or only ``--split``), read but not yet checked."""
     from ..data.sources import list_splits, read_dataset

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..defaults import BATCH_SIZE, CONF
-from .common import FORMATS
+from .common import FORMATS, add_tile_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--conf", type=float, default=CONF, help=f"score threshold for P/R/F1 (default {CONF})"
     )
+    add_tile_args(p, "evaluate")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--device", default="auto")
     p.add_argument(
@@ -44,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
         args.format,
         args.device,
         args.allow_mismatch,
+        args.tile,
+        args.overlap,
+        args.max_det,
     )
     print(result.coco_summary.rstrip())
     print(result.table())

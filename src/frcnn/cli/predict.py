@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..defaults import BATCH_SIZE, CONF, TILE_OVERLAP
+from ..defaults import BATCH_SIZE, CONF
+from .common import add_tile_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,13 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--save-images", action="store_true", help="also write the images with boxes drawn"
     )
     p.add_argument("--format", choices=["json", "coco", "csv"], default="json")
-    p.add_argument("--tile", type=int, help="tiled inference with tiles of this size")
-    p.add_argument(
-        "--overlap",
-        type=float,
-        default=TILE_OVERLAP,
-        help=f"tile overlap fraction (default {TILE_OVERLAP})",
-    )
+    add_tile_args(p)
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
@@ -43,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         args.overlap,
         args.batch_size,
         args.device,
+        args.max_det,
     )
     for p in results:
         print(f"{p.path}: {len(p.boxes)} detections")

@@ -27,6 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
     p.add_argument("--tile", type=int, help="train on tiles of this size")
     p.add_argument("--overlap", type=float, help=f"tile overlap fraction (default {TILE_OVERLAP})")
+    p.add_argument(
+        "--max-det",
+        type=int,
+        help="most detections per image (per tile when tiled) kept and counted by the COCO "
+        "numbers (default 100); sets model.args.box_detections_per_img and eval.max_dets",
+    )
     p.add_argument("overrides", nargs="*", help="section.key=value, e.g. optim.lr=0.01")
     p.set_defaults(func=run)
 
@@ -58,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
         config = Path(args.out) / "config.yaml"  # resume the run as it was configured
     values = {key: getattr(args, option) for option, key in OPTION_KEYS.items()}
     values["run.resume"] = True if args.resume else None
+    if args.max_det is not None:
+        values["eval.max_dets"] = args.max_det
+        values["model.args.box_detections_per_img"] = args.max_det
     result = train(load_config(config, args.overrides, **values))
     print(f"run folder: {result.out}")
     print(

@@ -153,18 +153,18 @@ def block_windows(width: int, height: int, block: int) -> np.ndarray:
 def split_blocks(
     ds: DetectionDataset,
     tile: int,
-    overlap: float,
     val_fraction: float,
     min_visibility: float,
     seed: int = 0,
 ) -> tuple[DetectionDataset, DetectionDataset, Counter]:
     """A spatial train/validation split for tiled training: every image is cut into disjoint
-    blocks (two tiles a side, or one when that gives too few), ``val_fraction`` of the blocks
-    are held out, and the held-out blocks are cut into tiles for validation. No validation
-    tile overlaps a training block, so even a single large image gives an honest validation.
+    blocks (two tiles a side, or one when that gives too few) and ``val_fraction`` of the
+    blocks are held out for validation, where each is predicted in tiles and scored whole.
+    No validation block overlaps a training block, so even a single large image gives an
+    honest validation.
 
     Returns:
-        training blocks (to be tiled), validation tiles, and counts (``blocks``,
+        training blocks (to be tiled), validation blocks, and counts (``blocks``,
         ``val_blocks``, ``boxes_cut``: boxes dropped because a block edge hid too much of them).
 
     Raises:
@@ -192,13 +192,7 @@ def split_blocks(
         rec, cut = crop_record(ds.images[index], window, min_visibility, next_id)
         next_id += 1
         report["boxes_cut"] += cut
-        if not held_out:
-            train_recs.append(rec)
-            continue
-        for tile_window in tile_windows(rec.width, rec.height, tile, overlap):
-            tile_rec, cut = crop_record(rec, tile_window, min_visibility, next_id)
-            next_id += 1
-            val_recs.append(tile_rec)
+        (val_recs if held_out else train_recs).append(rec)
     meta = dict(source=ds.source, format=ds.format)
     return (
         DetectionDataset(ds.root, ds.class_names, train_recs, split="train", **meta),

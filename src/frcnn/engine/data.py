@@ -58,14 +58,13 @@ def hold_out(
         )
     if d.tile:
         train, val, report = split_blocks(
-            train, d.tile, d.overlap, d.val_split, d.tile_min_visibility, cfg.run.seed
+            train, d.tile, d.val_split, d.tile_min_visibility, cfg.run.seed
         )
         log.info(
-            "validation: %d of %d blocks held out (%d tiles of %d px); %d boxes cut by block "
-            "edges dropped",
+            "validation: %d of %d blocks held out (predicted in tiles of %d px); %d boxes cut "
+            "by block edges dropped",
             report["val_blocks"],
             report["blocks"],
-            len(val),
             d.tile,
             report["boxes_cut"],
         )

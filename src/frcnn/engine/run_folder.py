@@ -36,10 +36,15 @@ def setup_logging(out: Path | None, info: DistInfo) -> None:
         handler = logging.FileHandler(out / "log.txt")
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         log.addHandler(handler)
-    if not any(
-        isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    streams = [
+        h
         for h in log.handlers
-    ):
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    for h in streams:  # a later run in one process writes to today's stderr
+        if h.stream is not sys.stderr:
+            log.removeHandler(h)
+    if not any(h in log.handlers for h in streams):
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(stream)

@@ -183,18 +183,22 @@ class Trainer:
 
     def evaluate(self, model: FasterRCNN) -> EvalResult | None:
         """COCO metrics of ``model`` on the validation data (gathered from every rank; the
-        result on the main process, None elsewhere); the time taken is recorded."""
-        start = self.clock()
+        result on the main process, None elsewhere); the time taken is recorded. A tiled run
+        predicts each validation image (or held-out block) in tiles at the training scale,
+        merged as ``frcnn predict --tile`` merges them, and scores the whole image."""
+        start, d = self.clock(), self.cfg.data
         predictions = all_gather_list(
-            predict_batches(model, self.loaders.val, self.device), self.info
+            predict_batches(model, self.loaders.val, self.device, d.tile, d.overlap, d.batch_size),
+            self.info,
         )
         self._eval_seconds.append(self.clock() - start)
         if not self.info.is_main:
             return None
         unique = {p["image_id"]: p for p in predictions}  # DistributedSampler may pad with repeats
         e = self.cfg.eval
+        max_dets = e.max_dets or self.raw_model.roi_heads.detections_per_img
         return evaluate_detections(
-            self.val_data, list(unique.values()), e.conf, tuple(e.score_weights)
+            self.val_data, list(unique.values()), e.conf, tuple(e.score_weights), max_dets
         )
 
     def eval_seconds_per_run(self) -> float | None:

@@ -120,14 +120,20 @@ class CocoEvaluation:
         precision: COCOeval's precision array [T=10 IoUs, R=101 recalls, K classes, A=4 areas,
             M=3 max-dets], -1 where a class has no ground truth.
         summary: the text COCOeval prints.
+
+    Args:
+        max_dets: the most detections per image counted (COCO's third ``maxDets``, 100 by
+            default; raise it for scenes with more objects). The keys ``AR100`` and the
+            AP numbers use it.
     """
 
-    def __init__(self, gt: dict, results: list[dict]) -> None:
+    def __init__(self, gt: dict, results: list[dict], max_dets: int = 100) -> None:
         from faster_coco_eval import COCO, COCOeval_faster
 
         coco_gt = COCO(gt)
         coco_dt = coco_gt.loadRes(results)
         evaluator = COCOeval_faster(coco_gt, coco_dt, iouType="bbox")
+        evaluator.params.maxDets = [1, 10, int(max_dets)]
         buffer = io.StringIO()
         evaluator.print_function = lambda *args: print(*args, file=buffer)
         with contextlib.redirect_stdout(buffer):
@@ -144,9 +150,35 @@ class CocoEvaluation:
     def per_class_ap(self) -> tuple[np.ndarray, np.ndarray]:
         """``(AP50, AP50-95)`` per category (in ``category_ids`` order); NaN without ground
         truth."""
-        p = self.precision[:, :, :, 0, -1]  # all areas, 100 detections: (T, R, K)
+        p = self.precision[:, :, :, 0, -1]  # all areas, max_dets detections: (T, R, K)
         valid = p > -1
         with np.errstate(invalid="ignore"):
             ap = np.where(valid, p, 0).sum((0, 1)) / valid.sum((0, 1))
             ap50 = np.where(valid[0], p[0], 0).sum(0) / valid[0].sum(0)
         return ap50, ap
+
+
+def align_image_ids(predictions: list[dict], path: str | Path, ds: DetectionDataset) -> list[dict]:
+    """Predictions of a results file that lists its images (``frcnn predict --format coco``
+    numbers them 1..N and names each file) carry the ground truth's image ids, matched by
+    file: the same resolved path, else the same file name when it is unique in ``ds``. A
+    plain results list is returned as it is (its ids must be the ground truth's).
+
+    Raises:
+        ValueError: a listed image is not in the ground truth, naming it.
+    """
+    raw = json.loads(Path(path).read_text())
+    if not isinstance(raw, dict) or not raw.get("images"):
+        return predictions
+    whole = [r for r in ds.images if r.window is None]
+    by_path = {str(Path(r.path).resolve()): r.image_id for r in whole if r.path is not None}
+    names = [Path(r.file_name).name for r in whole]
+    by_name = {n: r.image_id for n, r in zip(names, whole, strict=True) if names.count(n) == 1}
+    ids = {}
+    for image in raw["images"]:
+        file = str(image["file_name"])
+        found = by_path.get(str(Path(file).resolve()), by_name.get(Path(file).name))
+        if found is None:
+            raise ValueError(f"{path}: image {file} (id {image['id']}) is not in the ground truth")
+        ids[int(image["id"])] = found
+    return [{**p, "image_id": ids[int(p["image_id"])]} for p in predictions]

@@ -167,6 +167,7 @@ def evaluate_detections(
     predictions: Sequence[dict],
     conf: float = CONF,
     score_weights: tuple[float, float] = (0.5, 0.5),
+    max_dets: int = 100,
 ) -> EvalResult:
     """Score detections against a dataset's ground truth.
 
@@ -177,6 +178,7 @@ def evaluate_detections(
             no detections.
         conf: score threshold for the thresholded precision/recall/F1 and confusion matrix.
         score_weights: weights of mAP50 and F1-at-conf in ``score``.
+        max_dets: the most detections per image the COCO numbers count (``maxDets``).
     """
     by_id = {int(p["image_id"]): p for p in predictions}
     unknown = set(by_id) - {int(r.image_id) for r in ds.images}
@@ -184,7 +186,7 @@ def evaluate_detections(
         raise ValueError(
             f"predictions for image ids not in the ground truth: {sorted(unknown)[:10]}"
         )
-    coco = CocoEvaluation(coco_ground_truth(ds), coco_results(by_id.values()))
+    coco = CocoEvaluation(coco_ground_truth(ds), coco_results(by_id.values()), max_dets)
 
     matched, images_with, confusion = _match_all(ds, by_id, conf)
     num_gt = matched[3]

@@ -46,16 +46,30 @@ def expand_sources(sources: Sequence[str]) -> list[Path]:
 
 @torch.no_grad()
 def predict_batches(
-    model: nn.Module, batches: Iterable[tuple[list[torch.Tensor], list[dict]]], device: torch.device
+    model: nn.Module,
+    batches: Iterable[tuple[list[torch.Tensor], list[dict]]],
+    device: torch.device,
+    tile: int | None = None,
+    overlap: float = TILE_OVERLAP,
+    batch_size: int = BATCH_SIZE,
 ) -> list[dict]:
     """Detections per image of a loader of ``(images, targets)`` (numpy, original
-    coordinates), each with its target's ``image_id``: what evaluation scores."""
+    coordinates), each with its target's ``image_id``: what evaluation scores. With
+    ``tile``, each image is predicted in overlapping tiles (``batch_size`` tiles at a time)
+    merged as ``frcnn predict --tile`` does."""
     model.eval()
+
+    def detector(images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        return model([im.to(device) for im in images])
+
     out = []
     for imgs, targets in batches:
         if not imgs:
             continue  # unreadable images were left out (and warned about) by the loader
-        detections = model([im.to(device) for im in imgs])
+        if tile:
+            detections = [predict_tiled(detector, im, tile, overlap, batch_size) for im in imgs]
+        else:
+            detections = detector(imgs)
         for det, target in zip(detections, targets, strict=True):
             out.append(
                 {

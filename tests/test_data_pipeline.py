@@ -159,37 +159,63 @@ def test_anchor_fit_snippet_is_accepted_and_fits_better(tmp_path):
     fit = fit_anchors(ds, k=5, min_size=400, max_size=400)
     assert fit.iou_fitted > fit.iou_default + 0.1
     assert all(r > 2 for r in fit.aspect_ratios[0][-1:])  # h / w of about 3 found
-    model = frcnn.build_model("resnet18_fpn", 2, **yaml.safe_load(yaml.safe_dump(fit.snippet())))
+    model = frcnn.build_model("resnet18_fpn", 2, **yaml.safe_load(yaml.safe_dump(fit.model_args())))
     assert model.rpn.anchor_generator.num_anchors_per_location() == [3] * 5
     np.testing.assert_allclose(
         wh_iou(np.array([[10.0, 10.0]]), np.array([[10.0, 10.0], [20.0, 5.0]])), [[1.0, 50 / 150]]
     )
 
 
-def test_anchors_cli_writes_snippet(tmp_path, capsys):
+def test_anchors_cli_writes_only_where_asked_and_training_reads_it(tmp_path, capsys, monkeypatch):
+    from frcnn.config import load_config, read_anchors
+
     write_synth(tmp_path / "s", 12, 128, seed=1)
-    out = tmp_path / "anchors.yaml"
-    assert (
-        main(
-            [
-                "anchors",
-                str(tmp_path / "s"),
-                "--k",
-                "4",
-                "--min-size",
-                "128",
-                "--max-size",
-                "128",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    monkeypatch.chdir(tmp_path)
+    fit = ["anchors", str(tmp_path / "s"), "--k", "4", "--min-size", "128", "--max-size", "128"]
+    assert main(fit) == 0
+    assert "save it with --out" in capsys.readouterr().out and not list(tmp_path.glob("*.yaml"))
+    out = tmp_path / "fit" / "anchors.yaml"
+    assert main([*fit, "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "mean best-anchor IoU" in text and "default anchors" in text
     snippet = yaml.safe_load(out.read_text())
-    frcnn.build_model("resnet18_fpn", 6, **snippet)
+    args = snippet["model"]["args"]
+    frcnn.build_model("resnet18_fpn", 6, **args)
+    # --config takes the file as it is; --anchors takes it, and a frcnn 0.1 flat snippet
+    assert load_config(out).model.args == args
+    assert load_config(None, **read_anchors(out)).model.args == args
+    flat = tmp_path / "old.yaml"
+    flat.write_text(yaml.safe_dump(args))
+    assert load_config(None, **read_anchors(flat)).model.args == args
+    import frcnn.engine.trainer as trainer_module
+
+    seen = []
+    monkeypatch.setattr(trainer_module, "train", lambda cfg: seen.append(cfg) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "train", "--data", str(tmp_path / "s"), "--anchors", str(out)])
+    assert seen[0].model.args == args
+    with pytest.raises(KeyError, match="model.args.anchor_sizes.*--anchors"):
+        load_config(flat)
+    with pytest.raises(ValueError, match="not an anchors file"):
+        read_anchors(tmp_path / "s" / "annotations.json")
+
+
+def test_anchors_fit_the_tiles_training_sees(tmp_path, capsys):
+    from frcnn.data.anchor_fit import resized_box_sizes
+    from frcnn.data.tiles import tile_records
+
+    # a 512 px image in 128 px tiles resized to 256: boxes doubled (whole image: halved);
+    # the box across the x = 128 tile edge is clipped in both tiles and kept where at least
+    # half of it is inside (the right tile: 30 of 40 px)
+    rec = ImageRecord("a.png", None, 512, 512, [[10, 10, 30, 50], [118, 10, 158, 30]], [1, 1])
+    ds = DetectionDataset(".", ["a"], [rec])
+    tiled = resized_box_sizes(tile_records(ds, 128, 0.0, 0.5), 256, 256)
+    np.testing.assert_allclose(tiled, [[40, 80], [60, 40]])
+    np.testing.assert_allclose(resized_box_sizes(ds, 256, 256), [[10, 20], [20, 10]])
+    write_synth(tmp_path / "s", 1, 512, seed=1, empty_prob=0.0)
+    fit = ["anchors", str(tmp_path / "s"), "--k", "2", "--min-size", "256", "--max-size", "256"]
+    assert main([*fit, "--tile", "128", "--overlap", "0"]) == 0
+    assert "in 16 tiles of 128 px" in capsys.readouterr().out
 
 
 def test_synth_dataset_is_deterministic_and_varied(tmp_path):

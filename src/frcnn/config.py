@@ -186,6 +186,9 @@ class TrainConfig:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
+# What an anchors file (frcnn anchors --out) sets, under model.args.
+ANCHOR_KEYS = ("anchor_sizes", "aspect_ratios")
+
 # Keys people bring from Ultralytics and similar tools, and frcnn's name for each.
 FOREIGN_KEYS = {
     "epochs": "schedule.epochs",
@@ -224,6 +227,8 @@ def _set(obj: Any, dotted: str, value: Any, where: str, prefix: str = "") -> Non
         hint = _suggest(head, names)
         if not prefix and dotted in FOREIGN_KEYS and not isinstance(value, dict):
             hint = f" Did you mean {FOREIGN_KEYS[dotted]!r}? (frcnn keys are section.key)"
+        if not prefix and dotted in ANCHOR_KEYS:
+            hint = f" Did you mean 'model.args.{dotted}'? (an anchors file: train --anchors FILE)"
         raise KeyError(f"{where}: unknown key {prefix + dotted!r}.{hint} Known: {', '.join(names)}")
     current = getattr(obj, head)
     if rest:
@@ -260,6 +265,25 @@ def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:
                 if str not in options:
                     raise TypeError(f"{where}: {key} must be a number, got {value!r}") from None
     return value
+
+
+def read_anchors(path: str | Path) -> dict[str, Any]:
+    """The anchor options of a file ``frcnn anchors --out`` wrote: ``model: {args: {...}}``
+    or (frcnn 0.1) the two keys at the top.
+
+    Raises:
+        ValueError: the file holds anything but ``anchor_sizes`` and ``aspect_ratios``.
+    """
+    data = read_yaml(path) or {}
+    if isinstance(data, dict) and set(data) == {"model"} and isinstance(data["model"], dict):
+        data = data["model"].get("args", {}) if set(data["model"]) == {"args"} else None
+    if not isinstance(data, dict) or not data or set(data) - set(ANCHOR_KEYS):
+        raise ValueError(
+            f"{path}: not an anchors file: expected model.args.anchor_sizes and "
+            "model.args.aspect_ratios (what frcnn anchors --out writes); pass a full "
+            "configuration with --config"
+        )
+    return {f"model.args.{key}": value for key, value in data.items()}
 
 
 def load_config(

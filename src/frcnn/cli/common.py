@@ -20,15 +20,16 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-exif", action="store_true", help="ignore EXIF orientation")
 
 
-def add_tile_args(p: argparse.ArgumentParser, what: str = "predict") -> None:
-    """``--tile``, ``--overlap`` and ``--max-det``, the same for every command that predicts."""
+def add_tile_args(p: argparse.ArgumentParser, what: str = "predict", max_det: bool = True) -> None:
+    """``--tile``, ``--overlap`` and (``max_det``) ``--max-det``, the same for every command
+    that works on tiles."""
     from ..defaults import TILE_OVERLAP
 
     p.add_argument(
         "--tile",
         type=int,
-        help=f"{what} large images in overlapping tiles of this size (the size trained with "
-        "train --tile), merged per image",
+        help=f"{what} large images in overlapping tiles of this size (the size of "
+        "train --tile SIZE)",
     )
     p.add_argument(
         "--overlap",
@@ -36,6 +37,8 @@ def add_tile_args(p: argparse.ArgumentParser, what: str = "predict") -> None:
         default=TILE_OVERLAP,
         help=f"tile overlap fraction (default {TILE_OVERLAP})",
     )
+    if not max_det:
+        return
     p.add_argument(
         "--max-det",
         type=int,

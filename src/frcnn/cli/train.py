@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", help="start from an frcnn model file or a torchvision .pth")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--config", help="YAML config file")
+    p.add_argument(
+        "--anchors", help="anchors file written by frcnn anchors --out (sets the model's anchors)"
+    )
     p.add_argument("--time-budget", type=float, help="minutes of training (schedule fitted to it)")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
     p.add_argument("--tile", type=int, help="train on tiles of this size")
@@ -56,7 +59,7 @@ OPTION_KEYS = {
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import load_config
+    from ..config import load_config, read_anchors
     from ..engine.trainer import train
 
     config = args.config
@@ -64,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         config = Path(args.out) / "config.yaml"  # resume the run as it was configured
     values = {key: getattr(args, option) for option, key in OPTION_KEYS.items()}
     values["run.resume"] = True if args.resume else None
+    if args.anchors:
+        values.update(read_anchors(args.anchors))
     if args.max_det is not None:
         values["eval.max_dets"] = args.max_det
         values["model.args.box_detections_per_img"] = args.max_det

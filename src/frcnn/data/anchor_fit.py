@@ -57,9 +57,14 @@ class AnchorFit:
     iou_fitted: float
     num_boxes: int
 
-    def snippet(self) -> dict[str, list[list[float]]]:
-        """The model-config keys (``frcnn.build_model(..., **snippet)``)."""
+    def model_args(self) -> dict[str, list[list[float]]]:
+        """The model options (``frcnn.build_model(..., **fit.model_args())``)."""
         return {"anchor_sizes": self.anchor_sizes, "aspect_ratios": self.aspect_ratios}
+
+    def snippet(self) -> dict:
+        """A training configuration holding the anchors: ``frcnn train --anchors FILE`` or
+        ``--config FILE`` reads it."""
+        return {"model": {"args": self.model_args()}}
 
 
 def fit_anchors(

@@ -141,6 +141,21 @@ def crop_record(
     return crop, int((overlapping & ~keep).sum())
 
 
+def tile_records(
+    ds: DetectionDataset, tile: int, overlap: float, min_visibility: float
+) -> DetectionDataset:
+    """Every tile of every image as a record of its own (what tiled training sees): boxes
+    clipped to their tile and kept when ``min_visibility`` of them is inside it."""
+    records, next_id = [], max((r.image_id for r in ds.images), default=0) + 1
+    for rec in ds.images:
+        for window in tile_windows(rec.width, rec.height, tile, overlap):
+            records.append(crop_record(rec, window, min_visibility, next_id)[0])
+            next_id += 1
+    return DetectionDataset(
+        ds.root, ds.class_names, records, source=ds.source, format=ds.format, split=ds.split
+    )
+
+
 def block_windows(width: int, height: int, block: int) -> np.ndarray:
     """Disjoint windows [B, 4] of about ``block`` pixels a side that tile the image exactly."""
     xs = np.linspace(0, width, max(1, round(width / block)) + 1).round()

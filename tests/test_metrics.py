@@ -159,3 +159,37 @@ def test_coco_results_written_by_predict_read_back(tmp_path):
     assert back["image_id"] == 1 and back["labels"].tolist() == [2, 1]
     np.testing.assert_allclose(back["boxes"], boxes)
     np.testing.assert_allclose(back["scores"], [0.9, 0.4], rtol=1e-6)
+
+
+def test_precision_without_detections_is_undefined_and_the_table_has_an_all_row(tmp_path):
+    import json
+    import math
+
+    recs = [
+        ImageRecord("1.png", None, 100, 100, [[10, 10, 50, 50]], [1], image_id=1),
+        ImageRecord(
+            "2.png", None, 100, 100, [[10, 10, 50, 50], [60, 60, 90, 90]], [2, 2], image_id=2
+        ),
+    ]
+    ds = DetectionDataset(".", ["a", "b"], recs)
+    # one detection of "a", in the wrong place: P(a) = 0; nothing of "b": P(b) undefined
+    wrong = {
+        "image_id": 1,
+        "boxes": np.array([[60.0, 60, 90, 90]]),
+        "scores": np.array([0.9]),
+        "labels": np.array([1]),
+    }
+    r = evaluate_detections(ds, [wrong], conf=0.5)
+    assert r.per_class[0]["precision"] == 0.0 and math.isnan(r.per_class[1]["precision"])
+    assert r.precision_at_conf == 0.0  # the mean over the classes where it is defined
+    # nothing at all: undefined, not 1.0
+    none = evaluate_detections(ds, [], conf=0.5)
+    assert math.isnan(none.precision_at_conf) and none.recall_at_conf == 0.0
+    lines = none.table().splitlines()
+    assert lines[1].split() == ["all", "2", "3", "-", "0.000", "0.000", "0.000"]
+    assert lines[3].split()[:5] == ["b", "1", "2", "-", "0.000"]
+    none.write(tmp_path)
+    saved = json.loads((tmp_path / "metrics.json").read_text())  # strict JSON: null, not NaN
+    assert saved["precision_at_conf"] is None and saved["per_class"][1]["precision"] is None
+    rows = (tmp_path / "per_class.csv").read_text().splitlines()
+    assert rows[1] == "all,2,3,,0.0,0.0,0.0" and len(rows) == 4

@@ -62,7 +62,21 @@ def test_train_on_one_large_image_with_tiles(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--data", str(tmp_path / "one"), "--tile", "96", "--epochs", "1"]
     assert main([*args, "--out", str(out), *TINY_RUN]) == 0
-    assert (out / "metrics.json").is_file()
+    # eval --run scores the recorded held-out block, in tiles, with the run's best weights:
+    # the run's own final numbers
+    import json
+
+    import frcnn
+
+    recorded = json.loads((out / "val_split.json").read_text())
+    assert recorded["held_out"] and [e["window"] is not None for e in recorded["images"]] == [True]
+    again = frcnn.evaluate(None, None, run=out)
+    final = json.loads((out / "metrics.json").read_text())
+    assert again.num_images == 1
+    for key, value in again.coco.items():
+        assert final[key] == pytest.approx(value, abs=5e-7), key
+    assert main(["eval", "--run", str(out)]) == 0
+    assert "all" in capsys.readouterr().out
 
 
 def test_one_untiled_image_says_what_to_do(tmp_path, capsys):

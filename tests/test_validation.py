@@ -86,3 +86,38 @@ def test_invalid_images(tiny_model, images, error, message):
     tiny_model.eval()
     with pytest.raises(error, match=message):
         tiny_model(images)
+
+
+def test_eval_run_scores_exactly_the_recorded_validation_images(tmp_path, monkeypatch):
+    import json
+
+    from test_train import TINY_RUN
+
+    import frcnn
+    import frcnn.api as api
+    from frcnn.data.synth import write_synth
+
+    write_synth(tmp_path / "data", 6, 96, seed=0)
+    out = tmp_path / "run"
+    frcnn.train(
+        None,
+        TINY_RUN,
+        **{
+            "data.train": str(tmp_path / "data"),
+            "data.val_split": 0.34,
+            "schedule.epochs": 1,
+            "run.out": str(out),
+        },
+    )
+    recorded = json.loads((out / "val_split.json").read_text())
+    ids = sorted(e["image_id"] for e in recorded["images"])
+    assert len(ids) == 2 and recorded["held_out"] is True
+    seen = []
+    real = api.evaluate_detections
+    monkeypatch.setattr(
+        api, "evaluate_detections", lambda ds, *a, **k: seen.append(ds) or real(ds, *a, **k)
+    )
+    result = frcnn.evaluate(None, None, run=out)
+    assert sorted(r.image_id for r in seen[0].images) == ids and result.num_images == 2
+    final = json.loads((out / "metrics.json").read_text())
+    assert final["AP50"] == pytest.approx(result.coco["AP50"], abs=5e-7)

@@ -58,6 +58,7 @@ def evaluate(
     overlap: float = TILE_OVERLAP,
     max_det: int | None = None,
     dataset: DetectionDataset | None = None,
+    run: str | Path | None = None,
 ) -> EvalResult:
     """Evaluate a model file on a dataset, or score an existing COCO results file
     (``predictions``) without a model. With ``out``, writes ``metrics.json``,
@@ -65,7 +66,18 @@ def evaluate(
     error unless ``allow_mismatch``. ``tile`` predicts each image in overlapping tiles
     merged as ``predict`` merges them; ``max_det`` is the most detections the model keeps
     per image (per tile when tiled) and the COCO numbers count (default: the model's, 100).
-    ``dataset`` is checked ground truth to use instead of reading ``data``."""
+    ``dataset`` is checked ground truth to use instead of reading ``data``. ``run`` (a run
+    folder) scores the validation images that run recorded, with its best weights, tiled
+    and counted as it was trained; ``weights``, ``tile`` and ``max_det`` still override."""
+    if run is not None:
+        from .engine.val_split import read_run_validation
+
+        recorded = read_run_validation(run)
+        d, e = recorded.config.data, recorded.config.eval
+        dataset, weights = recorded.dataset, weights or recorded.weights
+        tile, overlap = tile or d.tile, overlap if tile else d.overlap
+        max_det = max_det or e.max_dets
+        log.info("run %s: %d validation images, weights %s", run, len(dataset), weights)
     if dataset is None:
         dataset, report = check_dataset(read_dataset(data, format, split), "header")
         for line in report.summary_lines():

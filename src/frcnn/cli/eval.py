@@ -12,7 +12,12 @@ from .common import FORMATS, add_tile_args
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="COCO metrics, per-class table, F1, curves")
     p.add_argument("--weights", help="frcnn model file")
-    p.add_argument("--data", required=True, help="ground truth (any supported format)")
+    p.add_argument("--data", help="ground truth (any supported format)")
+    p.add_argument(
+        "--run",
+        help="a training run folder: score its recorded validation images with its best "
+        "weights, tiled as it trained (instead of --data/--weights)",
+    )
     p.add_argument("--predictions", help="score this COCO results file instead of running a model")
     p.add_argument("--split", help="split of --data (default train, or the only one)")
     p.add_argument("--format", choices=FORMATS)
@@ -34,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..api import evaluate
 
+    if not (args.data or args.run):
+        raise ValueError("give --data DATA (with --weights or --predictions), or --run RUN")
     result = evaluate(
         args.weights,
         args.data,
@@ -48,15 +55,21 @@ def run(args: argparse.Namespace) -> int:
         args.tile,
         args.overlap,
         args.max_det,
+        run=args.run,
     )
     print(result.coco_summary.rstrip())
     print(result.table())
+    p, p_conf = _precision(result.precision), _precision(result.precision_at_conf)
     print(
         f"F1 {result.f1:.4f} at the best score threshold {result.best_threshold:.3f} "
-        f"(P {result.precision:.4f}, R {result.recall:.4f}); at conf {result.conf}: "
-        f"P {result.precision_at_conf:.4f} R {result.recall_at_conf:.4f} F1 {result.f1_at_conf:.4f}; "
+        f"(P {p}, R {result.recall:.4f}); at conf {result.conf}: "
+        f"P {p_conf} R {result.recall_at_conf:.4f} F1 {result.f1_at_conf:.4f}; "
         f"score {result.score:.4f}"
     )
     if args.out:
         print(f"wrote {Path(args.out) / 'metrics.json'}, per_class.csv and plots")
     return 0
+
+
+def _precision(value: float) -> str:
+    return "undefined (no detections)" if value != value else f"{value:.4f}"

@@ -32,10 +32,8 @@ def load_datasets(
         read_dataset(d.train, d.format, None, d.images, d.exif), "header", d.exif
     )
     if d.val:
-        # --val naming the training source means its "val" split (e.g. a YOLO data.yaml).
-        split = "val" if d.val == d.train and "val" in list_splits(d.val, d.format) else None
         val, val_report = check_dataset(
-            read_dataset(d.val, d.format, split, d.images, d.exif), "header", d.exif
+            read_dataset(d.val, d.format, val_read_split(cfg), d.images, d.exif), "header", d.exif
         )
         if val.class_names != train.class_names:
             raise ValueError(
@@ -44,6 +42,13 @@ def load_datasets(
         return train, val, train_report, val_report
     train, val = hold_out(train, cfg)
     return train, val, train_report, None
+
+
+def val_read_split(cfg: TrainConfig) -> str | None:
+    """The split of ``data.val`` to read: ``--val`` naming the training source means its
+    "val" split (e.g. a YOLO data.yaml)."""
+    d = cfg.data
+    return "val" if d.val == d.train and "val" in list_splits(d.val, d.format) else None
 
 
 def hold_out(

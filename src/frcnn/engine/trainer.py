@@ -38,6 +38,7 @@ from .loop import EpochStats, StepOptions, train_one_epoch
 from .model import build_training_model
 from .optim import LRSchedule, build_optimizer, schedule_warnings
 from .run_folder import rng_state, run_folder, seed_everything, set_rng_state, setup_logging
+from .val_split import write_val_split
 
 log = logging.getLogger("frcnn")
 
@@ -216,6 +217,7 @@ class Trainer:
             for warning in data_warnings(self.train_data, self.val_data):
                 log.warning("warning: %s", warning)
             cfg.save(self.out / "config.yaml")
+            write_val_split(self.out, cfg, self.val_data)
         self.loaders = build_loaders(cfg, self.train_data, self.val_data, self.info)
         self.raw_model = build_training_model(cfg, self.train_data).to(self.device)
         self.model = self.raw_model

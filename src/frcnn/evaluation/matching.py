@@ -56,7 +56,9 @@ def pr_curves(
     thresholds: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Precision, recall and F1 against the score threshold, per class, at IoU 0.5: exact
-    step functions (detections scoring >= the threshold count), precision 1 where none do.
+    step functions (detections scoring >= the threshold count). Precision is undefined (NaN)
+    where no detection passes the threshold, recall where the class has no ground truth;
+    F1 counts an undefined precision as 0.
 
     Args:
         tp: [N] true-positive flags at IoU 0.5 of all detections.
@@ -71,20 +73,22 @@ def pr_curves(
     x = np.linspace(0, 1, 1000) if thresholds is None else np.asarray(thresholds, np.float64)
     grid = len(x)
     k = len(num_gt) - 1
-    precision, recall = np.zeros((k, grid)), np.zeros((k, grid))
+    precision = np.full((k, grid), np.nan)
+    recall = np.where(num_gt[1:, None] > 0, 0.0, np.nan) * np.ones((k, grid))
     order = np.argsort(-scores, kind="stable")
     tp, scores, labels = tp[order], scores[order], labels[order]
     for c in range(1, k + 1):  # a handful of classes, once per evaluation
         mine = labels == c
-        if not mine.any() or num_gt[c] == 0:
+        if not mine.any():
             continue
         tpc = np.concatenate([[0], np.cumsum(tp[mine])])
         # Detections kept at threshold x: those scoring >= x (scores are sorted descending).
         kept = np.searchsorted(-scores[mine], -x, side="right")
-        recall[c - 1] = tpc[kept] / num_gt[c]
-        with np.errstate(invalid="ignore"):
-            precision[c - 1] = np.where(kept > 0, tpc[kept] / np.maximum(kept, 1), 1.0)
-    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-16)
+        if num_gt[c] > 0:
+            recall[c - 1] = tpc[kept] / num_gt[c]
+        precision[c - 1] = np.where(kept > 0, tpc[kept] / np.maximum(kept, 1), np.nan)
+    p, r = np.nan_to_num(precision), np.nan_to_num(recall)
+    f1 = 2 * p * r / np.maximum(p + r, 1e-16)
     return {"threshold": x, "precision": precision, "recall": recall, "f1": f1}
 
 

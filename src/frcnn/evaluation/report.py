@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,9 @@ class EvalResult:
     ``precision``/``recall``/``f1`` are means over the classes with ground truth at IoU 0.5:
     ``*_at_conf`` at the configured score threshold, the plain ones at the threshold that
     maximises mean F1 (``best_threshold``). ``score`` = weighted mAP50 and F1 at ``conf``.
+    A precision is NaN (``null`` in JSON, ``-`` in the table) when no detection passes the
+    threshold: undefined, not perfect. ``per_class`` rows follow an ``all`` row in
+    :meth:`table` and ``per_class.csv``.
     """
 
     coco: dict[str, float]
@@ -42,6 +46,7 @@ class EvalResult:
     curves: dict[str, np.ndarray] = field(repr=False)
     coco_precision: np.ndarray = field(repr=False)
     confusion: np.ndarray = field(repr=False)
+    num_images: int = 0
 
     @property
     def map50(self) -> float:
@@ -55,41 +60,65 @@ class EvalResult:
 
     def to_json(self) -> dict:
         return {
-            **{k: round(v, 6) for k, v in self.coco.items()},
-            "precision": round(self.precision, 6),
-            "recall": round(self.recall, 6),
-            "F1": round(self.f1, 6),
+            **{k: _number(v) for k, v in self.coco.items()},
+            "precision": _number(self.precision),
+            "recall": _number(self.recall),
+            "F1": _number(self.f1),
             "best_threshold": round(self.best_threshold, 4),
             "conf": self.conf,
-            "precision_at_conf": round(self.precision_at_conf, 6),
-            "recall_at_conf": round(self.recall_at_conf, 6),
-            "F1_at_conf": round(self.f1_at_conf, 6),
-            "score": round(self.score, 6),
-            "per_class": self.per_class,
+            "precision_at_conf": _number(self.precision_at_conf),
+            "recall_at_conf": _number(self.recall_at_conf),
+            "F1_at_conf": _number(self.f1_at_conf),
+            "score": _number(self.score),
+            "per_class": [{k: _number(v) for k, v in r.items()} for r in self.per_class],
+        }
+
+    def all_row(self) -> dict[str, object]:
+        """The ``all`` row: every image and instance, P and R at the best threshold (means
+        over the classes with ground truth), COCO mAP50 and mAP50-95."""
+        return {
+            "class": "all",
+            "images": self.num_images,
+            "instances": int(sum(int(r["instances"]) for r in self.per_class)),
+            "precision": round(self.precision, 6),
+            "recall": round(self.recall, 6),
+            "mAP50": round(self.coco["AP50"], 6),
+            "mAP50-95": round(self.coco["AP"], 6),
         }
 
     def table(self) -> str:
         """The per-class table, as printed by ``frcnn eval``."""
         head = f"{'class':<20}{'images':>8}{'instances':>10}{'P':>8}{'R':>8}{'mAP50':>8}{'mAP50-95':>10}"
         rows = [head]
-        for r in self.per_class:
+        for r in [self.all_row(), *self.per_class]:
+            cells = [_cell(r[k], w) for k, w in (("precision", 8), ("recall", 8), ("mAP50", 8))]
             rows.append(
-                f"{str(r['class'])[:19]:<20}{r['images']:>8}{r['instances']:>10}{r['precision']:>8.3f}"
-                f"{r['recall']:>8.3f}{r['mAP50']:>8.3f}{r['mAP50-95']:>10.3f}"
+                f"{str(r['class'])[:19]:<20}{r['images']:>8}{r['instances']:>10}{''.join(cells)}"
+                f"{_cell(r['mAP50-95'], 10)}"
             )
         return "\n".join(rows)
 
     def write(self, out: str | Path) -> None:
-        """``metrics.json`` and ``per_class.csv`` in ``out``."""
+        """``metrics.json`` and ``per_class.csv`` (the ``all`` row first) in ``out``."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "metrics.json", json.dumps(self.to_json(), indent=2))
+        rows = [self.all_row(), *self.per_class]
         with (out / "per_class.csv").open("w", newline="") as f:
-            writer = csv.DictWriter(
-                f, fieldnames=list(self.per_class[0]) if self.per_class else ["class"]
-            )
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
-            writer.writerows(self.per_class)
+            writer.writerows([{k: _number(v, "") for k, v in r.items()} for r in rows])
+
+
+def _number(value: object, undefined: object = None) -> object:
+    """A float rounded to 6 digits, ``undefined`` for NaN; other values as they are."""
+    if isinstance(value, float):
+        return undefined if math.isnan(value) else round(value, 6)
+    return value
+
+
+def _cell(value: float, width: int) -> str:
+    return f"{'-':>{width}}" if math.isnan(value) else f"{value:>{width}.3f}"
 
 
 def _as_numpy(pred: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -162,6 +191,14 @@ def _per_class_rows(
     return per_class
 
 
+def _class_mean(values: np.ndarray, key: str) -> float:
+    """The mean over classes of a number where it is defined; an undefined precision when it
+    is nowhere defined (no detections), else 0."""
+    if not len(values) or np.isnan(values).all():
+        return math.nan if key == "precision" else 0.0
+    return float(np.nanmean(values))
+
+
 def evaluate_detections(
     ds: DetectionDataset,
     predictions: Sequence[dict],
@@ -197,7 +234,7 @@ def evaluate_detections(
     best = int(np.argmax(mean_f1))
 
     def mean_at(key: str, i: int, source: dict = curves) -> float:
-        return float(source[key][present, i].mean()) if present.any() else 0.0
+        return _class_mean(source[key][present, i], key)
 
     per_class = _per_class_rows(ds, coco, curves, best, images_with, num_gt)
     f1_at_conf = mean_at("f1", 0, at_conf)
@@ -219,4 +256,5 @@ def evaluate_detections(
         curves=curves,
         coco_precision=coco.precision,
         confusion=confusion,
+        num_images=len(ds.images),
     )

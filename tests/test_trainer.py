@@ -216,3 +216,39 @@ def test_a_one_epoch_run_writes_its_weights_once(tmp_path):
     assert all(last.samefile(weights / n) for n in names if n.endswith(".safetensors"))
     state = load_training_state(weights / "last.state.pt")
     assert state["model_file"] == "last.state.epoch1.safetensors" and "model" not in state
+    with (out / "results.csv").open() as f:
+        row = next(csv.DictReader(f))
+    assert row["epoch"] == "1" and float(row["val_loss_classifier"]) > 0  # validation losses
+
+
+def test_validation_losses_leave_the_model_and_random_state_as_they_were(tmp_path):
+    from frcnn.data.loader import DetectionTorchDataset, build_loader
+    from frcnn.data.records import DetectionDataset
+    from frcnn.engine.loop import validation_losses
+
+    write_synth(tmp_path / "v", 3, 96, seed=1)
+    ds, _ = frcnn.data.check_dataset(frcnn.data.read_dataset(tmp_path / "v"), "header")
+    model = frcnn.build_model(
+        "resnet18_fpn",
+        6,
+        norm="bn",
+        fpn_channels=16,
+        min_size=96,
+        max_size=96,
+        representation_size=32,
+    )
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    loader = build_loader(DetectionTorchDataset(ds), 2)
+    means, n = validation_losses(model, loader, torch.device("cpu"))
+    assert n == 3 and set(means) == {
+        "loss_classifier",
+        "loss_box_reg",
+        "loss_objectness",
+        "loss_rpn_box_reg",
+    }
+    assert not model.training and torch.equal(torch.get_rng_state(), rng)
+    for k, v in model.state_dict().items():  # batch-norm statistics untouched
+        assert torch.equal(v, before[k]), k
+    assert isinstance(ds, DetectionDataset)

@@ -99,7 +99,7 @@ def evaluate(
         result.write(out)
         plots.plot_pr_curve(result, out / "PR_curve.png")
         plots.plot_f1_curve(result, out / "F1_curve.png")
-        plots.plot_confusion(result, out / "confusion_matrix.png")
+        plots.plot_confusions(result, out)
     return result
 
 
@@ -139,11 +139,13 @@ def predict(
     batch_size: int = BATCH_SIZE,
     device: str = "auto",
     max_det: int | None = None,
+    draw: dict[str, Any] | None = None,
 ) -> list[Prediction]:
     """Detections for files, folders or globs, in original image coordinates. With ``out``,
     writes them in ``format`` (json, coco or csv) and, with ``save_images``, drawn images.
     Unreadable files are skipped with a warning; the others are predicted and written.
-    ``max_det`` is the most detections kept per image (per tile when tiled)."""
+    ``max_det`` is the most detections kept per image (per tile when tiled). ``draw`` holds
+    options of the drawn images: ``line_width`` (pixels), ``show_labels``, ``show_scores``."""
     if out is not None:
         out = Path(out)
         _check_writable(out)  # before the work, not after it
@@ -158,7 +160,7 @@ def predict(
     if out is not None:
         write_predictions(results, out, format, model.class_names)
         if save_images:
-            save_drawn(results, out / "images", model.class_names)
+            save_drawn(results, out / "images", model.class_names, **(draw or {}))
     return results
 
 

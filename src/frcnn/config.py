@@ -93,6 +93,9 @@ class EvalSection:
     # Most detections per image the COCO numbers count (maxDets); None: the model's
     # box_detections_per_img (100). Raise both for scenes with more objects.
     max_dets: int | None = None
+    # Validation losses (a second, training-mode pass over the validation images or tiles)
+    # in results.csv and results.png.
+    val_loss: bool = True
 
 
 @dataclass

@@ -18,6 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--save-images", action="store_true", help="also write the images with boxes drawn"
     )
     p.add_argument("--format", choices=["json", "coco", "csv"], default="json")
+    p.add_argument(
+        "--line-width",
+        type=int,
+        help="box line width of drawn images (default: scaled to the image)",
+    )
+    p.add_argument("--hide-labels", action="store_true", help="drawn images without class names")
+    p.add_argument("--hide-scores", action="store_true", help="drawn images without scores")
     add_tile_args(p)
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--device", default="auto")
@@ -39,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
         args.batch_size,
         args.device,
         args.max_det,
+        draw={
+            "line_width": args.line_width,
+            "show_labels": not args.hide_labels,
+            "show_scores": not args.hide_scores,
+        },
     )
     for p in results:
         print(f"{p.path}: {len(p.boxes)} detections")

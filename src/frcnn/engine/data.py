@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler
 
 from ..config import TrainConfig
 from ..data.augment import Augmenter
@@ -109,6 +109,7 @@ class Loaders:
     augmenter: Augmenter
     seed: int
     generator: torch.Generator | None = None
+    val_loss: DataLoader | None = None  # validation tiles when tiling, else val
 
     def set_epoch(self, epoch: int) -> None:
         """Reseed augmentation and shuffling so epoch ``epoch`` is the same on a resume."""
@@ -152,19 +153,28 @@ def build_loaders(
         generator = torch.Generator().manual_seed(seed)
         sampler = RandomSampler(items, generator=generator)
     val_items = DetectionTorchDataset(val, None, exif=d.exif)
-    val_sampler = (
-        DistributedSampler(val_items, info.world_size, info.rank, shuffle=False)
-        if info.enabled
-        else None
+    # Validation losses are measured on what training sees: tiles when tiling.
+    loss_items = (
+        TiledDataset(val, d.tile, d.overlap, d.tile_min_visibility, None, d.exif)
+        if d.tile
+        else val_items
     )
     return Loaders(
         build_loader(items, d.batch_size, d.workers, sampler),
-        build_loader(val_items, d.batch_size, d.workers, val_sampler),
+        build_loader(val_items, d.batch_size, d.workers, _in_order(val_items, info)),
         sampler,
         augmenter,
         seed,
         generator,
+        build_loader(loss_items, d.batch_size, d.workers, _in_order(loss_items, info)),
     )
+
+
+def _in_order(items: Dataset, info: DistInfo) -> Sampler | None:
+    """Each rank's share of ``items`` in order under torchrun; None (all, in order) else."""
+    if not info.enabled:
+        return None
+    return DistributedSampler(items, info.world_size, info.rank, shuffle=False)
 
 
 def data_warnings(train: DetectionDataset, val: DetectionDataset) -> list[str]:

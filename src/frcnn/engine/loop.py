@@ -163,3 +163,30 @@ def train_one_epoch(
         grad_scale = options.accumulate / pending
         optimizer_step(optimizer, scheduler, scaler, options.grad_clip, grad_scale)
     return stats.finish(time.perf_counter() - start)
+
+
+@torch.no_grad()
+def validation_losses(
+    model: nn.Module, batches: Iterable, device: torch.device, amp: str = "none"
+) -> tuple[dict[str, float], int]:
+    """Mean losses per image on validation batches, and the number of images: the model in
+    training mode (so that it computes them) with its batch norms frozen, and the random
+    number generators left as they were, so training goes on exactly as without this pass."""
+    was_training = model.training
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        for imgs, targets in batches:
+            if not imgs:
+                continue
+            losses = _losses(model, imgs, targets, StepOptions(amp), device)
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(imgs)
+            count += len(imgs)
+    model.train(was_training)
+    return ({k: v / count for k, v in sums.items()} if count else {}), count

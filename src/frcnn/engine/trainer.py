@@ -34,7 +34,7 @@ from . import hooks as H
 from .data import build_loaders, data_warnings, load_datasets
 from .device import resolve_device
 from .distributed import all_gather_list, broadcast, cleanup, init_distributed
-from .loop import EpochStats, StepOptions, train_one_epoch
+from .loop import EpochStats, StepOptions, train_one_epoch, validation_losses
 from .model import build_training_model
 from .optim import LRSchedule, build_optimizer, schedule_warnings
 from .run_folder import rng_state, run_folder, seed_everything, set_rng_state, setup_logging
@@ -109,6 +109,7 @@ class Trainer:
         self.best_epoch: int | None = None
         self.weights_saved_epoch: int | None = None  # set when last.safetensors is written
         self.result: EvalResult | None = None
+        self.val_losses: dict[str, float] = {}
         self.metrics: dict = {}
         self.stats = EpochStats()
         self.step_losses: dict[str, float] = {}
@@ -192,6 +193,7 @@ class Trainer:
             predict_batches(model, self.loaders.val, self.device, d.tile, d.overlap, d.batch_size),
             self.info,
         )
+        self._val_losses(model)
         self._eval_seconds.append(self.clock() - start)
         if not self.info.is_main:
             return None
@@ -201,6 +203,18 @@ class Trainer:
         return evaluate_detections(
             self.val_data, list(unique.values()), e.conf, tuple(e.score_weights), max_dets
         )
+
+    def _val_losses(self, model: FasterRCNN) -> None:
+        """``val_losses``: mean validation losses per image over every rank (empty when
+        ``eval.val_loss`` is off)."""
+        self.val_losses = {}
+        if not self.cfg.eval.val_loss or self.loaders.val_loss is None:
+            return
+        means, n = validation_losses(model, self.loaders.val_loss, self.device, self.cfg.run.amp)
+        parts = [p for p in all_gather_list([(means, n)], self.info) if p[1]]
+        total = sum(n for _, n in parts)
+        for key in parts[0][0] if parts else []:
+            self.val_losses[key] = sum(m[key] * n for m, n in parts) / total
 
     def eval_seconds_per_run(self) -> float | None:
         """Mean seconds of an evaluation so far (None before the first)."""

@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from ..data.records import DetectionDataset, label_name  # noqa: E402
 from .report import EvalResult  # noqa: E402
@@ -35,32 +35,83 @@ def colour(label: int) -> tuple[int, int, int]:
 
 
 def plot_results(csv_path: Path, out: Path) -> None:
-    """Loss and metric curves from ``results.csv``."""
+    """Losses (training, and validation dashed when measured), the learning rate and the
+    metrics from ``results.csv``, one panel each, on whole-epoch axes (one epoch: its
+    values as dots with their numbers)."""
     with csv_path.open() as f:
         rows = list(csv.DictReader(f))
     if not rows:
         return
     epochs = [int(r["epoch"]) for r in rows]
-    keys = [k for k in rows[0] if k.startswith("loss_")] + [
-        k for k in ("mAP", "mAP50", "precision", "recall", "F1", "score") if k in rows[0]
-    ]
+    columns = list(rows[0])
+
+    def values(key: str) -> np.ndarray:
+        return np.array([_float(r.get(key)) for r in rows])
+
+    panels = {}
+    for key in (k for k in columns if k.startswith("loss")):
+        panels[key] = {"train": values(key)}
+        if f"val_{key}" in columns:
+            panels[key]["val"] = values(f"val_{key}")
+    for key in ("lr", "mAP", "mAP50", "precision", "recall", "F1", "score"):
+        if key in columns:
+            panels[key] = {key: values(key)}
     cols = 5
-    fig, axes = plt.subplots(
-        (len(keys) + cols - 1) // cols,
-        cols,
-        figsize=(3.2 * cols, 2.6 * ((len(keys) + cols - 1) // cols)),
-        squeeze=False,
-    )
-    for ax, key in zip(axes.flat, keys, strict=False):
-        values = [float(r[key]) if r[key] not in ("", None) else np.nan for r in rows]
-        ax.plot(epochs, values, marker=".")
-        ax.set_title(key, fontsize=9)
-        ax.set_xlabel("epoch", fontsize=8)
-    for ax in list(axes.flat)[len(keys) :]:
+    n_rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(n_rows, cols, figsize=(3.2 * cols, 2.6 * n_rows), squeeze=False)
+    for ax, (key, series) in zip(axes.flat, panels.items(), strict=False):
+        _epoch_panel(ax, epochs, series, key)
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text) if text not in ("", None) else np.nan
+    except ValueError:
+        return np.nan
+
+
+def _epoch_panel(ax, epochs: list[int], series: dict[str, np.ndarray], key: str) -> None:
+    """Curves against whole epochs (a legend when more than one); the y axis starts at 0
+    for non-negative numbers; an undefined series says so."""
+    from matplotlib.ticker import MaxNLocator
+
+    for (name, values), style in zip(series.items(), ("-", "--"), strict=False):
+        ax.plot(epochs, values, style, marker="o" if len(epochs) < 20 else None, ms=4, label=name)
+    if len(series) > 1:
+        ax.legend(fontsize=7)
+    if max(epochs) - min(epochs) < 10:
+        ax.set_xticks(range(min(epochs), max(epochs) + 1))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+    every = np.concatenate(list(series.values()))
+    finite = every[np.isfinite(every)]
+    metric = not key.startswith("loss") and key != "lr"
+    if not len(finite):
+        ax.set_ylim(0, 1)
+        ax.text(0.5, 0.5, "undefined", transform=ax.transAxes, ha="center", color="grey")
+    elif key == "lr":
+        ax.set_yscale("log" if finite.min() > 0 else "linear")
+    elif finite.min() >= 0:
+        ax.set_ylim(0, max(float(finite.max()) * 1.15, 0.1 if metric else 1e-3))
+    if len(epochs) == 1:
+        for values in series.values():
+            if np.isfinite(values[0]):
+                ax.annotate(
+                    f"{values[0]:.4g}",
+                    (epochs[0], values[0]),
+                    textcoords="offset points",
+                    xytext=(0, 6),
+                    ha="center",
+                    fontsize=8,
+                )
+    ax.set_title(key, fontsize=9)
+    ax.set_xlabel("epoch", fontsize=8)
 
 
 def _finish_curve(fig, ax, out: Path, xlabel: str, ylabel: str, title: str) -> None:
@@ -116,25 +167,46 @@ def plot_f1_curve(result: EvalResult, out: Path) -> None:
     _finish_curve(fig, ax, out, "Confidence", "F1", "F1-Confidence (IoU 0.5)")
 
 
-def plot_confusion(result: EvalResult, out: Path) -> None:
+def plot_confusion(result: EvalResult, out: Path, normalize: bool = False) -> None:
+    """The confusion matrix at ``eval.conf`` and IoU 0.5 (columns: true class, rows:
+    predicted; background = missed objects and false alarms). ``normalize``: each column
+    divided by its total, the share of each true class predicted as each row."""
     m = result.confusion.astype(float)
+    if normalize:
+        m = m / np.maximum(m.sum(0, keepdims=True), 1)
     names = [*result.class_names, "background"]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(names), 0.8 + 0.6 * len(names)))
-    ax.imshow(m, cmap="Blues")
+    side = max(5.0, 1.5 + 0.6 * len(names))  # room for the title and labels
+    fig, ax = plt.subplots(figsize=(side + 1, side))
+    shown = ax.imshow(m, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
             if m[i, j]:
-                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=8, color="black")
+                text = f"{m[i, j]:.2f}" if normalize else str(int(m[i, j]))
+                dark = m[i, j] > 0.6 * m.max()
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if dark else "black",
+                )
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(names)), names, fontsize=8)
-    ax.set(
-        xlabel="True",
-        ylabel="Predicted",
-        title=f"Confusion matrix (score >= {result.conf}, IoU 0.5)",
-    )
+    title = "Confusion matrix" + (" (normalised by true class)" if normalize else "")
+    ax.set(xlabel="True", ylabel="Predicted")
+    ax.set_title(f"{title}\nscore >= {result.conf}, IoU 0.5", fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
+
+
+def plot_confusions(result: EvalResult, folder: Path) -> None:
+    """``confusion_matrix.png`` (counts) and ``confusion_matrix_normalized.png``."""
+    plot_confusion(result, folder / "confusion_matrix.png")
+    plot_confusion(result, folder / "confusion_matrix_normalized.png", normalize=True)
 
 
 def plot_labels(ds: DetectionDataset, out: Path) -> None:
@@ -163,22 +235,78 @@ def draw_detections(
     labels: np.ndarray,
     class_names: Sequence[str],
     scores: np.ndarray | None = None,
-    width: int = 2,
+    width: int | None = None,
+    show_labels: bool = True,
+    show_scores: bool = True,
 ) -> Image.Image:
-    """A copy of ``image`` with boxes, class names and (for predictions) scores."""
+    """A copy of ``image`` with boxes and, unless hidden, class names and (for predictions)
+    scores. ``width`` defaults to about 0.2% of the image's width + height (at least 2 px);
+    the label text grows with it."""
     image = image.convert("RGB").copy()
+    if width is None:
+        width = max(2, round(0.001 * (image.width + image.height)))
+    font = ImageFont.load_default(size=max(11, 5 * width + 2))
     draw = ImageDraw.Draw(image)
     for i, (box, label) in enumerate(
         zip(np.asarray(boxes).tolist(), np.asarray(labels).tolist(), strict=True)
     ):
-        name = label_name(class_names, label)
-        text = name if scores is None else f"{name} {float(scores[i]):.2f}"
         c = colour(label)
         draw.rectangle(box, outline=c, width=width)
-        tx, ty = box[0], max(0, box[1] - 11)
-        draw.rectangle((tx, ty, tx + 6 * len(text) + 4, ty + 11), fill=c)
-        draw.text((tx + 2, ty), text, fill=(255, 255, 255))
+        parts = [label_name(class_names, label)] if show_labels else []
+        if scores is not None and show_scores:
+            parts.append(f"{float(scores[i]):.2f}")
+        if parts:
+            text = " ".join(parts)
+            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+            tx, ty = box[0], max(0, box[1] - bottom - 2)
+            draw.rectangle((tx, ty, tx + right + 4, ty + bottom + 2), fill=c)
+            draw.text((tx + 2, ty), text, fill=(255, 255, 255), font=font)
     return image
+
+
+def focus_window(width: int, height: int, boxes: np.ndarray, side: int) -> tuple[int, ...]:
+    """A ``side`` x ``side`` window (clipped to the image) centred on the median centre of
+    ``boxes`` (the image centre without boxes): where a large image's objects are."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if len(boxes):
+        cx, cy = (
+            np.median((boxes[:, 0] + boxes[:, 2]) / 2),
+            np.median((boxes[:, 1] + boxes[:, 3]) / 2),
+        )
+    else:
+        cx, cy = width / 2, height / 2
+    w, h = min(side, width), min(side, height)
+    x1 = int(np.clip(round(cx - w / 2), 0, width - w))
+    y1 = int(np.clip(round(cy - h / 2), 0, height - h))
+    return x1, y1, x1 + w, y1 + h
+
+
+def _in_window(boxes: np.ndarray, window: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes shifted into ``window``'s pixels and clipped to it; which overlap it at all."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    x1, y1, x2, y2 = window
+    shifted = np.clip(boxes - [x1, y1, x1, y1], 0, [x2 - x1, y2 - y1] * 2)
+    inside = (shifted[:, 2] > shifted[:, 0]) & (shifted[:, 3] > shifted[:, 1])
+    return shifted, inside
+
+
+def _panel(
+    view: Image.Image,
+    drawn: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    class_names: Sequence[str],
+    caption: str,
+    cell: int,
+) -> Image.Image:
+    """``view`` scaled into a ``cell`` square under a caption bar, then its boxes drawn at
+    that scale (so labels keep a readable size)."""
+    boxes, labels, scores = drawn
+    scale = min((cell - 18) / view.height, cell / view.width)
+    size = (max(1, round(view.width * scale)), max(1, round(view.height * scale)))
+    small = draw_detections(view.resize(size), boxes * scale, labels, class_names, scores, 2)
+    panel = Image.new("RGB", (cell, cell), (255, 255, 255))
+    panel.paste(small, (0, 18))
+    ImageDraw.Draw(panel).text((4, 2), caption, fill=(0, 0, 0), font=ImageFont.load_default(14))
+    return panel
 
 
 def prediction_grid(
@@ -187,22 +315,31 @@ def prediction_grid(
     predictions: Sequence[dict],
     class_names: Sequence[str],
     out: Path,
-    cell: int = 320,
+    cell: int = 400,
+    crop: int = 800,
 ) -> None:
-    """A grid of images: ground truth (thin, dashed look by width 1) and predictions."""
-    tiles = []
+    """Each image twice, side by side: ground truth, then predictions with scores. An image
+    larger than ``crop`` pixels is cropped to a ``crop`` square where its objects are (the
+    caption says so), so that labels stay readable."""
+    panels = []
     for image, (gt_boxes, gt_labels), pred in zip(images, truths, predictions, strict=True):
-        drawn = draw_detections(image, gt_boxes, gt_labels, class_names, width=1)
-        drawn = draw_detections(
-            drawn, pred["boxes"], pred["labels"], class_names, pred["scores"], width=2
-        )
-        drawn.thumbnail((cell, cell))
-        tiles.append(drawn)
-    if not tiles:
+        window = focus_window(image.width, image.height, gt_boxes, crop)
+        whole = window == (0, 0, image.width, image.height)
+        note = "" if whole else f" (crop at {window[0]},{window[1]})"
+        view = image.convert("RGB").crop(window)
+        gt, gt_in = _in_window(gt_boxes, window)
+        pb, p_in = _in_window(pred["boxes"], window)
+        truth = (gt[gt_in], np.asarray(gt_labels)[gt_in], None)
+        found = (pb[p_in], np.asarray(pred["labels"])[p_in], np.asarray(pred["scores"])[p_in])
+        panels += [
+            _panel(view, truth, class_names, f"ground truth{note}", cell),
+            _panel(view, found, class_names, "predictions", cell),
+        ]
+    if not panels:
         return
-    cols = min(4, len(tiles))
-    rows = (len(tiles) + cols - 1) // cols
+    cols = min(4, len(panels))
+    rows = (len(panels) + cols - 1) // cols
     grid = Image.new("RGB", (cols * cell, rows * cell), (255, 255, 255))
-    for i, t in enumerate(tiles):
+    for i, t in enumerate(panels):
         grid.paste(t, ((i % cols) * cell, (i // cols) * cell))
     grid.save(out, quality=90)

@@ -57,8 +57,12 @@ def save_drawn(
     out: Path,
     class_names: Sequence[str] | None,
     exif: bool = True,
+    line_width: int | None = None,
+    show_labels: bool = True,
+    show_scores: bool = True,
 ) -> None:
-    """Each image with its boxes, class names and scores, under ``out``."""
+    """Each image with its boxes, class names and scores (unless hidden), under ``out``;
+    ``line_width`` in pixels (default: scaled to the image)."""
     from ..evaluation.plots import draw_detections
 
     out.mkdir(parents=True, exist_ok=True)
@@ -67,6 +71,13 @@ def save_drawn(
         # Inputs from different folders may share a name: number those so none overwrites.
         name = p.path.stem if stems[p.path.stem] == 1 else f"{i:05d}_{p.path.stem}"
         drawn = draw_detections(
-            to_pil(load_image(p.path, exif)), p.boxes, p.labels, class_names or [], p.scores
+            to_pil(load_image(p.path, exif)),
+            p.boxes,
+            p.labels,
+            class_names or [],
+            p.scores,
+            line_width,
+            show_labels,
+            show_scores,
         )
         drawn.save(out / f"{name}.jpg", quality=92)

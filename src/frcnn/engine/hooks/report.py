@@ -52,7 +52,7 @@ class FinalReport(Hook):
         plots.plot_results(out / "results.csv", out / "results.png")
         plots.plot_pr_curve(result, out / "PR_curve.png")
         plots.plot_f1_curve(result, out / "F1_curve.png")
-        plots.plot_confusion(result, out / "confusion_matrix.png")
+        plots.plot_confusions(result, out)
         plots.plot_labels(trainer.train_data, out / "labels.png")
         val, exif, conf = trainer.val_data, trainer.cfg.data.exif, trainer.cfg.eval.conf
         sample = val.images[:8]

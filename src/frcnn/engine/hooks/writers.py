@@ -45,6 +45,7 @@ def epoch_row(trainer: Trainer) -> dict:
             F1=result.f1_at_conf,
             score=result.score,
         )
+        row.update({f"val_{k}": round(v, 6) for k, v in trainer.val_losses.items()})
     row["seconds"] = round(trainer.clock() - trainer.epoch_start, 2)
     return row
 
@@ -74,11 +75,12 @@ class ResultsCSV(Hook):
             return
         row = epoch_row(trainer)
         new = not self.path.exists()
-        columns = [
-            "epoch",
-            *sorted(k for k in row if k.startswith("loss_")),
-            *[c for c in RESULT_COLUMNS if c != "epoch"],
-        ]
+        losses = sorted(k for k in row if k.startswith("loss_"))
+        val = [f"val_{k}" for k in losses] if trainer.cfg.eval.val_loss else []
+        columns = ["epoch", *losses, *val, *[c for c in RESULT_COLUMNS if c != "epoch"]]
+        if not new:  # the file's own columns (a run resumed from an earlier version)
+            with self.path.open(newline="") as f:
+                columns = next(csv.reader(f), None) or columns
         with self.path.open("a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
             if new:

@@ -192,3 +192,33 @@ def test_exif_orientation_applied(tmp_path):
     assert image_size(tmp_path / "r.jpg") == (20, 40)
     assert load_image(tmp_path / "r.jpg").shape == (40, 20, 3)
     assert load_image(tmp_path / "r.jpg", exif=False).shape == (20, 40, 3)
+
+
+def test_voc_filename_with_another_extension_is_found_and_reported(tmp_path):
+    save_image(tmp_path / "x.png")
+    # the XML says x.tif (the file was converted to PNG after labelling)
+    (tmp_path / "x.xml").write_text(_voc_xml("x.tif", [("car", 0, (2, 2, 10, 10))]))
+    (tmp_path / "escape.xml").write_text(_voc_xml("../outside.tif", [("car", 0, (2, 2, 9, 9))]))
+    (tmp_path / "classes.txt").write_text("car\n")
+    ds = read_dataset(tmp_path)
+    fixed = [p for p in ds.problems if p.kind == "image_name_fixed"]
+    assert len(fixed) == 1 and "x.tif not found; using x.png" in fixed[0].message
+    rec = next(r for r in ds.images if r.file_name == "x.png")
+    assert rec.labels.tolist() == [1] and rec.path.name == "x.png"  # the boxes are kept
+    escape = next(r for r in ds.images if "outside" in r.file_name)
+    assert escape.skip == "unsafe_path"  # no look outside the dataset root
+
+
+def test_yolo_export_without_a_val_split_names_val(tmp_path):
+    import yaml
+
+    from frcnn.cli import main
+
+    save_image(tmp_path / "src" / "a.png")
+    (tmp_path / "src" / "a.xml").write_text(_voc_xml("a.png", [("car", 0, (2, 2, 10, 10))]))
+    (tmp_path / "src" / "classes.txt").write_text("car\n")
+    assert (
+        main(["data", "convert", str(tmp_path / "src"), "--to", "yolo", str(tmp_path / "y")]) == 0
+    )
+    cfg = yaml.safe_load((tmp_path / "y" / "data.yaml").read_text())
+    assert cfg["val"] == cfg["train"] == "images/train"

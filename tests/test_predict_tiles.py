@@ -1,5 +1,7 @@
 import numpy as np
+import pytest
 import torch
+from PIL import Image
 
 from frcnn.inference.tiling import merge_tiles, predict_tiled
 
@@ -70,3 +72,31 @@ def test_merge_drops_cut_partial_inside_a_whole_view():
     keep = merge_tiles(boxes, scores, torch.tensor([2, 1, 1]), cut)
     assert sorted(keep.tolist()) == [0, 1, 2]
     assert np.isfinite(keep.numpy()).all()
+
+
+def test_predict_takes_images_in_memory(tmp_path, tiny_model):
+    import frcnn
+    from frcnn.demo import two_object_image
+
+    tiny_model.eval()
+    tiny_model.roi_heads.score_thresh = 0.0
+    weights = frcnn.save_model(tiny_model, tmp_path / "m.safetensors")
+    image = two_object_image()[0]  # CHW float
+    array = (image * 255).round().byte().permute(1, 2, 0).numpy()  # HxWx3 uint8
+    Image.fromarray(array).save(tmp_path / "a.png")
+    from_file = frcnn.predict(weights, str(tmp_path / "a.png"), conf=0.0)[0]
+    assert len(from_file.boxes) > 0
+    tensor = torch.from_numpy(array).permute(2, 0, 1).float() / 255
+    inputs = [Image.fromarray(array), array, array.astype(np.float32) / 255, tensor]
+    results = frcnn.predict(weights, inputs, conf=0.0, out=tmp_path / "o", save_images=True)
+    for r in results:
+        np.testing.assert_allclose(r.boxes, from_file.boxes, atol=1e-3)
+        np.testing.assert_allclose(r.scores, from_file.scores, atol=1e-5)
+    assert [r.path.name for r in results] == ["image0", "image1", "image2", "image3"]
+    assert len(list((tmp_path / "o" / "images").glob("*.jpg"))) == 4
+    single = frcnn.predict(weights, Image.fromarray(array), conf=0.0)
+    assert len(single) == 1
+    with pytest.raises(ValueError, match="HxWx3"):
+        frcnn.predict(weights, np.zeros((2, 3, 4, 5), np.uint8))
+    with pytest.raises(ValueError, match="not both"):
+        frcnn.predict(weights, [str(tmp_path / "a.png"), array])

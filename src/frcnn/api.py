@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,13 @@ from .engine.trainer import train as _train
 from .evaluation.coco import align_image_ids, read_coco_results
 from .evaluation.report import EvalResult, evaluate_detections
 from .inference.outputs import save_drawn, write_predictions
-from .inference.predict import Prediction, expand_sources, predict_batches, predict_images
+from .inference.predict import (
+    Prediction,
+    expand_sources,
+    predict_arrays,
+    predict_batches,
+    predict_images,
+)
 from .io.model_file import load_model
 from .modeling.detector import FasterRCNN
 
@@ -129,7 +136,7 @@ def _eval_model(
 
 def predict(
     weights: str | Path,
-    sources: Sequence[str] | str,
+    sources: Sequence[Any] | Any,
     conf: float = CONF,
     out: str | Path | None = None,
     save_images: bool = False,
@@ -141,7 +148,9 @@ def predict(
     max_det: int | None = None,
     draw: dict[str, Any] | None = None,
 ) -> list[Prediction]:
-    """Detections for files, folders or globs, in original image coordinates. With ``out``,
+    """Detections for files, folders or globs, or for images in memory (a PIL image, an
+    RGB NumPy array HxWx3, a tensor CHW in 0..1, or a list of them; named ``image<i>`` in the
+    outputs), in original image coordinates. With ``out``,
     writes them in ``format`` (json, coco or csv) and, with ``save_images``, drawn images.
     Unreadable files are skipped with a warning; the others are predicted and written.
     ``max_det`` is the most detections kept per image (per tile when tiled). ``draw`` holds
@@ -152,16 +161,32 @@ def predict(
     model = load_model(weights, resolve_device(device))
     if max_det is not None:
         model.roi_heads.detections_per_img = int(max_det)
-    files = expand_sources([sources] if isinstance(sources, str) else list(sources))
-    skipped: list[tuple[Path, str]] = []
-    results = predict_images(model, files, conf, batch_size, tile, overlap, skipped=skipped)
-    if skipped:
-        log.warning("%d of %d images skipped (see above)", len(skipped), len(files))
+    items = (
+        [sources]
+        if isinstance(sources, (str, os.PathLike)) or _in_memory(sources)
+        else list(sources)
+    )
+    in_memory = [_in_memory(item) for item in items]
+    if any(in_memory) and not all(in_memory):
+        raise ValueError("predict: give paths or images in memory, not both in one call")
+    if any(in_memory):
+        results = predict_arrays(model, items, conf, batch_size, tile, overlap)
+    else:
+        files = expand_sources([str(item) for item in items])
+        skipped: list[tuple[Path, str]] = []
+        results = predict_images(model, files, conf, batch_size, tile, overlap, skipped=skipped)
+        if skipped:
+            log.warning("%d of %d images skipped (see above)", len(skipped), len(files))
     if out is not None:
         write_predictions(results, out, format, model.class_names)
         if save_images:
             save_drawn(results, out / "images", model.class_names, **(draw or {}))
     return results
+
+
+def _in_memory(item: object) -> bool:
+    """An image object rather than a path: a PIL image, NumPy array or tensor."""
+    return not isinstance(item, (str, os.PathLike, list, tuple))
 
 
 def _check_writable(folder: Path) -> None:

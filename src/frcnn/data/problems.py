@@ -15,6 +15,11 @@ KINDS: dict[str, tuple[str, str, str]] = {
         "image skipped",
         "image too long and thin to resize (tile it)",
     ),
+    "image_name_fixed": (
+        "warning",
+        "other file used",
+        "named image missing; the file with its stem and another extension used",
+    ),
     "unsafe_path": ("error", "image skipped", "file name is absolute or escapes the dataset root"),
     "box_nonfinite": ("error", "box dropped", "NaN or infinite coordinate"),
     "box_degenerate": ("error", "box dropped", "zero or negative width or height"),

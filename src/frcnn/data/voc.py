@@ -92,7 +92,9 @@ def read_voc(path: Path, split: str | None = None) -> DetectionDataset:
             rec = ImageRecord(stem, None, None, None, image_id=image_id, skip="bad_row")
             ds.images.append(rec)
             continue
-        name = _image_name(img_dir, root, stem, file_name)
+        name, fixed = _image_name(img_dir, root, stem, file_name)
+        if fixed:
+            ds.problems.add("image_name_fixed", fixed, file=rel_xml, image=name)
         rec = ImageRecord(name, None, width, height, image_id=image_id, ann_file=rel_xml)
         ds.images.append(rec)
         try:
@@ -131,15 +133,28 @@ def read_voc(path: Path, split: str | None = None) -> DetectionDataset:
     return ds
 
 
-def _image_name(img_dir: Path, root: Path, stem: str, file_name: str) -> str:
+def _image_name(img_dir: Path, root: Path, stem: str, file_name: str) -> tuple[str, str]:
+    """The image of an annotation file, relative to ``root``, and a note when it is not the
+    file ``<filename>`` names: when that file is missing (``x.tif`` where the export wrote
+    ``x.png``), the image with its stem (or the XML's stem) and another extension."""
     prefix = img_dir.relative_to(root).as_posix()
     prefix = "" if prefix == "." else prefix + "/"
-    if file_name:
-        return prefix + file_name
-    for suffix in IMAGE_SUFFIXES:
-        if (img_dir / f"{stem}{suffix}").is_file():
-            return f"{prefix}{stem}{suffix}"
-    return f"{prefix}{stem}.jpg"
+
+    def exists(name: str) -> bool:  # only inside the dataset root
+        try:
+            return safe_join(root, name).is_file()
+        except UnsafePathError:
+            return False
+
+    if file_name and exists(prefix + file_name):
+        return prefix + file_name, ""
+    stems = [Path(file_name).with_suffix("").as_posix()] if file_name else []
+    for candidate in [*stems, stem]:
+        for suffix in IMAGE_SUFFIXES:
+            if exists(f"{prefix}{candidate}{suffix}"):
+                note = f"<filename> {file_name} not found; using {candidate}{suffix}"
+                return f"{prefix}{candidate}{suffix}", note if file_name else ""
+    return prefix + (file_name or f"{stem}.jpg"), ""
 
 
 def _fmt(v: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import yaml
 from ..io.yaml_file import read_yaml
 from .images import IMAGE_SUFFIXES, UnsafePathError, image_size, safe_join
 from .records import DetectionDataset, ImageRecord, read_names_file
+
+log = logging.getLogger("frcnn")
 
 YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml")
 NAME_FILES = ("classes.txt", "names.txt", "obj.names", "labels.txt")
@@ -205,5 +208,14 @@ def write_yolo(
                 for c, x, y, ww, hh in zip(rec.labels, cx, cy, bw, bh, strict=True)
             ]
             label_file.write_text("\n".join(rows) + ("\n" if rows else ""))
+    if "val" not in cfg:  # Ultralytics requires val: the training images, said aloud
+        first = next(iter(splits))
+        cfg["val"] = cfg[first]
+        log.warning(
+            "data.yaml: no validation split, so val: points to the %s images (%s); "
+            "hold some out for an honest validation",
+            first,
+            cfg[first],
+        )
     cfg["names"] = list(names)
     (out / "data.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))

@@ -71,7 +71,7 @@ def save_drawn(
         # Inputs from different folders may share a name: number those so none overwrites.
         name = p.path.stem if stems[p.path.stem] == 1 else f"{i:05d}_{p.path.stem}"
         drawn = draw_detections(
-            to_pil(load_image(p.path, exif)),
+            to_pil(p.array if p.array is not None else load_image(p.path, exif)),
             p.boxes,
             p.labels,
             class_names or [],

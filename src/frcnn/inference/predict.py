@@ -6,11 +6,12 @@ from __future__ import annotations
 import glob
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from ..data.images import IMAGE_SUFFIXES, MAX_ASPECT, load_image, to_tensor
@@ -90,6 +91,8 @@ class Prediction:
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
+    # The image itself when it came from memory (not a file), for drawing.
+    array: np.ndarray | None = field(default=None, repr=False)
 
     def to_json(self, class_names: Sequence[str] | None) -> dict:
         return {
@@ -145,6 +148,73 @@ def predict_images(
     A file that cannot be read (or is too long and thin to resize without ``tile``) is
     skipped with a warning and appended to ``skipped`` as ``(path, reason)``; the others are
     predicted."""
+    skipped = skipped if skipped is not None else []
+    chunks = (
+        _readable(chunk, exif, tile is not None, skipped)  # decoded batch by batch
+        for chunk in batched(list(files), 1 if tile else batch_size)
+    )
+    return _predict_chunks(model, chunks, conf, batch_size, tile, overlap)
+
+
+@torch.no_grad()
+def predict_arrays(
+    model: FasterRCNN,
+    images: Sequence[object],
+    conf: float = CONF,
+    batch_size: int = BATCH_SIZE,
+    tile: int | None = None,
+    overlap: float = TILE_OVERLAP,
+) -> list[Prediction]:
+    """Detections for images in memory (see :func:`as_rgb_array`), named ``image<i>``;
+    each :class:`Prediction` keeps its array for drawing."""
+    named = [(Path(f"image{i}"), as_rgb_array(im, i)) for i, im in enumerate(images)]
+    chunks = batched(named, 1 if tile else batch_size)
+    out = _predict_chunks(model, chunks, conf, batch_size, tile, overlap)
+    for prediction, (_, array) in zip(out, named, strict=True):
+        prediction.array = array
+    return out
+
+
+def as_rgb_array(image: object, index: int = 0) -> np.ndarray:
+    """An image in memory as an HxWx3 RGB array: a PIL image; a NumPy array HxWx3 or HxW
+    (uint8, or float in 0..1); or a tensor CHW (float in 0..1, or uint8) as torchvision
+    takes them. NumPy arrays are read as RGB: convert OpenCV's BGR with ``img[..., ::-1]``.
+
+    Raises:
+        TypeError, ValueError: anything else, naming the image's position and shape.
+    """
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 3 or image.shape[0] not in (1, 3):
+            raise ValueError(
+                f"image {index}: a tensor must be CHW with 1 or 3 channels, got {tuple(image.shape)}"
+            )
+        image = image.detach().cpu().expand(3, -1, -1).permute(1, 2, 0).numpy()
+    if not isinstance(image, np.ndarray):
+        raise TypeError(
+            f"image {index}: expected a path, PIL image, NumPy array or tensor, got "
+            f"{type(image).__name__}"
+        )
+    if image.ndim == 2:
+        image = np.stack([image] * 3, -1)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"image {index}: a NumPy image must be HxWx3 or HxW, got {image.shape}")
+    image = image[:, :, :3]
+    if image.dtype != np.uint8 and (image.min() < 0 or image.max() > 1):
+        raise ValueError(f"image {index}: a float image must hold values in 0..1 (or use uint8)")
+    return image if image.dtype == np.uint8 else image.astype(np.float32)
+
+
+def _predict_chunks(
+    model: FasterRCNN,
+    chunks: Iterable[Sequence[tuple[Path, np.ndarray]]],
+    conf: float,
+    batch_size: int,
+    tile: int | None,
+    overlap: float,
+) -> list[Prediction]:
+    """Detections with score >= ``conf`` for batches of ``(name, HxWx3 array)``."""
     model.eval()
     device = next(model.parameters()).device
 
@@ -152,17 +222,15 @@ def predict_images(
         return model([im.to(device) for im in images])
 
     out: list[Prediction] = []
-    skipped = skipped if skipped is not None else []
-    for files_chunk in batched(list(files), 1 if tile else batch_size):
-        readable = _readable(files_chunk, exif, tile is not None, skipped)  # decoded per batch
-        if not readable:
+    for chunk in chunks:
+        if not chunk:
             continue
-        chunk, tensors = [p for p, _ in readable], [to_tensor(im) for _, im in readable]
+        tensors = [to_tensor(im) for _, im in chunk]
         if tile:
-            dets = [predict_tiled(detector, tensors[0], tile, overlap, batch_size)]
+            dets = [predict_tiled(detector, t, tile, overlap, batch_size) for t in tensors]
         else:
             dets = detector(tensors)
-        for path, image, det in zip(chunk, tensors, dets, strict=True):
+        for (path, _), image, det in zip(chunk, tensors, dets, strict=True):
             sure = det["scores"] >= conf
             out.append(
                 Prediction(

@@ -438,3 +438,20 @@ def test_predict_skips_an_extreme_aspect_image_unless_tiled(tmp_path, model_file
     )
     tiled = frcnn.predict(model_file, [str(tmp_path / "strip.png")], tile=64)
     assert [p.path.name for p in tiled] == ["strip.png"]
+
+
+def test_a_safetensors_header_length_starting_with_0x80_is_not_a_pickle(tmp_path):
+    import struct
+
+    from frcnn.io.file_kind import file_kind
+
+    # a header of 0x4180 bytes: the length's first byte is 0x80, as a pickle's first byte
+    header = b'{"__metadata__":{"k":"' + b"x" * (0x4180 - 25) + b'"}}'
+    assert len(header) == 0x4180
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    assert path.read_bytes()[0] == 0x80 and file_kind(path) == "safetensors"
+    torch.save({"a": torch.zeros(1)}, tmp_path / "t.pt")
+    assert file_kind(tmp_path / "t.pt") == "torch"
+    (tmp_path / "p.pkl").write_bytes(b"\x80\x02}q\x00.")  # a plain protocol-2 pickle
+    assert file_kind(tmp_path / "p.pkl") == "torch"

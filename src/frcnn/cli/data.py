@@ -28,6 +28,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
     p.add_argument("--grayscale", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--objects",
+        type=int,
+        nargs=2,
+        default=[1, 6],
+        metavar=("MIN", "MAX"),
+        help="objects per image, drawn uniformly (default 1 6)",
+    )
+    p.add_argument(
+        "--object-size",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="object sides in pixels (default 5%% to 55%% of the image)",
+    )
+    p.add_argument(
+        "--empty-prob",
+        type=float,
+        default=0.1,
+        help="share of images without objects (default 0.1)",
+    )
     p.set_defaults(func=synth)
 
 
@@ -95,6 +116,17 @@ def convert(args: argparse.Namespace) -> int:
 def synth(args: argparse.Namespace) -> int:
     from ..data.synth import write_synth
 
-    path = write_synth(args.out, args.n, args.size, args.grayscale, args.seed)
+    size = tuple(args.object_size) if args.object_size else None
+    path = write_synth(
+        args.out,
+        args.n,
+        args.size,
+        args.grayscale,
+        args.seed,
+        args.empty_prob,
+        args.objects[1],
+        size,
+        args.objects[0],
+    )
     print(f"wrote {args.n} images and {path}")
     return 0

@@ -58,19 +58,27 @@ def _draw(
 
 
 def synth_image(
-    rng: np.random.Generator, size: int = 256, empty_prob: float = 0.1, max_objects: int = 6
+    rng: np.random.Generator,
+    size: int = 256,
+    empty_prob: float = 0.1,
+    max_objects: int = 6,
+    object_size: tuple[float, float] | None = None,
+    min_objects: int = 1,
 ) -> tuple[Image.Image, np.ndarray, np.ndarray]:
-    """One RGB image with its boxes (float32 [N, 4] xyxy pixels) and labels (1..5)."""
+    """One RGB image with its boxes (float32 [N, 4] xyxy pixels) and labels (1..5):
+    ``min_objects`` to ``max_objects`` objects whose side is log-uniform in ``object_size`` pixels (default 5%
+    to 55% of the image), overlapping each other by IoU 0.3 at most."""
+    low, high = object_size or (0.05 * size, 0.55 * size)
     base = _background(rng, size)
     img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(img)
     boxes: list[np.ndarray] = []
     labels: list[int] = []
-    count = 0 if rng.random() < empty_prob else int(rng.integers(1, max_objects + 1))
+    count = 0 if rng.random() < empty_prob else int(rng.integers(min_objects, max_objects + 1))
     attempts = 0
-    while len(boxes) < count and attempts < 50:
+    while len(boxes) < count and attempts < max(50, 10 * count):
         attempts += 1
-        side = float(np.exp(rng.uniform(np.log(0.05 * size), np.log(0.55 * size))))
+        side = float(np.exp(rng.uniform(np.log(low), np.log(high))))
         aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.7))))
         w = max(6, round(side * np.sqrt(aspect)))
         h = max(6, round(side / np.sqrt(aspect)))
@@ -105,15 +113,21 @@ def write_synth(
     grayscale: bool = False,
     seed: int = 0,
     empty_prob: float = 0.1,
+    max_objects: int = 6,
+    object_size: tuple[float, float] | None = None,
+    min_objects: int = 1,
 ) -> Path:
     """Write ``n`` images to ``out/images/`` and ``out/annotations.json`` (COCO); returns the
-    JSON path."""
+    JSON path. ``min_objects``, ``max_objects`` and ``object_size`` as in :func:`synth_image` (many small
+    objects in a large image make an aerial-like scene for tiled training)."""
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     images, annotations = [], []
     for i in range(1, n + 1):
-        img, boxes, labels = synth_image(rng, size, empty_prob)
+        img, boxes, labels = synth_image(
+            rng, size, empty_prob, max_objects, object_size, min_objects
+        )
         if grayscale:
             img = img.convert("L")
         name = f"images/{i:06d}.png"

@@ -10,6 +10,8 @@ from pathlib import Path
 # torch.save: a zip archive (PK\x03\x04) since torch 1.6, a raw pickle (\x80) before.
 ZIP_MAGIC = b"PK\x03\x04"
 PICKLE_MAGIC = b"\x80"
+# safetensors refuses headers above 100 MB; a longer "length" is not a safetensors file.
+MAX_HEADER = 100_000_000
 
 
 def file_kind(path: str | os.PathLike) -> str:
@@ -23,11 +25,14 @@ def file_kind(path: str | os.PathLike) -> str:
         head = f.read(9)
     if not head:
         return "empty"
-    if head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_MAGIC):
-        return "torch"
+    # A safetensors file: an 8-byte little-endian header length, then the JSON header. Tested
+    # first: the length's first byte may be 0x80, the first byte of a pickle.
     if len(head) == 9 and head[8:9] == b"{":
         (header_len,) = struct.unpack("<Q", head[:8])
-        return "safetensors" if 8 + header_len <= size else "truncated"
+        if header_len < MAX_HEADER:
+            return "safetensors" if 8 + header_len <= size else "truncated"
+    if head.startswith(ZIP_MAGIC) or head.startswith(PICKLE_MAGIC):
+        return "torch"
     return "unknown"
 
 

@@ -128,7 +128,7 @@ def test_resnet_declares_its_levels():
     [
         ([], "declares no feature levels"),
         ([FeatureLevel("a", 8, 6)], "powers of two"),
-        ([FeatureLevel("a", 8, 16), FeatureLevel("b", 8, 8)], "must increase"),
+        ([FeatureLevel("a", 8, 16), FeatureLevel("b", 8, 8)], "must not decrease"),
         ([FeatureLevel("a", 0, 8)], "channels >= 1"),
     ],
 )
@@ -156,3 +156,46 @@ def test_version_1_configuration_migrates():
         migrate_config(v1, "99", "m")
     with pytest.raises(ValueError, match=r"unknown model configuration keys \['future_key'\]"):
         migrate_config(dict(v1, future_key=1), FORMAT_VERSION, "m")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODELS if not n.startswith("tiny_test")))
+def test_every_registered_model_trains_predicts_and_round_trips(name, tmp_path):
+    """Small inputs and a narrow FPN keep this fast; the architecture is the registered one."""
+    import frcnn
+
+    torch.manual_seed(0)
+    model = frcnn.build_model(
+        name,
+        3,
+        fpn_channels=32,
+        representation_size=64,
+        min_size=128,
+        max_size=160,
+        box_score_thresh=0.0,
+    )
+    body = model.backbone.body
+    with torch.no_grad():
+        feats = body(torch.rand(1, 3, 128, 160))
+    assert [f.shape[1] for f in feats] == [lv.channels for lv in body.levels]
+    assert [128 // f.shape[2] for f in feats] == [lv.stride for lv in body.levels]
+    model.train()
+    images = [torch.rand(3, 120, 150), torch.rand(3, 96, 128)]
+    targets = [
+        {"boxes": torch.tensor([[10.0, 20.0, 80.0, 90.0]]), "labels": torch.tensor([1])},
+        {"boxes": torch.tensor([[5.0, 5.0, 60.0, 40.0]]), "labels": torch.tensor([2])},
+    ]
+    losses = model(images, targets)
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    model.eval()
+    with torch.no_grad():
+        before = model(images)
+    path = frcnn.save_model(model, tmp_path / f"{name}.safetensors")
+    loaded = frcnn.load_model(path).eval()
+    with torch.no_grad():
+        after = loaded(images)
+    for a, b in zip(before, after, strict=True):
+        assert set(a) == {"boxes", "scores", "labels"}
+        torch.testing.assert_close(b["boxes"], a["boxes"])
+        torch.testing.assert_close(b["scores"], a["scores"])

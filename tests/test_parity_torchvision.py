@@ -108,3 +108,39 @@ def test_same_training_losses_when_every_anchor_and_roi_is_sampled():
     for key in ref:
         torch.testing.assert_close(mine[key], ref[key], rtol=1e-4, atol=1e-6, msg=key)
     assert mine["loss_box_reg"].item() > 0 and mine["loss_rpn_box_reg"].item() > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "reference_builder"),
+    [
+        ("mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_fpn"),
+        ("mobilenet_v3_large_320_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn"),
+    ],
+)
+def test_mobilenet_models_match_torchvision(name, reference_builder):
+    """torchvision's MobileNetV3 detectors (two stride-32 levels, five anchor sizes a level,
+    the 320 variant's sizes and proposal counts) built by name from frcnn's catalog."""
+    import torchvision.models.detection as detection
+
+    import frcnn
+    from frcnn.io.convert import from_torchvision
+
+    torch.manual_seed(0)
+    reference = getattr(detection, reference_builder)(
+        weights=None, weights_backbone=None, num_classes=3, box_score_thresh=0.0
+    ).eval()
+    ours = frcnn.build_model(name, 3, box_score_thresh=0.0, channels_last=False)
+    ours.load_state_dict(from_torchvision(reference.state_dict()))
+    ours.eval()
+    g = torch.Generator().manual_seed(1)
+    images = [torch.rand(3, 300, 420, generator=g), torch.rand(3, 352, 352, generator=g)]
+    ref_props, ref_dets = _run(reference, images)
+    our_props, our_dets = _run(ours, images)
+    for a, b in zip(ref_props, our_props, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-3)
+    for a, b in zip(ref_dets, our_dets, strict=True):
+        assert len(a["boxes"]) >= 20 and len(b["boxes"]) == len(a["boxes"])
+        torch.testing.assert_close(b["boxes"], a["boxes"], rtol=0, atol=1e-3)
+        torch.testing.assert_close(b["scores"], a["scores"], rtol=0, atol=1e-4)
+        assert torch.equal(b["labels"], a["labels"])

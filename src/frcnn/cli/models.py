@@ -14,5 +14,5 @@ def run(args: argparse.Namespace) -> int:
     from ..modeling.catalog import MODELS
 
     for name, spec in MODELS.items():
-        print(f"{name:<16} backbone {spec['backbone']}, neck {spec['neck']}")
+        print(f"{name:<28} backbone {spec['backbone']}, neck {spec['neck']}")
     return 0

@@ -9,3 +9,25 @@ from .registry import MODELS
 
 for _depth in (18, 34, 50, 101):
     MODELS.register(f"resnet{_depth}_fpn", {"backbone": f"resnet{_depth}", "neck": "fpn"})
+
+# torchvision's fasterrcnn_mobilenet_v3_large_fpn: two stride-32 levels and a pooled one,
+# five anchor sizes on each.
+_MOBILENET = {
+    "backbone": "mobilenet_v3_large",
+    "neck": "fpn",
+    "anchor_sizes": [[32, 64, 128, 256, 512]] * 3,
+    "aspect_ratios": [[0.5, 1.0, 2.0]] * 3,
+}
+MODELS.register("mobilenet_v3_large_fpn", dict(_MOBILENET))
+# ... and its 320 px variant for fast CPU inference.
+MODELS.register(
+    "mobilenet_v3_large_320_fpn",
+    {
+        **_MOBILENET,
+        "min_size": 320,
+        "max_size": 640,
+        "rpn_pre_nms_top_n_test": 150,
+        "rpn_post_nms_top_n_test": 150,
+        "rpn_score_thresh": 0.05,
+    },
+)

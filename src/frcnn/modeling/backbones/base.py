@@ -9,7 +9,8 @@ A **backbone** is an ``nn.Module`` that
   first, in NCHW logical layout (a transformer body that computes NHWC must permute), with
   ``H_l = ceil(H / stride_l)`` and ``W_l = ceil(W / stride_l)``;
 - declares those levels as data in ``levels``: a tuple of :class:`FeatureLevel` (name,
-  channels, stride), strides strictly increasing powers of two;
+  channels, stride), strides powers of two that never decrease (two levels may share a
+  stride, as torchvision's MobileNetV3 FPN takes two stride-32 outputs);
 - declares ``extra_levels``: how many coarser levels the neck should add on top (Faster
   R-CNN's max-pooled P6 for a ResNet is one).
 
@@ -54,7 +55,7 @@ class FeatureLevel:
 
 def check_levels(levels: Sequence[FeatureLevel], owner: str) -> tuple[FeatureLevel, ...]:
     """``levels`` as a tuple after checking the contract: at least one level, strides powers of
-    two and strictly increasing, positive channels.
+    two that never decrease, positive channels.
 
     Raises:
         ValueError: naming ``owner`` and the offending levels.
@@ -65,8 +66,8 @@ def check_levels(levels: Sequence[FeatureLevel], owner: str) -> tuple[FeatureLev
     strides = [lv.stride for lv in levels]
     if any(s < 1 or 2 ** round(math.log2(s)) != s for s in strides):
         raise ValueError(f"{owner}: level strides must be powers of two, got {strides}")
-    if any(b <= a for a, b in zip(strides, strides[1:], strict=False)):
-        raise ValueError(f"{owner}: level strides must increase, finest first, got {strides}")
+    if any(b < a for a, b in zip(strides, strides[1:], strict=False)):
+        raise ValueError(f"{owner}: level strides must not decrease, finest first, got {strides}")
     if any(lv.channels < 1 for lv in levels):
         raise ValueError(f"{owner}: every level needs channels >= 1, got {levels}")
     return levels

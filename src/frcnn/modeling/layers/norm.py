@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch.nn.functional as F
@@ -25,7 +26,8 @@ NORMS: dict[str, Callable[[int], nn.Module]] = {
     # Training from scratch with reasonable batch sizes.
     "bn": nn.BatchNorm2d,
     # Training from scratch with small batches, where batch statistics are noisy.
-    "gn": lambda channels: nn.GroupNorm(32, channels),
+    # 32 groups, or the largest count below that divides the channels (MobileNet's 24, 40).
+    "gn": lambda channels: nn.GroupNorm(math.gcd(32, channels), channels),
 }
 
 

@@ -47,10 +47,12 @@ class FeaturePyramidNetwork(nn.Module):
             nn.init.kaiming_uniform_(conv.weight, a=1)
             nn.init.zeros_(conv.bias)
         strides = list(in_strides or [4 * 2**i for i in range(len(in_channels))])
-        pyramid = [FeatureLevel(f"p{s.bit_length() - 1}", out_channels, s) for s in strides]
-        for _ in range(self.extra_levels):
-            s = pyramid[-1].stride * 2
-            pyramid.append(FeatureLevel(f"p{s.bit_length() - 1}", out_channels, s, pooled=False))
+        extra = [strides[-1] * 2 ** (i + 1) for i in range(self.extra_levels)]
+        names = _level_names([*strides, *extra])
+        pyramid = [
+            FeatureLevel(name, out_channels, s, pooled=i < len(strides))
+            for i, (name, s) in enumerate(zip(names, [*strides, *extra], strict=True))
+        ]
         self.levels = check_levels(pyramid, "FPN")
 
     def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
@@ -65,6 +67,15 @@ class FeaturePyramidNetwork(nn.Module):
         for _ in range(self.extra_levels):
             outputs.append(F.max_pool2d(outputs[-1], kernel_size=1, stride=2, padding=0))
         return outputs
+
+
+def _level_names(strides: Sequence[int]) -> list[str]:
+    """``p<log2 stride>``, with ``a``, ``b`` ... after levels that share a stride."""
+    logs = [f"p{s.bit_length() - 1}" for s in strides]
+    return [
+        f"{n}{chr(ord('a') + logs[:i].count(n))}" if logs.count(n) > 1 else n
+        for i, n in enumerate(logs)
+    ]
 
 
 @NECKS.register("fpn")

@@ -68,13 +68,20 @@ class MultiScaleRoIAlign(nn.Module):
         log_strides = [math.log2(s) for s in strides]
         if any(lv != int(lv) for lv in log_strides):
             raise ValueError(f"MultiScaleRoIAlign: strides must be powers of two, got {strides}")
-        if any(b != a + 1 for a, b in zip(log_strides, log_strides[1:], strict=False)):
+        distinct = sorted(set(log_strides))
+        if log_strides != sorted(log_strides) or any(
+            b != a + 1 for a, b in zip(distinct, distinct[1:], strict=False)
+        ):
             raise ValueError(
-                f"MultiScaleRoIAlign: pooled strides must double from level to level, got {strides}"
+                "MultiScaleRoIAlign: pooled strides must double from level to level (or "
+                f"repeat), got {strides}"
             )
         self.strides = tuple(int(s) for s in strides)
-        self.min_level = int(log_strides[0])
-        self.max_level = int(log_strides[-1])
+        self.min_level = int(distinct[0])
+        self.max_level = int(distinct[-1])
+        # A box mapped to pyramid level k is pooled from the first level of that stride
+        # (torchvision's mapper does the same when two levels share a stride).
+        self._first = [log_strides.index(k) for k in distinct]
         self.output_size = (output_size, output_size)
         self.sampling_ratio = sampling_ratio
         self.canonical_size = canonical_size
@@ -100,13 +107,14 @@ class MultiScaleRoIAlign(nn.Module):
             ]
         )
         rois = torch.cat([image_idx, all_boxes], dim=1)  # (R, 5): image index, x1, y1, x2, y2
-        if len(features) == 1:
+        if len(self._first) == 1:
             return roi_align(
                 features[0], rois, self.output_size, 1.0 / self.strides[0], self.sampling_ratio
             )
         levels = map_levels(
             all_boxes, self.min_level, self.max_level, self.canonical_size, self.canonical_level
         )
+        levels = torch.tensor(self._first, device=levels.device)[levels]
         first = features[0]
         out = first.new_zeros((rois.shape[0], first.shape[1], *self.output_size))
         for level, (feature, stride) in enumerate(zip(features, self.strides, strict=True)):

@@ -122,16 +122,16 @@ def test_mobilenet_models_match_torchvision(name, reference_builder):
     the 320 variant's sizes and proposal counts) built by name from frcnn's catalog."""
     import torchvision.models.detection as detection
 
-    import frcnn
-    from frcnn.io.convert import from_torchvision
-
     torch.manual_seed(0)
     reference = getattr(detection, reference_builder)(
         weights=None, weights_backbone=None, num_classes=3, box_score_thresh=0.0
     ).eval()
-    ours = frcnn.build_model(name, 3, box_score_thresh=0.0, channels_last=False)
-    ours.load_state_dict(from_torchvision(reference.state_dict()))
-    ours.eval()
+    ours = model_from_torchvision(
+        reference.state_dict(), name, norm="bn", box_score_thresh=0.0, channels_last=False
+    ).eval()
+    assert ours.config["name"] == name
+    with pytest.raises(ValueError, match="not a resnet50_fpn"):
+        model_from_torchvision(reference.state_dict(), "resnet50_fpn")
     g = torch.Generator().manual_seed(1)
     images = [torch.rand(3, 300, 420, generator=g), torch.rand(3, 352, 352, generator=g)]
     ref_props, ref_dets = _run(reference, images)

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ..modeling.builder import build_model
+from ..modeling.builder import MODELS, build_model
 from ..modeling.detector import FasterRCNN
 
 # (torchvision pattern, frcnn replacement), tried in order; the first match wins.
@@ -67,15 +67,36 @@ def from_torchvision(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def model_from_torchvision(state_dict: dict[str, Tensor], **overrides: Any) -> FasterRCNN:
+def model_from_torchvision(
+    state_dict: dict[str, Tensor], name: str | None = None, **overrides: Any
+) -> FasterRCNN:
     """Build the matching frcnn detector and load converted torchvision weights into it.
 
-    The backbone depth and number of classes are read from the weights; ``overrides`` go to
-    :func:`frcnn.build_model`. The backbone uses frozen BatchNorm (as torchvision's pretrained
-    detectors do) unless ``norm`` is overridden.
+    The backbone (ResNet depth, or MobileNetV3-Large) and number of classes are read from
+    the weights; ``name`` picks among models with the same weights (e.g.
+    ``mobilenet_v3_large_320_fpn``); ``overrides`` go to :func:`frcnn.build_model`. The
+    backbone uses frozen BatchNorm (as torchvision's pretrained detectors do) unless
+    ``norm`` is overridden.
+
+    Raises:
+        ValueError: an unrecognised backbone, or a ``name`` whose backbone is another.
     """
     state = from_torchvision(state_dict)
     num_classes = state["roi_heads.predictor.cls_score.weight"].shape[0]
+    found = _model_name(state)
+    if name is not None and MODELS.get(name)["backbone"] != MODELS.get(found)["backbone"]:
+        raise ValueError(f"these weights are a {found}, not a {name}")
+    overrides.setdefault("norm", "frozen_bn")
+    overrides.setdefault("trainable_backbone_layers", 3)
+    model = build_model(name or found, num_classes, **overrides)
+    model.load_state_dict(state)
+    return model
+
+
+def _model_name(state: dict[str, Tensor]) -> str:
+    """The frcnn model a converted torchvision state dict belongs to."""
+    if "backbone.body.16.0.weight" in state:
+        return "mobilenet_v3_large_fpn"
     width = state["backbone.fpn.lateral.3.weight"].shape[1]
     blocks = len({k.split(".")[3] for k in state if k.startswith("backbone.body.layer3.")})
     backbone = _RESNETS.get((width, blocks))
@@ -83,8 +104,4 @@ def model_from_torchvision(state_dict: dict[str, Tensor], **overrides: Any) -> F
         raise ValueError(
             f"unrecognised ResNet backbone (layer4 width {width}, layer3 {blocks} blocks)"
         )
-    overrides.setdefault("norm", "frozen_bn")
-    overrides.setdefault("trainable_backbone_layers", 3)
-    model = build_model(f"{backbone}_fpn", num_classes, **overrides)
-    model.load_state_dict(state)
-    return model
+    return f"{backbone}_fpn"

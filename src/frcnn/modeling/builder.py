@@ -45,6 +45,8 @@ class ModelConfig:
     fpn_channels: int = 256
     channels_last: bool = True
     gradient_checkpointing: bool = False
+    # Attention on each pyramid level: none, cbam (channel then spatial) or spatial.
+    attention: str = "none"
     # Image transform
     min_size: int | tuple[int, ...] = 800
     max_size: int = 1333
@@ -138,6 +140,7 @@ def build_from_config(cfg: ModelConfig) -> FasterRCNN:
         cfg.pretrained_backbone,
         cfg.gradient_checkpointing,
         cfg.extra_levels,
+        cfg.attention,
     )
     transform = ImageTransform(
         cfg.min_size,

@@ -6,11 +6,13 @@ from torch import Tensor, nn
 
 from .backbones.base import BACKBONES, FeatureLevel, check_levels
 from .backbones.weights import load_backbone_weights
+from .layers.attention import build_attention
 from .necks.base import NECKS
 
 
 class BodyWithNeck(nn.Module):
-    """``body`` (backbone) then ``neck``; the neck is stored under its registered name.
+    """``body`` (backbone) then ``neck``, then (``attention`` ``cbam`` or ``spatial``) an
+    attention block on each pyramid level; the neck is stored under its registered name.
 
     Attributes:
         levels: the neck's declared output levels (anchors go on each; RoIs are pooled from
@@ -19,7 +21,9 @@ class BodyWithNeck(nn.Module):
         strides: stride of each output level, finest first.
     """
 
-    def __init__(self, body: nn.Module, neck_name: str, neck: nn.Module) -> None:
+    def __init__(
+        self, body: nn.Module, neck_name: str, neck: nn.Module, attention: str = "none"
+    ) -> None:
         super().__init__()
         self.body = body
         self.neck_name = neck_name
@@ -33,13 +37,19 @@ class BodyWithNeck(nn.Module):
             )
         self.out_channels = channels.pop()
         self.strides = tuple(lv.stride for lv in self.levels)
+        # One attention block per pyramid level (none: no modules, no state-dict keys).
+        blocks = [build_attention(attention, self.out_channels) for _ in self.levels]
+        self.attention = nn.ModuleList([b for b in blocks if b is not None])
 
     @property
     def neck(self) -> nn.Module:
         return getattr(self, self.neck_name)
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        return self.neck(self.body(x))
+        levels = self.neck(self.body(x))
+        if len(self.attention):
+            levels = [block(level) for block, level in zip(self.attention, levels, strict=True)]
+        return levels
 
 
 def build_features(
@@ -51,6 +61,7 @@ def build_features(
     pretrained: str | None = None,
     checkpointing: bool = False,
     extra_levels: int | None = None,
+    attention: str = "none",
 ) -> BodyWithNeck:
     """Build a registered backbone (optionally from pretrained weights, see
     :func:`~frcnn.modeling.backbones.weights.load_backbone_weights`) and a registered neck
@@ -75,4 +86,4 @@ def build_features(
     )
     levels = check_levels(getattr(body, "levels", ()), f"backbone {backbone!r}")
     extra = body.extra_levels if extra_levels is None else extra_levels
-    return BodyWithNeck(body, neck, neck_builder(levels, out_channels, extra))
+    return BodyWithNeck(body, neck, neck_builder(levels, out_channels, extra), attention)

@@ -109,3 +109,19 @@ def test_a_bad_model_name_reads_no_data_and_creates_no_folder(tmp_path, monkeypa
     assert code == 2 and "min_size" in capsys.readouterr().err
     assert main(["train", "--data", "nowhere"]) == 2 and not (tmp_path / "runs").exists()
     assert "data.train: dataset not found: nowhere" in capsys.readouterr().err
+
+
+def test_models_prints_the_stored_table_for_every_model(capsys):
+    import frcnn
+    from frcnn.modeling.catalog import MODELS, model_table
+
+    table = model_table()["models"]
+    assert set(table) == set(MODELS)  # benchmarks/models.py --write after adding a model
+    model = frcnn.build_model("mobilenet_v3_large_320_fpn", 91)
+    assert table["mobilenet_v3_large_320_fpn"]["params"] == sum(
+        p.numel() for p in model.parameters()
+    )
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = next(line for line in out if line.startswith("mobilenet_v3_large_320_fpn"))
+    assert row.split()[1:4] == ["mobilenet_v3_large", "19.4M", "2.9"]

@@ -1,4 +1,4 @@
-"""``frcnn models``: the registered model names."""
+"""``frcnn models``: the registered models with their size, cost and CPU latency."""
 
 from __future__ import annotations
 
@@ -6,13 +6,31 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list the registered model names")
+    p = sub.add_parser(
+        "models", help="list the registered models: parameters, GFLOPs, input size, CPU latency"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..modeling.catalog import MODELS
+    from ..modeling.catalog import MODELS, model_table
 
+    table = model_table()
+    rows = table.get("models", {})
+    print(f"{'model':<28}{'backbone':<20}{'params':>8}{'GFLOPs':>8}{'size':>6}{'CPU ms':>8}")
     for name, spec in MODELS.items():
-        print(f"{name:<28} backbone {spec['backbone']}, neck {spec['neck']}")
+        row = rows.get(name)
+        if row is None:
+            print(f"{name:<28}{spec['backbone']:<20}{'-':>8}{'-':>8}{'-':>6}{'-':>8}")
+            continue
+        print(
+            f"{name:<28}{spec['backbone']:<20}{row['params'] / 1e6:>7.1f}M{row['gflops']:>8.1f}"
+            f"{row['input_size']:>6}{row['latency_ms']:>8.0f}"
+        )
+    if rows:
+        print(
+            f"GFLOPs and CPU latency of one image at the input size, measured by "
+            f"benchmarks/models.py on {table.get('machine', 'an unknown machine')}; random "
+            "weights, so the number of proposals (and the head's work) varies"
+        )
     return 0

@@ -5,7 +5,23 @@ registered by their own modules (:mod:`frcnn.modeling.backbones`, :mod:`~.necks`
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from .registry import MODELS
+
+# Parameters, GFLOPs, default input size and CPU latency of each model, measured by
+# benchmarks/models.py --write (frcnn models prints them without building anything).
+TABLE_FILE = Path(__file__).with_name("model_table.json")
+
+
+def model_table() -> dict:
+    """The stored measurements: ``{"machine": ..., "models": {name: row}}`` (empty when the
+    file is missing)."""
+    if not TABLE_FILE.is_file():
+        return {"models": {}}
+    return json.loads(TABLE_FILE.read_text())
+
 
 for _depth in (18, 34, 50, 101):
     MODELS.register(f"resnet{_depth}_fpn", {"backbone": f"resnet{_depth}", "neck": "fpn"})

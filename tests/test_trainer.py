@@ -252,3 +252,28 @@ def test_validation_losses_leave_the_model_and_random_state_as_they_were(tmp_pat
     for k, v in model.state_dict().items():  # batch-norm statistics untouched
         assert torch.equal(v, before[k]), k
     assert isinstance(ds, DetectionDataset)
+
+
+def test_another_class_count_warns_for_fine_tuning_and_stops_a_resume(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from frcnn.engine.model import load_initial_weights
+
+    small = dict(fpn_channels=16, representation_size=32, min_size=96, max_size=96)
+    five = frcnn.build_model("resnet18_fpn", 6, **small)
+    path = frcnn.save_model(five, tmp_path / "five.safetensors")
+    two = frcnn.build_model("resnet18_fpn", 3, **small)
+    import logging
+
+    logging.getLogger("frcnn").addHandler(handler := logging.StreamHandler())
+    try:
+        load_initial_weights(two, str(path))
+    finally:
+        logging.getLogger("frcnn").removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "predicts 6 classes (background included), the data has 3" in err
+    # the body came from the file, the predictor is fresh
+    torch.testing.assert_close(two.backbone.body.conv1.weight, five.backbone.body.conv1.weight)
+    fake = SimpleNamespace(raw_model=two, out=tmp_path)
+    with pytest.raises(ValueError, match="trained for 6 classes .* the data now has 3"):
+        Trainer._load_resumed(fake, five.state_dict())

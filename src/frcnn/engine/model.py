@@ -63,6 +63,15 @@ def load_initial_weights(model: FasterRCNN, path: str) -> None:
     loaded = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     skipped = sorted(set(own) - set(loaded))
     model.load_state_dict(loaded, strict=False)
+    theirs = source.get("roi_heads.predictor.cls_score.weight")
+    if theirs is not None and theirs.shape[0] != model.num_classes:
+        log.warning(
+            "warning: %s predicts %d classes (background included), the data has %d: the box "
+            "predictor starts from fresh weights and learns the new classes",
+            path,
+            theirs.shape[0],
+            model.num_classes,
+        )
     log.info(
         "weights from %s: %d tensors loaded, %d kept fresh%s",
         path,

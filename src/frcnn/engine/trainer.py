@@ -375,13 +375,11 @@ class Trainer:
 
     def _resume(self, state: dict) -> None:
         if "model_file" in state:
-            self.raw_model.load_state_dict(load_file(self.weights / state["model_file"]))
+            self._load_resumed(load_file(self.weights / state["model_file"]))
         elif "model" in state:  # frcnn 0.2 kept the weights inside the state
-            self.raw_model.load_state_dict(state["model"])
+            self._load_resumed(state["model"])
         else:  # frcnn 0.1.0 kept the weights only in last.safetensors
-            self.raw_model.load_state_dict(
-                load_model(self.weights / "last.safetensors").state_dict()
-            )
+            self._load_resumed(load_model(self.weights / "last.safetensors").state_dict())
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler is not None and state.get("scaler"):
@@ -400,6 +398,21 @@ class Trainer:
                 hook.load_state_dict(state["hooks"][hook.name])
         set_rng_state(state["rng"])
         log.info("resumed from %s at epoch %d", self.state_path, self.first_epoch + 1)
+
+    def _load_resumed(self, weights: dict) -> None:
+        """The run's weights, after checking they fit today's data.
+
+        Raises:
+            ValueError: the run was trained for another number of classes.
+        """
+        saved = weights.get("roi_heads.predictor.cls_score.weight")
+        if saved is not None and saved.shape[0] != self.raw_model.num_classes:
+            raise ValueError(
+                f"--resume: the run in {self.out} was trained for {saved.shape[0]} classes "
+                f"(background included), the data now has {self.raw_model.num_classes}; resume "
+                "with the run's own data, or start a new run from its weights with --weights"
+            )
+        self.raw_model.load_state_dict(weights)
 
     def _train_result(self) -> TrainResult:
         best = self.weights / "best.safetensors"

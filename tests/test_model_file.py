@@ -109,3 +109,31 @@ def test_local_backbone_weights_and_freezing(tmp_path):
     body = model.backbone.body
     assert not body.conv1.weight.requires_grad and not body.layer1[0].conv1.weight.requires_grad
     assert body.layer2[0].conv1.weight.requires_grad and body.layer4[0].conv1.weight.requires_grad
+
+
+def test_local_backbone_weights_report_missing_and_unexpected_keys(tmp_path, caplog):
+    from safetensors.torch import save_file
+    from torchvision.models import mobilenet_v3_large, resnet18
+
+    torch.manual_seed(0)
+    state = {k: v.contiguous() for k, v in resnet18().state_dict().items()}
+    del state["layer4.1.conv2.weight"]
+    state["extra.weight"] = torch.zeros(2)
+    path = tmp_path / "r18.safetensors"
+    save_file(state, str(path))
+    with caplog.at_level("INFO", logger="frcnn"):
+        frcnn.build_model("resnet18_fpn", 3, pretrained_backbone=str(path))
+    report = " ".join(r.getMessage() for r in caplog.records)
+    assert "1 missing (layer4.1.conv2.weight)" in report and "1 unexpected (extra.weight)" in report
+    # an ImageNet MobileNetV3 checkpoint (features.* and classifier.*) loads into the body
+    net = mobilenet_v3_large()
+    mpath = tmp_path / "mnv3.pth"
+    torch.save(net.state_dict(), mpath)
+    model = frcnn.build_model("mobilenet_v3_large_fpn", 3, pretrained_backbone=str(mpath))
+    torch.testing.assert_close(
+        getattr(model.backbone.body, "16")[0].weight, net.features[16][0].weight
+    )
+    wrong = tmp_path / "wrong.safetensors"
+    save_file({"a.weight": torch.zeros(3)}, str(wrong))
+    with pytest.raises(ValueError, match="none of the 1 tensors fit"):
+        frcnn.build_model("resnet18_fpn", 3, pretrained_backbone=str(wrong))

@@ -13,6 +13,7 @@ from torchvision.models.mobilenetv3 import MobileNet_V3_Large_Weights
 
 from ..layers.norm import norm_layer
 from .base import BACKBONES, BackboneSpec, FeatureLevel, check_levels
+from .weights import load_matching
 
 
 class MobileNetV3Body(nn.Module):
@@ -50,11 +51,13 @@ class MobileNetV3Body(nn.Module):
         if not 0 <= trainable_layers <= len(self.STAGE_STARTS):
             raise ValueError(f"trainable_layers must be in 0..6, got {trainable_layers}")
         net = mobilenet_v3_large(weights=None, norm_layer=norm_layer(norm))
-        if weights is not None:
+        if weights is not None:  # ImageNet keys are features.*; the classifier is not used
             features = {
-                k[len("features.") :]: v for k, v in weights.items() if k.startswith("features.")
+                k.removeprefix("features."): v
+                for k, v in weights.items()
+                if not k.startswith("classifier.")
             }
-            net.features.load_state_dict(features)
+            load_matching(net.features, features, "mobilenet_v3_large backbone weights")
         for i, block in enumerate(net.features):
             self.add_module(str(i), block)
         self.levels = check_levels(

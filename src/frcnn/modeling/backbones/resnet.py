@@ -12,6 +12,7 @@ from torchvision.models import resnet
 
 from ..layers.norm import norm_layer
 from .base import BACKBONES, BackboneSpec, FeatureLevel, check_levels
+from .weights import load_matching
 
 RESNETS: dict[str, tuple[Callable[..., resnet.ResNet], resnet.WeightsEnum]] = {
     "resnet18": (resnet.resnet18, resnet.ResNet18_Weights.IMAGENET1K_V1),
@@ -61,10 +62,10 @@ class ResNetBody(nn.Module):
         if not 0 <= trainable_layers <= 5:
             raise ValueError(f"trainable_layers must be in 0..5, got {trainable_layers}")
         net = RESNETS[name][0](weights=None, norm_layer=norm_layer(norm))
-        if weights is not None:
-            weights = {k: v for k, v in weights.items() if not k.startswith("fc.")}
-            net.fc = nn.Identity()
-            net.load_state_dict(weights)
+        net.fc = nn.Identity()
+        if weights is not None:  # the ImageNet classifier (fc) is not part of the body
+            body = {k: v for k, v in weights.items() if not k.startswith("fc.")}
+            load_matching(net, body, f"{name} backbone weights")
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = (
             net.layer1,

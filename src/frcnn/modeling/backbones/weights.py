@@ -3,12 +3,15 @@ local file."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ...io.checkpoint import load_state_dict_file
+
+log = logging.getLogger("frcnn")
 
 
 def load_backbone_weights(name: str, source: str, url: str | None) -> dict[str, Tensor]:
@@ -38,3 +41,37 @@ def load_backbone_weights(name: str, source: str, url: str | None) -> dict[str, 
             f"or pass pretrained_backbone=PATH with a local weights file, or "
             f"pretrained_backbone=None to train from random initialisation."
         ) from err
+
+
+def load_matching(module: nn.Module, weights: dict[str, Tensor], what: str) -> None:
+    """Load every tensor of ``weights`` whose name and shape match ``module``'s, and report
+    the rest: weights the module lacks (unexpected), parameters the weights lack (missing,
+    left at their initialisation) and shape mismatches. Batch-norm step counters are not
+    counted.
+
+    Raises:
+        ValueError: nothing matches (the file is not weights for this backbone).
+    """
+    own = module.state_dict()
+
+    def counted(keys: list[str]) -> list[str]:
+        return [k for k in keys if not k.endswith("num_batches_tracked")]
+
+    matched = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    wrong = counted([k for k in weights if k in own and own[k].shape != weights[k].shape])
+    unexpected = counted([k for k in weights if k not in own])
+    missing = counted([k for k in own if k not in weights])
+    if not counted(list(matched)):
+        example = ", ".join(list(weights)[:3])
+        raise ValueError(
+            f"{what}: none of the {len(weights)} tensors fit this backbone (e.g. {example}); "
+            "is it the right file?"
+        )
+    module.load_state_dict(matched, strict=False)
+    report = f"{what}: {len(counted(list(matched)))} tensors loaded"
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+        if keys:
+            report += (
+                f"; {len(keys)} {label} ({', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''})"
+            )
+    (log.warning if missing or unexpected or wrong else log.info)("%s", report)

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import torch
 from test_train import TINY_RUN
 
 import frcnn
@@ -48,3 +49,33 @@ def test_two_process_gloo_training(tmp_path):
     assert not (tmp_path / "run2").exists()  # only rank 0 created and wrote the run folder
     result = frcnn.evaluate(out / "weights" / "last.safetensors", tmp_path / "val")
     assert 0 <= result.coco["AP50"] <= 1
+
+
+def test_syncbn_is_batchnorm_converted_only_for_multi_gpu_runs():
+    from frcnn.engine.distributed import DistInfo, sync_batch_norms
+
+    model = frcnn.build_model(
+        "resnet18_fpn", 3, norm="syncbn", fpn_channels=16, representation_size=32
+    )
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    single = sync_batch_norms(model, "syncbn", DistInfo(), torch.device("cpu"))
+    assert single is model and not any(
+        isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules()
+    )
+    two = DistInfo(rank=0, world_size=2)
+    import logging
+
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logging.getLogger("frcnn").addHandler(handler)  # whatever the logger's propagation
+    try:
+        on_cpu = sync_batch_norms(model, "syncbn", two, torch.device("cpu"))
+    finally:
+        logging.getLogger("frcnn").removeHandler(handler)
+    assert on_cpu is model and any("needs GPUs" in m for m in seen)
+    on_gpus = sync_batch_norms(model, "syncbn", two, torch.device("cuda", 0))
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in on_gpus.modules())
+    assert on_gpus.config["norm"] == "syncbn" and hasattr(on_gpus, "class_names") is hasattr(
+        model, "class_names"
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+log = logging.getLogger("frcnn")
 
 
 @dataclass
@@ -67,3 +70,16 @@ def broadcast_values(values: list[float], info: DistInfo, device: torch.device) 
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.broadcast(t, src=0)
     return t.tolist()
+
+
+def sync_batch_norms(model: torch.nn.Module, norm: str, info: DistInfo, device: torch.device):
+    """``model`` with its BatchNorms synchronised across processes when ``norm`` is
+    ``syncbn`` in a multi-GPU run; unchanged otherwise (a single process has nothing to
+    synchronise, and SyncBatchNorm needs GPUs: a CPU run keeps BatchNorm and says so)."""
+    if norm != "syncbn" or not info.enabled:
+        return model
+    if device.type != "cuda":
+        if info.is_main:
+            log.warning("warning: norm syncbn needs GPUs; this CPU run keeps per-process BatchNorm")
+        return model
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -33,7 +33,13 @@ from ..modeling.detector import FasterRCNN
 from . import hooks as H
 from .data import build_loaders, data_warnings, load_datasets
 from .device import resolve_device
-from .distributed import all_gather_list, broadcast, cleanup, init_distributed
+from .distributed import (
+    all_gather_list,
+    broadcast,
+    cleanup,
+    init_distributed,
+    sync_batch_norms,
+)
 from .loop import EpochStats, StepOptions, train_one_epoch, validation_losses
 from .model import build_training_model
 from .optim import LRSchedule, build_optimizer, schedule_warnings
@@ -234,6 +240,8 @@ class Trainer:
             write_val_split(self.out, cfg, self.val_data)
         self.loaders = build_loaders(cfg, self.train_data, self.val_data, self.info)
         self.raw_model = build_training_model(cfg, self.train_data).to(self.device)
+        norm = self.raw_model.config.get("norm") or ""
+        self.raw_model = sync_batch_norms(self.raw_model, norm, self.info, self.device)
         self.model = self.raw_model
         if self.info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None

@@ -25,6 +25,9 @@ NORMS: dict[str, Callable[[int], nn.Module]] = {
     "frozen_bn": FrozenBN,
     # Training from scratch with reasonable batch sizes.
     "bn": nn.BatchNorm2d,
+    # BatchNorm whose statistics are computed over every process of a multi-GPU (torchrun)
+    # run: built as BatchNorm (same weights and keys), converted by the trainer under DDP.
+    "syncbn": nn.BatchNorm2d,
     # Training from scratch with small batches, where batch statistics are noisy.
     # 32 groups, or the largest count below that divides the channels (MobileNet's 24, 40).
     "gn": lambda channels: nn.GroupNorm(math.gcd(32, channels), channels),

@@ -1,6 +1,6 @@
 """The demo's quality bar: held-out mAP50 after M minutes of training on this machine.
 
-Runs the demo recipe (frcnn.demo.DEMO_RECIPE, plus any overrides) with a time budget and
+Runs the demo recipe (the shipped `cpu-fast`, plus any overrides) with a time budget and
 prints the learning curve and the final held-out metrics.
 
     .venv/bin/python benchmarks/demo_quality.py [--minutes 5] [--out runs/demo-bench] [key=value ...]

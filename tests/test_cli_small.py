@@ -125,3 +125,40 @@ def test_models_prints_the_stored_table_for_every_model(capsys):
     out = capsys.readouterr().out.splitlines()
     row = next(line for line in out if line.startswith("mobilenet_v3_large_320_fpn"))
     assert row.split()[1:4] == ["mobilenet_v3_large", "19.4M", "2.9"]
+
+
+def test_recipes_by_name(capsys):
+    from frcnn.demo import DEMO_RECIPE
+
+    # the demo's recipe, as it was written out before it shipped as a file
+    before = [
+        "model.name=resnet18_fpn",
+        "model.args.fpn_channels=64",
+        "model.args.representation_size=256",
+        "model.args.norm=bn",
+        "model.args.anchor_sizes=[[16], [32], [64], [128], [256]]",
+        "model.args.rpn_pre_nms_top_n_train=1000",
+        "model.args.rpn_post_nms_top_n_train=500",
+        "model.args.rpn_pre_nms_top_n_test=500",
+        "model.args.rpn_post_nms_top_n_test=300",
+        "model.args.box_batch_size_per_image=128",
+        "data.img_size=256",
+        "data.batch_size=8",
+        "data.augment=light",
+        "optim.name=adamw",
+        "optim.lr=0.001",
+        "optim.weight_decay=0.0001",
+        "schedule.policy=cosine",
+        "schedule.warmup_epochs=0.5",
+        "schedule.epochs=100",
+        "eval.conf=0.5",
+    ]
+    assert load_config(DEMO_RECIPE).to_dict() == load_config(None, before).to_dict()
+    tv = load_config("tv-default", ["data.batch_size=4"])
+    assert tv.model.name == "resnet50_fpn" and tv.schedule.milestones == [16, 22]
+    assert tv.data.batch_size == 4  # overrides still win
+    assert main(["recipes"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("cpu-fast") and "tv-default" in out
+    with pytest.raises(FileNotFoundError, match="recipes: cpu-fast, tv-default"):
+        load_config("cpu-slow")

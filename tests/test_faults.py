@@ -369,7 +369,7 @@ SWEEP = [
     ("data convert {missing} --to coco {out}", "dataset not found"),
     ("anchors {empty}", "cannot tell the dataset format"),
     ("train --data {missing} --out {out}", "dataset not found"),
-    ("train --config {missing}.yaml", "cannot read the YAML file"),
+    ("train --config {missing}.yaml", "no such file, and no recipe of that name"),
     ("train --data {empty} --model nosuch --out {out}", "error:"),
     ("eval --weights {missing} --data {empty}", "error:"),
     ("predict --weights {missing} {png}", "does not exist"),

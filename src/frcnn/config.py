@@ -289,17 +289,38 @@ def read_anchors(path: str | Path) -> dict[str, Any]:
     return {f"model.args.{key}": value for key, value in data.items()}
 
 
+def config_path(path: str | Path) -> Path:
+    """A configuration file: ``path`` itself, or the shipped recipe of that name
+    (``cpu-fast``, ``tv-default``; see ``frcnn recipes``).
+
+    Raises:
+        FileNotFoundError: neither, naming the recipes.
+    """
+    from .recipes import recipe_names, recipe_path
+
+    if Path(path).is_file():
+        return Path(path)
+    recipe = recipe_path(str(path))
+    if recipe is None:
+        raise FileNotFoundError(
+            f"config {path}: no such file, and no recipe of that name (recipes: "
+            f"{', '.join(recipe_names())})"
+        )
+    return recipe
+
+
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None, **values: Any
 ) -> TrainConfig:
-    """Defaults, then a YAML file, then ``section.key=value`` overrides, then keyword values
-    (``{"data.train": "x"}`` style keys).
+    """Defaults, then a YAML file (or a shipped recipe by name, see :func:`config_path`), then
+    ``section.key=value`` overrides, then keyword values (``{"data.train": "x"}`` style keys).
 
     Raises:
         KeyError: an unknown key, with a did-you-mean.
     """
     cfg = TrainConfig()
     if path is not None:
+        path = config_path(path)
         data = read_yaml(path) or {}
         if not isinstance(data, dict):
             raise TypeError(f"{path}: a config file must hold a mapping of sections")

@@ -72,28 +72,8 @@ def fit_one_image(
 
 
 # The demo's recipe, chosen by measurement on a 2-core CPU (benchmarks/demo_quality.py).
-DEMO_RECIPE: list[str] = [
-    "model.name=resnet18_fpn",
-    "model.args.fpn_channels=64",
-    "model.args.representation_size=256",
-    "model.args.norm=bn",
-    "model.args.anchor_sizes=[[16], [32], [64], [128], [256]]",
-    "model.args.rpn_pre_nms_top_n_train=1000",
-    "model.args.rpn_post_nms_top_n_train=500",
-    "model.args.rpn_pre_nms_top_n_test=500",
-    "model.args.rpn_post_nms_top_n_test=300",
-    "model.args.box_batch_size_per_image=128",
-    "data.img_size=256",
-    "data.batch_size=8",
-    "data.augment=light",
-    "optim.name=adamw",
-    "optim.lr=0.001",
-    "optim.weight_decay=0.0001",
-    "schedule.policy=cosine",
-    "schedule.warmup_epochs=0.5",
-    "schedule.epochs=100",
-    "eval.conf=0.5",
-]
+# The demo trains with the shipped recipe of this name (src/frcnn/recipes/cpu-fast.yaml).
+DEMO_RECIPE = "cpu-fast"
 
 
 def run_demo_training(
@@ -123,5 +103,5 @@ def run_demo_training(
         "schedule.time_budget": minutes,
         "run.seed": seed,
     }
-    cfg = load_config(None, [*DEMO_RECIPE, *(overrides or [])], **values)
+    cfg = load_config(DEMO_RECIPE, list(overrides or []), **values)
     return train(cfg)

@@ -9,11 +9,11 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import anchors, convert_weights, data, demo, models, predict, train
+from . import anchors, convert_weights, data, demo, models, predict, recipes, train
 from . import eval as eval_command
 
 # In the order ``frcnn --help`` lists them.
-COMMANDS = [demo, convert_weights, data, anchors, train, eval_command, predict, models]
+COMMANDS = [demo, convert_weights, data, anchors, train, eval_command, predict, models, recipes]
 
 
 def build_parser() -> argparse.ArgumentParser:

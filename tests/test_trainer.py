@@ -65,6 +65,7 @@ def test_callbacks_and_resume_restore_every_hook(tmp_path):
     assert first.events == ["before_train", ("after_epoch", 0, True), "after_train"]
     state = load_training_state(out / "weights" / "last.state.pt")
     assert set(state["hooks"]) == {
+        "CpuRecipeAdvice",
         "EvalSchedule",
         "ResultsCSV",
         "TensorBoard",

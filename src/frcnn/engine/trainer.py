@@ -287,6 +287,7 @@ class Trainer:
         if cfg.schedule.time_budget:
             hooks.append(H.TimeBudget(cfg.schedule.time_budget, cfg.schedule.epochs))
         hooks += [
+            H.CpuRecipeAdvice(),
             H.EvalSchedule(cfg.eval.every),
             H.ResultsCSV(self.out / "results.csv"),
             H.TensorBoard(self.out),

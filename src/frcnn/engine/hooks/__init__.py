@@ -1,5 +1,6 @@
 """Trainer hooks: every concern around the training loop, each with its own state."""
 
+from .advice import CpuRecipeAdvice
 from .base import Callback, Hook
 from .budget import StopAfterEpochs, TimeBudget
 from .checkpoint import Checkpointer, TopK
@@ -12,6 +13,7 @@ from .writers import EpochLog, ProgressLog, ResultsCSV, TensorBoard
 __all__ = [
     "Callback",
     "Checkpointer",
+    "CpuRecipeAdvice",
     "EarlyStopping",
     "EpochLog",
     "EvalSchedule",

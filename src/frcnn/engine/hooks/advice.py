@@ -1,0 +1,63 @@
+"""Advice from the first batches: a GPU-sized recipe on a CPU learns almost nothing in
+minutes; say so with the measured speed and the recipe to use instead."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from .base import Hook
+
+if TYPE_CHECKING:
+    from ..trainer import Trainer
+
+log = logging.getLogger("frcnn")
+
+# What makes a recipe GPU-sized (torchvision's defaults), as (model option, threshold).
+GPU_SIZED = (
+    ("rpn_post_nms_top_n_train", 2000, "proposals"),
+    ("box_batch_size_per_image", 512, "RoIs per image"),
+    ("representation_size", 1024, "-wide box head"),
+)
+MEASURED_BATCHES = 3
+
+
+def gpu_sized(config: dict) -> list[str]:
+    """The GPU-sized settings of a model configuration, in words (empty when none)."""
+    return [
+        f"{config[key]}{'' if word.startswith('-') else ' '}{word}"
+        for key, limit, word in GPU_SIZED
+        if config.get(key, 0) >= limit
+    ]
+
+
+class CpuRecipeAdvice(Hook):
+    """After the first few batches of a CPU run with a GPU-sized recipe, one warning with
+    the measured images per second and ``--config cpu-fast``."""
+
+    def __init__(self) -> None:
+        self.images = 0
+        self.start: float | None = None
+        self.done = False
+
+    def before_epoch(self, trainer: Trainer) -> None:
+        if self.start is None:
+            self.start = trainer.clock()
+
+    def after_step(self, trainer: Trainer) -> None:
+        if self.done or trainer.device.type != "cpu" or not trainer.info.is_main:
+            return
+        self.images += trainer.step_images
+        if trainer.batch_in_epoch + 1 < MEASURED_BATCHES or self.start is None:
+            return
+        self.done = True
+        heavy = gpu_sized(trainer.raw_model.config)
+        if heavy:
+            speed = self.images / max(trainer.clock() - self.start, 1e-9)
+            log.warning(
+                "warning: a GPU-sized recipe (%s) on a CPU: %.1f images/s, so minutes of "
+                "training learn little; `--config cpu-fast` is sized for a CPU (see frcnn "
+                "recipes)",
+                ", ".join(heavy),
+                speed,
+            )

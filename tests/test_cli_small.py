@@ -109,6 +109,9 @@ def test_a_bad_model_name_reads_no_data_and_creates_no_folder(tmp_path, monkeypa
     assert code == 2 and "min_size" in capsys.readouterr().err
     assert main(["train", "--data", "nowhere"]) == 2 and not (tmp_path / "runs").exists()
     assert "data.train: dataset not found: nowhere" in capsys.readouterr().err
+    # a Hugging Face name is not a path: it gets as far as reading (stopped here)
+    with pytest.raises(AssertionError, match="data was read"):
+        main(["--debug", "train", "--data", "hf:someone/boxes"])
 
 
 def test_models_prints_the_stored_table_for_every_model(capsys):

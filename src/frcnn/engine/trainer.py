@@ -444,8 +444,10 @@ def _check_before_start(cfg: TrainConfig) -> None:
         ValueError, TypeError: unknown model name or option. FileNotFoundError: no such data.
     """
     model_config(cfg.model.name, 2, **cfg.model.args)
+    hub = cfg.data.format == "hf"  # Hugging Face names are not paths
     for key, value in (("data.train", cfg.data.train), ("data.val", cfg.data.val)):
-        if value and "://" not in str(value) and not Path(value).exists():
+        remote = hub or str(value).startswith("hf:") or "://" in str(value)
+        if value and not remote and not Path(value).exists():
             raise FileNotFoundError(f"{key}: dataset not found: {value}")
 
 

@@ -1,6 +1,7 @@
 """Every registered model: parameters, GFLOPs and CPU inference latency at its default input
 size and at 320 px (median of ``--repeats`` runs after a warm-up, random weights, one
-image, this machine's threads). ``--write`` stores the table that ``frcnn models`` prints.
+image, this machine's threads), and training images/s at 320 px (batches of two).
+``--write`` stores the table that ``frcnn models`` prints.
 
     .venv/bin/python benchmarks/models.py [--models NAME ...] [--repeats 3] [--write]
 """
@@ -42,7 +43,34 @@ def measure(name: str, repeats: int) -> dict:
     torch.manual_seed(0)  # the same model resizing to 320 px (not up to its min_size)
     at_320 = frcnn.build_model(name, 91, min_size=320, max_size=640).eval()
     row["latency_320_ms"] = latency(at_320, 320, repeats)
+    row["train_images_per_s_320"] = train_speed(at_320, repeats)
     return row
+
+
+@torch.enable_grad()
+def train_speed(model: torch.nn.Module, repeats: int) -> float:
+    """Median training images per second: batches of two 320 px images with one box each,
+    forward, backward and an SGD step."""
+    model.train()
+    images = [torch.rand(3, 320, 320), torch.rand(3, 320, 320)]
+    box = {"boxes": torch.tensor([[40.0, 50.0, 200.0, 220.0]]), "labels": torch.tensor([1])}
+    targets = [box, box]
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+
+    def step() -> None:
+        opt.zero_grad()
+        sum(model(images, targets).values()).backward()
+        opt.step()
+
+    step()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    model.eval()
+    return round(len(images) / statistics.median(times), 2)
 
 
 @torch.no_grad()
@@ -69,13 +97,17 @@ def main() -> None:
     table.setdefault("models", {})
     table["machine"] = f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}"
     latency(frcnn.build_model(names[0], 91).eval(), 320, 2)  # threads and allocator warm up
-    print(f"{'model':<28}{'params':>10}{'GFLOPs':>9}{'size':>6}{'ms':>9}{'ms@320':>9}")
+    print(
+        f"{'model':<28}{'params':>10}{'GFLOPs':>9}{'size':>6}{'ms':>9}{'ms@320':>9}"
+        f"{'train/s@320':>12}"
+    )
     for name in names:
         row = measure(name, args.repeats)
         table["models"][name] = row
         print(
             f"{name:<28}{row['params'] / 1e6:>9.1f}M{row['gflops']:>9.1f}{row['input_size']:>6}"
             f"{row['latency_ms']:>9.0f}{row['latency_320_ms']:>9.0f}"
+            f"{row['train_images_per_s_320']:>12.2f}"
         )
     if args.write:
         TABLE_FILE.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")

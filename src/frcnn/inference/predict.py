@@ -45,6 +45,25 @@ def expand_sources(sources: Sequence[str]) -> list[Path]:
     return files
 
 
+def detect(
+    model: nn.Module,
+    images: list[torch.Tensor],
+    device: torch.device,
+    tile: int | None,
+    overlap: float,
+    batch_size: int,
+) -> list[dict[str, torch.Tensor]]:
+    """The model's detections for CHW images: whole, or (``tile``) each in overlapping
+    tiles, ``batch_size`` at a time, merged per image."""
+
+    def detector(batch: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        return model([im.to(device) for im in batch])
+
+    if tile:
+        return [predict_tiled(detector, im, tile, overlap, batch_size) for im in images]
+    return detector(images)
+
+
 @torch.no_grad()
 def predict_batches(
     model: nn.Module,
@@ -59,18 +78,11 @@ def predict_batches(
     ``tile``, each image is predicted in overlapping tiles (``batch_size`` tiles at a time)
     merged as ``frcnn predict --tile`` does."""
     model.eval()
-
-    def detector(images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        return model([im.to(device) for im in images])
-
     out = []
     for imgs, targets in batches:
         if not imgs:
             continue  # unreadable images were left out (and warned about) by the loader
-        if tile:
-            detections = [predict_tiled(detector, im, tile, overlap, batch_size) for im in imgs]
-        else:
-            detections = detector(imgs)
+        detections = detect(model, imgs, device, tile, overlap, batch_size)
         for det, target in zip(detections, targets, strict=True):
             out.append(
                 {
@@ -217,19 +229,12 @@ def _predict_chunks(
     """Detections with score >= ``conf`` for batches of ``(name, HxWx3 array)``."""
     model.eval()
     device = next(model.parameters()).device
-
-    def detector(images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        return model([im.to(device) for im in images])
-
     out: list[Prediction] = []
     for chunk in chunks:
         if not chunk:
             continue
         tensors = [to_tensor(im) for _, im in chunk]
-        if tile:
-            dets = [predict_tiled(detector, t, tile, overlap, batch_size) for t in tensors]
-        else:
-            dets = detector(tensors)
+        dets = detect(model, tensors, device, tile, overlap, batch_size)
         for (path, _), image, det in zip(chunk, tensors, dets, strict=True):
             sure = det["scores"] >= conf
             out.append(

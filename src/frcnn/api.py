@@ -18,7 +18,7 @@ from .engine.device import resolve_device
 from .engine.hooks import Callback
 from .engine.trainer import TrainResult
 from .engine.trainer import train as _train
-from .evaluation.coco import align_image_ids, read_coco_results
+from .evaluation.coco import read_coco_results
 from .evaluation.report import EvalResult, evaluate_detections
 from .inference.outputs import save_drawn, write_predictions
 from .inference.predict import (
@@ -91,7 +91,7 @@ def evaluate(
             log.info("  %s", line)
     ds = dataset
     if predictions is not None:
-        preds = align_image_ids(read_coco_results(predictions), predictions, ds)
+        preds = read_coco_results(predictions, ds)
     else:
         model = _eval_model(weights, ds, device, allow_mismatch, max_det)
         max_det = model.roi_heads.detections_per_img

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,10 +69,12 @@ def coco_results(predictions: Sequence[dict]) -> list[dict]:
     return out
 
 
-def read_coco_results(path: str | Path) -> list[dict]:
+def read_coco_results(path: str | Path, ground_truth: DetectionDataset | None = None) -> list[dict]:
     """A COCO results file (a list, or a dict with the list under ``annotations`` as
     ``frcnn predict --format coco`` writes) as per-image predictions: ``image_id``, ``boxes``
-    [N, 4] xyxy, ``scores`` [N], ``labels`` [N] (numpy)."""
+    [N, 4] xyxy, ``scores`` [N], ``labels`` [N] (numpy). With ``ground_truth``, the ids of a
+    file that lists its images are matched to the ground truth's (see :func:`_ids_by_file`).
+    """
     try:
         raw = json.loads(Path(path).read_text())
         results = raw["annotations"] if isinstance(raw, dict) else raw
@@ -87,6 +90,9 @@ def read_coco_results(path: str | Path) -> list[dict]:
             f"{path}: not a COCO results file (a list of image_id, category_id, bbox, score): "
             f"{type(err).__name__} {err}"
         ) from None
+    ids = _ids_by_file(raw, path, ground_truth) if ground_truth is not None else None
+    if ids is not None:
+        rows = [(ids[image_id], r) for image_id, r in rows]
     by_image: dict[int, list[dict]] = {}
     for image_id, r in rows:
         by_image.setdefault(image_id, []).append(r)
@@ -158,22 +164,22 @@ class CocoEvaluation:
         return ap50, ap
 
 
-def align_image_ids(predictions: list[dict], path: str | Path, ds: DetectionDataset) -> list[dict]:
-    """Predictions of a results file that lists its images (``frcnn predict --format coco``
-    numbers them 1..N and names each file) carry the ground truth's image ids, matched by
-    file: the same resolved path, else the same file name when it is unique in ``ds``. A
-    plain results list is returned as it is (its ids must be the ground truth's).
+def _ids_by_file(raw: object, path: str | Path, ds: DetectionDataset) -> dict[int, int] | None:
+    """For a results file that lists its images (``frcnn predict --format coco`` numbers
+    them 1..N and names each file): its image ids -> the ground truth's, matched by file:
+    the same resolved path, else the same file name when it is unique in ``ds``. None for a
+    plain results list (its ids must be the ground truth's).
 
     Raises:
         ValueError: a listed image is not in the ground truth, naming it.
     """
-    raw = json.loads(Path(path).read_text())
     if not isinstance(raw, dict) or not raw.get("images"):
-        return predictions
+        return None
     whole = [r for r in ds.images if r.window is None]
     by_path = {str(Path(r.path).resolve()): r.image_id for r in whole if r.path is not None}
-    names = [Path(r.file_name).name for r in whole]
-    by_name = {n: r.image_id for n, r in zip(names, whole, strict=True) if names.count(n) == 1}
+    names = Counter(Path(r.file_name).name for r in whole)
+    by_name = {Path(r.file_name).name: r.image_id for r in whole}
+    by_name = {n: i for n, i in by_name.items() if names[n] == 1}
     ids = {}
     for image in raw["images"]:
         file = str(image["file_name"])
@@ -181,4 +187,4 @@ def align_image_ids(predictions: list[dict], path: str | Path, ds: DetectionData
         if found is None:
             raise ValueError(f"{path}: image {file} (id {image['id']}) is not in the ground truth")
         ids[int(image["id"])] = found
-    return [{**p, "image_id": ids[int(p["image_id"])]} for p in predictions]
+    return ids

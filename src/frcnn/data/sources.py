@@ -13,10 +13,15 @@ from .yolo import find_yaml, read_yolo, yolo_splits
 FORMATS = ("coco", "yolo", "voc", "csv", "hf")
 
 
+def is_hub_source(source: str | Path, format: str | None = None) -> bool:
+    """A Hugging Face dataset name (``hf:NAME[:SPLIT]``, or any source with format ``hf``),
+    not a path on this machine."""
+    return format == "hf" or str(source).startswith("hf:")
+
+
 def detect_format(source: str | Path) -> str:
     """Guess the format of a file or folder (``hf:`` prefixes a Hugging Face dataset)."""
-    text = str(source)
-    if text.startswith("hf:"):
+    if is_hub_source(source):
         return "hf"
     path = Path(source)
     if not path.exists():

@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 
 from ..config import TrainConfig
 from ..data.check import DataReport
+from ..data.sources import is_hub_source
 from ..evaluation.report import EvalResult, evaluate_detections
 from ..inference.predict import predict_batches
 from ..io.atomic import atomic_link, remove_orphans
@@ -444,10 +445,8 @@ def _check_before_start(cfg: TrainConfig) -> None:
         ValueError, TypeError: unknown model name or option. FileNotFoundError: no such data.
     """
     model_config(cfg.model.name, 2, **cfg.model.args)
-    hub = cfg.data.format == "hf"  # Hugging Face names are not paths
     for key, value in (("data.train", cfg.data.train), ("data.val", cfg.data.val)):
-        remote = hub or str(value).startswith("hf:") or "://" in str(value)
-        if value and not remote and not Path(value).exists():
+        if value and not is_hub_source(value, cfg.data.format) and not Path(value).exists():
             raise FileNotFoundError(f"{key}: dataset not found: {value}")
 
 

@@ -12,3 +12,18 @@ TINY = DEMO_MODEL
 def tiny_model():
     torch.manual_seed(0)
     return frcnn.build_model("resnet18_fpn", 3, **TINY)
+
+
+@pytest.fixture
+def frcnn_log():
+    """Messages of the ``frcnn`` logger during the test, whatever its propagation (a run's
+    set-up stops it propagating to pytest's capture)."""
+    import logging
+
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger = logging.getLogger("frcnn")
+    logger.addHandler(handler)
+    yield seen
+    logger.removeHandler(handler)

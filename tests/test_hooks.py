@@ -325,7 +325,7 @@ def test_final_report_evaluates_best_when_it_is_not_the_last_epoch(tmp_path, mon
 
 
 @pytest.mark.parametrize(("heavy", "warned"), [(True, True), (False, False)])
-def test_a_gpu_sized_recipe_on_a_cpu_is_pointed_to_cpu_fast(heavy, warned):
+def test_a_gpu_sized_recipe_on_a_cpu_is_pointed_to_cpu_fast(heavy, warned, frcnn_log):
     import torch
 
     from frcnn.engine.hooks import CpuRecipeAdvice
@@ -336,18 +336,12 @@ def test_a_gpu_sized_recipe_on_a_cpu_is_pointed_to_cpu_fast(heavy, warned):
         device=torch.device("cpu"), raw_model=SimpleNamespace(config=config), step_images=4
     )
     hook = CpuRecipeAdvice()
-    seen = []
-    handler = logging.Handler()
-    handler.emit = lambda record: seen.append(record.getMessage())
-    logging.getLogger("frcnn").addHandler(handler)
-    try:
-        hook.before_epoch(trainer)
-        for batch in range(5):  # 4 images a batch, 2 s each: 2 images/s
-            trainer.now += 2.0
-            trainer.batch_in_epoch = batch
-            hook.after_step(trainer)
-    finally:
-        logging.getLogger("frcnn").removeHandler(handler)
+    hook.before_epoch(trainer)
+    for batch in range(5):  # 4 images a batch, 2 s each: 2 images/s
+        trainer.now += 2.0
+        trainer.batch_in_epoch = batch
+        hook.after_step(trainer)
+    seen = frcnn_log
     assert len(seen) == int(warned)
     if warned:
         assert "2000 proposals, 512 RoIs per image, 1024-wide box head" in seen[0]

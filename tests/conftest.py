@@ -16,14 +16,17 @@ def tiny_model():
 
 @pytest.fixture
 def frcnn_log():
-    """Messages of the ``frcnn`` logger during the test, whatever its propagation (a run's
-    set-up stops it propagating to pytest's capture)."""
+    """Messages (INFO and up) of the ``frcnn`` logger during the test, whatever its
+    propagation (a run's set-up stops it propagating to pytest's capture)."""
     import logging
 
     seen: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: seen.append(record.getMessage())
     logger = logging.getLogger("frcnn")
+    level = logger.level
+    logger.setLevel(logging.INFO)
     logger.addHandler(handler)
     yield seen
     logger.removeHandler(handler)
+    logger.setLevel(level)

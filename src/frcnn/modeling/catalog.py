@@ -26,6 +26,14 @@ def model_table() -> dict:
 for _depth in (18, 34, 50, 101):
     MODELS.register(f"resnet{_depth}_fpn", {"backbone": f"resnet{_depth}", "neck": "fpn"})
 
+# timm bodies (stage outputs at strides 4-32) under the same FPN as a ResNet.
+for _name, _backbone in (
+    ("efficientnet_b3_fpn", "efficientnet_b3"),
+    ("swin_t_fpn", "swin_t"),
+    ("swin_s_fpn", "swin_s"),
+):
+    MODELS.register(_name, {"backbone": _backbone, "neck": "fpn"})
+
 # torchvision's fasterrcnn_mobilenet_v3_large_fpn: two stride-32 levels and a pooled one,
 # five anchor sizes on each.
 _MOBILENET = {

@@ -78,9 +78,7 @@ def build_features(
             f"trainable_backbone_layers must be in 0..{spec.max_trainable_layers} for "
             f"{backbone}, got {trainable_layers}"
         )
-    weights = (
-        load_backbone_weights(backbone, pretrained, spec.pretrained_url) if pretrained else None
-    )
+    weights = load_backbone_weights(backbone, pretrained, spec) if pretrained else None
     body = spec.build(
         norm=norm, trainable_layers=trainable_layers, weights=weights, checkpointing=checkpointing
     )

@@ -92,12 +92,17 @@ class BackboneSpec:
         max_trainable_layers: the largest meaningful ``trainable_layers`` (stages counted
             from the output back to the stem).
         pretrained_url: where ``pretrained_backbone="imagenet"`` downloads from (None: no
-            published weights).
+            published weights at a URL).
+        fetch_pretrained: for weights published another way (timm's hub entries): returns
+            the ImageNet state dict, raising ``OSError`` when it cannot be downloaded.
+        pretrained_source: where ``fetch_pretrained`` gets them, for error messages.
     """
 
     build: Callable[..., nn.Module]
     max_trainable_layers: int
     pretrained_url: str | None = None
+    fetch_pretrained: Callable[[], dict] | None = None
+    pretrained_source: str | None = None
 
 
 BACKBONES: Registry[BackboneSpec] = Registry("backbone")

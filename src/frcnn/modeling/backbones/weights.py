@@ -10,13 +10,16 @@ import torch
 from torch import Tensor, nn
 
 from ...io.checkpoint import load_state_dict_file
+from .base import BackboneSpec
 
 log = logging.getLogger("frcnn")
 
 
-def load_backbone_weights(name: str, source: str, url: str | None) -> dict[str, Tensor]:
-    """The state dict for backbone ``name``: ``source="imagenet"`` downloads ``url`` (cached);
-    any other ``source`` is a path to a ``.safetensors``/``.pth`` state dict.
+def load_backbone_weights(name: str, source: str, spec: BackboneSpec) -> dict[str, Tensor]:
+    """The state dict for backbone ``name``: ``source="imagenet"`` downloads its published
+    ImageNet weights (cached: torchvision's from ``spec.pretrained_url`` into the torch hub
+    cache, timm's through ``spec.fetch_pretrained`` into the Hugging Face cache); any other
+    ``source`` is a path to a ``.safetensors``/``.pth`` state dict.
 
     Raises:
         ValueError: ``imagenet`` asked for a backbone without published weights.
@@ -24,23 +27,45 @@ def load_backbone_weights(name: str, source: str, url: str | None) -> dict[str, 
     """
     if source != "imagenet":
         return load_state_dict_file(source)
-    if url is None:
+    if spec.pretrained_url is None and spec.fetch_pretrained is None:
         raise ValueError(
             f"no published ImageNet weights for backbone {name!r}; pass "
-            "pretrained_backbone=PATH with a local weights file, or None"
+            "pretrained_backbone=PATH with a local weights file (frcnn pretrain-backbone "
+            "makes one), or None"
         )
+    url = spec.pretrained_url
     try:
+        if url is None:
+            return spec.fetch_pretrained()
         return torch.hub.load_state_dict_from_url(
             url, map_location="cpu", progress=True, weights_only=True
         )
-    except OSError as err:  # URLError, HTTPError, socket errors are all OSErrors
-        cache = Path(torch.hub.get_dir()) / "checkpoints"
+    except OSError as err:  # URLError, HTTPError, socket and hub errors are all OSErrors
+        if url is None:
+            where = (
+                f"{spec.pretrained_source}. Connect to the internet and retry (the files are "
+                f"cached under {_hf_cache()}), "
+            )
+        else:
+            cache = Path(torch.hub.get_dir()) / "checkpoints"
+            where = (
+                f"{url}. Connect to the internet and retry, or copy "
+                f"{url.rsplit('/', 1)[-1]} into {cache}, "
+            )
         raise RuntimeError(
-            f"could not download the ImageNet weights for {name} from {url} ({err}). "
-            f"Connect to the internet and retry, or copy {url.rsplit('/', 1)[-1]} into {cache}, "
-            f"or pass pretrained_backbone=PATH with a local weights file, or "
-            f"pretrained_backbone=None to train from random initialisation."
+            f"could not download the ImageNet weights for {name} ({type(err).__name__}) from "
+            f"{where}or pass pretrained_backbone=PATH with a local weights file, or "
+            "pretrained_backbone=None to train from random initialisation."
         ) from err
+
+
+def _hf_cache() -> str:
+    """The Hugging Face hub cache folder (where timm keeps downloaded weights)."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return "~/.cache/huggingface/hub"
+    return str(constants.HF_HUB_CACHE)
 
 
 def load_matching(module: nn.Module, weights: dict[str, Tensor], what: str) -> None:

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from test_train import TINY_RUN
 
@@ -70,3 +71,10 @@ def test_syncbn_is_batchnorm_converted_only_for_multi_gpu_runs(frcnn_log):
     assert on_gpus.config["norm"] == "syncbn" and hasattr(on_gpus, "class_names") is hasattr(
         model, "class_names"
     )
+    # timm's BatchNorm-with-activation layers keep their activation when synchronised
+    timm = pytest.importorskip("timm")
+    effnet = frcnn.build_model("efficientnet_b3_fpn", 3, norm="syncbn")
+    synced = sync_batch_norms(effnet, "syncbn", two, torch.device("cuda", 0))
+    layers = [m for m in synced.modules() if isinstance(m, torch.nn.SyncBatchNorm)]
+    assert layers and all(isinstance(m, timm.layers.SyncBatchNormAct) for m in layers)
+    assert isinstance(layers[0].act, torch.nn.SiLU)

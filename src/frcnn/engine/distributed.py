@@ -82,4 +82,9 @@ def sync_batch_norms(model: torch.nn.Module, norm: str, info: DistInfo, device: 
         if info.is_main:
             log.warning("warning: norm syncbn needs GPUs; this CPU run keeps per-process BatchNorm")
         return model
+    if any(type(m).__module__.startswith("timm.") for m in model.modules()):
+        # timm's BatchNormAct2d carries its activation; timm's converter keeps it
+        from timm.layers import convert_sync_batchnorm
+
+        return convert_sync_batchnorm(model)
     return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)

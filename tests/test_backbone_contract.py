@@ -172,7 +172,16 @@ def test_every_registered_model_trains_predicts_and_round_trips(name, tmp_path):
         min_size=128,
         max_size=160,
         box_score_thresh=0.0,
+        class_weights=(1.0, 2.0, 0.5),
     )
+    # class-weighted classification loss by hand: logits [2, 0, 0] on every RoI give
+    # a = log((e^2 + 2) / e^2) = 0.2395447 for background, b = 2 + a otherwise;
+    # labels 0, 1, 2 (and one ignored) weigh 1, 2, 0.5: (a + 2b + 0.5b) / 3.5 = 1.6681161
+    logits = torch.tensor([[2.0, 0.0, 0.0]]).repeat(4, 1)
+    losses = model.roi_heads.losses(
+        logits, torch.zeros(4, 12), torch.tensor([0, 1, 2, -1]), torch.zeros(4, 4)
+    )
+    assert losses["loss_classifier"].item() == pytest.approx(1.6681161, abs=1e-6)
     body = model.backbone.body
     with torch.no_grad():
         feats = body(torch.rand(1, 3, 128, 160))

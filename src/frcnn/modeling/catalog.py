@@ -34,6 +34,10 @@ for _name, _backbone in (
 ):
     MODELS.register(_name, {"backbone": _backbone, "neck": "fpn"})
 
+# CSP bodies under the SPP + FPN + PAN neck (MISSION.md section 5).
+MODELS.register("cspdarknet53_pan", {"backbone": "cspdarknet53", "neck": "pan"})
+MODELS.register("cspmirrornet_pan", {"backbone": "cspmirrornet", "neck": "pan"})
+
 # torchvision's fasterrcnn_mobilenet_v3_large_fpn: two stride-32 levels and a pooled one,
 # five anchor sizes on each.
 _MOBILENET = {

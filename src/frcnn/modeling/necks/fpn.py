@@ -47,13 +47,7 @@ class FeaturePyramidNetwork(nn.Module):
             nn.init.kaiming_uniform_(conv.weight, a=1)
             nn.init.zeros_(conv.bias)
         strides = list(in_strides or [4 * 2**i for i in range(len(in_channels))])
-        extra = [strides[-1] * 2 ** (i + 1) for i in range(self.extra_levels)]
-        names = _level_names([*strides, *extra])
-        pyramid = [
-            FeatureLevel(name, out_channels, s, pooled=i < len(strides))
-            for i, (name, s) in enumerate(zip(names, [*strides, *extra], strict=True))
-        ]
-        self.levels = check_levels(pyramid, "FPN")
+        self.levels = pyramid_levels(strides, out_channels, self.extra_levels, "FPN")
 
     def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
         """Input levels FloatTensor[N, C_l, H_l, W_l] finest first -> output levels with
@@ -67,6 +61,20 @@ class FeaturePyramidNetwork(nn.Module):
         for _ in range(self.extra_levels):
             outputs.append(F.max_pool2d(outputs[-1], kernel_size=1, stride=2, padding=0))
         return outputs
+
+
+def pyramid_levels(
+    strides: Sequence[int], channels: int, extra_levels: int, owner: str
+) -> tuple[FeatureLevel, ...]:
+    """A neck's declared levels: one per input stride (pooled), then ``extra_levels`` coarser
+    ones at twice the stride each (RPN only), all with ``channels``."""
+    extra = [strides[-1] * 2 ** (i + 1) for i in range(extra_levels)]
+    all_strides = [*strides, *extra]
+    levels = [
+        FeatureLevel(name, channels, s, pooled=i < len(strides))
+        for i, (name, s) in enumerate(zip(_level_names(all_strides), all_strides, strict=True))
+    ]
+    return check_levels(levels, owner)
 
 
 def _level_names(strides: Sequence[int]) -> list[str]:

@@ -94,3 +94,21 @@ def test_imagenet_weights_offline_fail_with_what_to_do(monkeypatch):
         r"efficientnet_b3 .*Hugging Face hub.*pretrained_backbone=PATH",
     ):
         frcnn.build_model("efficientnet_b3_fpn", 2, pretrained_backbone="imagenet")
+
+
+def test_a_body_state_dict_file_loads_back(tmp_path, frcnn_log):
+    """What frcnn pretrain-backbone writes: the body's own keys (``model.`` prefixed)."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(2)
+    body = frcnn.build_model("efficientnet_b3_fpn", 2).backbone.body
+    save_file({k: v.contiguous() for k, v in body.state_dict().items()}, tmp_path / "b.safetensors")
+    frcnn_log.clear()
+    again = frcnn.build_model(
+        "efficientnet_b3_fpn", 2, pretrained_backbone=str(tmp_path / "b.safetensors")
+    )
+    report = [m for m in frcnn_log if "backbone weights:" in m]
+    assert len(report) == 1 and "missing" not in report[0] and "unexpected" not in report[0]
+    torch.testing.assert_close(
+        again.backbone.body.model.conv_stem.weight, body.model.conv_stem.weight
+    )

@@ -30,6 +30,8 @@ _LAZY = {
     "build_model": ".modeling.builder",
     "FasterRCNN": ".modeling.detector",
     "NECKS": ".modeling.necks",
+    "PretrainConfig": ".pretrain.loop",
+    "pretrain_backbone": ".pretrain.loop",
 }
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "FeatureLevel",
     "Hook",
     "ModelConfig",
+    "PretrainConfig",
     "TrainConfig",
     "__version__",
     "build_model",
@@ -49,6 +52,7 @@ __all__ = [
     "load_config",
     "load_model",
     "predict",
+    "pretrain_backbone",
     "save_model",
     "train",
 ]
@@ -75,3 +79,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
     from .modeling.builder import MODELS, ModelConfig, build_model
     from .modeling.detector import FasterRCNN
     from .modeling.necks import NECKS
+    from .pretrain.loop import PretrainConfig, pretrain_backbone

@@ -9,11 +9,22 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import anchors, convert_weights, data, demo, models, predict, recipes, train
+from . import anchors, convert_weights, data, demo, models, predict, pretrain, recipes, train
 from . import eval as eval_command
 
 # In the order ``frcnn --help`` lists them.
-COMMANDS = [demo, convert_weights, data, anchors, train, eval_command, predict, models, recipes]
+COMMANDS = [
+    demo,
+    convert_weights,
+    data,
+    anchors,
+    train,
+    eval_command,
+    predict,
+    models,
+    recipes,
+    pretrain,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,10 +22,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", required=True, choices=["coco", "yolo", "voc", "csv"])
     p.add_argument("out", help="output folder")
     p.set_defaults(func=convert)
-    p = data_sub.add_parser("synth", help="write the built-in synthetic dataset (COCO)")
+    p = data_sub.add_parser(
+        "synth",
+        help="write the built-in synthetic dataset (COCO; --classify: class-per-subfolder)",
+    )
     p.add_argument("out", help="output folder")
     p.add_argument("--n", type=int, default=200, help="number of images (default 200)")
-    p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
+    p.add_argument(
+        "--size", type=int, help="image side in pixels (default 256; 64 with --classify)"
+    )
+    p.add_argument(
+        "--classify",
+        action="store_true",
+        help="a classification set for frcnn pretrain-backbone: one shape per image in "
+        "OUT/train/<shape>/ and OUT/val/<shape>/ (a fifth of each class)",
+    )
     p.add_argument("--grayscale", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -114,13 +125,21 @@ def convert(args: argparse.Namespace) -> int:
 
 
 def synth(args: argparse.Namespace) -> int:
-    from ..data.synth import write_synth
+    from ..data.synth import write_synth, write_synth_classes
 
+    if args.classify:
+        train, val = write_synth_classes(
+            args.out, args.n, args.size or 64, args.grayscale, args.seed
+        )
+        print(
+            f"wrote {train} training and {val} validation images in {args.out}/train|val/<class>/"
+        )
+        return 0
     size = tuple(args.object_size) if args.object_size else None
     path = write_synth(
         args.out,
         args.n,
-        args.size,
+        args.size or 256,
         args.grayscale,
         args.seed,
         args.empty_prob,

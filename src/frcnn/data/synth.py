@@ -151,3 +151,37 @@ def write_synth(
         json.dumps({"images": images, "annotations": annotations, "categories": categories})
     )
     return path
+
+
+def write_synth_classes(
+    out: str | Path,
+    n: int,
+    size: int = 64,
+    grayscale: bool = False,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+) -> tuple[int, int]:
+    """A classification dataset of the same shapes: ``n`` images of ``size`` pixels, each one
+    shape filling 45-90% of the side on a textured background, in the class-per-subfolder
+    layout ``out/train/<shape>/`` and ``out/val/<shape>/`` (``val_fraction`` of each class's
+    images). Classes take turns, so they are balanced. Returns (train, val) image counts."""
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    per_class = [0] * len(SHAPES)
+    counts = {"train": 0, "val": 0}
+    for i in range(n):
+        cls = i % len(SHAPES)
+        img, labels = None, np.zeros(0)
+        while not len(labels) or labels[0] != cls + 1:  # draw until the turn's shape comes
+            img, _, labels = synth_image(rng, size, 0.0, 1, (0.45 * size, 0.9 * size), 1)
+        if grayscale:
+            img = img.convert("L")
+        nth = per_class[cls]
+        per_class[cls] += 1
+        every = round(1 / val_fraction) if val_fraction > 0 else 0
+        split = "val" if every and nth % every == every - 1 else "train"
+        folder = out / split / SHAPES[cls]
+        folder.mkdir(parents=True, exist_ok=True)
+        img.save(folder / f"{i + 1:06d}.png", compress_level=1)
+        counts[split] += 1
+    return counts["train"], counts["val"]

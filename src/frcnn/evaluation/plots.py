@@ -53,7 +53,17 @@ def plot_results(csv_path: Path, out: Path) -> None:
         panels[key] = {"train": values(key)}
         if f"val_{key}" in columns:
             panels[key]["val"] = values(f"val_{key}")
-    for key in ("lr", "mAP", "mAP50", "precision", "recall", "F1", "score"):
+    for key in (
+        "lr",
+        "mAP",
+        "mAP50",
+        "precision",
+        "recall",
+        "F1",
+        "score",
+        "train_accuracy",
+        "accuracy",
+    ):
         if key in columns:
             panels[key] = {key: values(key)}
     cols = 5

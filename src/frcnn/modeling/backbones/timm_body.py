@@ -160,9 +160,11 @@ def _normalised(key: str) -> str:
 
 def _body_keys(model: nn.Module, weights: dict[str, Tensor]) -> dict[str, Tensor]:
     """``weights`` renamed to ``model``'s keys where a name differs only by timm's feature
-    wrapper flattening; other keys pass unchanged (and are reported as unexpected)."""
+    wrapper flattening or by this body's ``model.`` prefix (a file of the body's own state
+    dict, as ``frcnn pretrain-backbone`` writes); other keys pass unchanged (and are
+    reported as unexpected)."""
     own = {_normalised(k): k for k in model.state_dict()}
-    return {own.get(_normalised(k), k): v for k, v in weights.items()}
+    return {own.get(_normalised(k.removeprefix("model.")), k): v for k, v in weights.items()}
 
 
 def _set_norm(model: nn.Module, norm: str) -> None:

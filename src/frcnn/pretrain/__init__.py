@@ -1,0 +1,1 @@
+"""Backbone pretraining as an image classifier (``frcnn pretrain-backbone``)."""

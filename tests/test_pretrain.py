@@ -98,7 +98,7 @@ def test_pretrained_weights_load_into_the_detector(tmp_path, frcnn_log, backbone
     }
     with open(run / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert [r["epoch"] for r in rows] == ["1", "2"]
     assert all(0 <= float(r["accuracy"]) <= 1 for r in rows)
     weights = run / "weights" / "best.safetensors"
     from safetensors.torch import load_file

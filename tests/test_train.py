@@ -337,3 +337,40 @@ def test_a_kill_between_checkpoint_writes_resumes_consistently(tiny_data, tmp_pa
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
     with (split / "results.csv").open() as f:
         assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
+
+
+@pytest.mark.parametrize("model", ["efficientnet_b3_fpn", "swin_t_fpn", "cspmirrornet_pan"])
+def test_new_families_train_eval_and_predict_from_the_command_line(tiny_data, tmp_path, model):
+    out = tmp_path / "run"
+    argv = [
+        "train",
+        "--data",
+        str(tiny_data / "train"),
+        "--val",
+        str(tiny_data / "val"),
+        "--epochs",
+        "1",
+        "--model",
+        model,
+        "--out",
+        str(out),
+        *TINY_RUN[1:],
+    ]
+    assert main(argv) == 0
+    weights = out / "weights" / "best.safetensors"
+    assert frcnn.load_model(weights).config["name"] == model
+    assert main(["eval", "--weights", str(weights), "--data", str(tiny_data / "val")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--weights",
+                str(weights),
+                str(tiny_data / "val" / "images"),
+                "--out",
+                str(tmp_path / "pred"),
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "pred" / "predictions.json").exists()

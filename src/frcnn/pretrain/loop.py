@@ -104,7 +104,7 @@ def _transforms(size: int):
 
     normalise = A.Normalize()  # ImageNet mean and std, as the detector's transform
     train = A.Compose(
-        [A.RandomResizedCrop(size=(size, size), scale=(0.35, 1.0)), A.HorizontalFlip(), normalise]
+        [A.RandomResizedCrop(size=(size, size), scale=(0.6, 1.0)), A.HorizontalFlip(), normalise]
     )
     return train, A.Compose([A.Resize(size, size), normalise])
 
@@ -246,7 +246,7 @@ def _train_epoch(model, loader, optimizer, cfg: PretrainConfig, epoch: int, devi
         correct += int((logits.argmax(1) == labels).sum())
         loss_sum += loss.item() * len(labels)
     return {
-        "epoch": epoch,
+        "epoch": epoch + 1,  # counted from 1 where people read it, as train's results.csv
         "loss": loss_sum / max(total, 1),
         "train_accuracy": correct / max(total, 1),
         "lr": lr,

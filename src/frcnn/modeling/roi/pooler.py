@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from torchvision.ops import box_area, roi_align
+from torchvision.ops import box_area
+
+from .align_grad import fast_roi_align
 
 
 def map_levels(
@@ -108,7 +110,7 @@ class MultiScaleRoIAlign(nn.Module):
         )
         rois = torch.cat([image_idx, all_boxes], dim=1)  # (R, 5): image index, x1, y1, x2, y2
         if len(self._first) == 1:
-            return roi_align(
+            return fast_roi_align(
                 features[0], rois, self.output_size, 1.0 / self.strides[0], self.sampling_ratio
             )
         levels = map_levels(
@@ -119,7 +121,7 @@ class MultiScaleRoIAlign(nn.Module):
         out = first.new_zeros((rois.shape[0], first.shape[1], *self.output_size))
         for level, (feature, stride) in enumerate(zip(features, self.strides, strict=True)):
             idx = torch.where(levels == level)[0]
-            pooled = roi_align(
+            pooled = fast_roi_align(
                 feature, rois[idx], self.output_size, 1.0 / stride, self.sampling_ratio
             )
             # Under autocast levels may come back in different dtypes; the in-place copy

@@ -111,3 +111,10 @@ def test_pretrained_weights_load_into_the_detector(tmp_path, frcnn_log, backbone
     body = detector.backbone.body.state_dict()
     name = next(k for k in saved if k.endswith("weight") and saved[k].ndim == 4)
     torch.testing.assert_close(body[name], saved[name])
+
+
+def test_settings_out_of_range_are_named():
+    with pytest.raises(ValueError, match="optimizer must be sgd or adamw, got 'adam'"):
+        PretrainConfig(data="", backbone="resnet18", optimizer="adam").validate()
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        PretrainConfig(data="", backbone="resnet18", epochs=0).validate()

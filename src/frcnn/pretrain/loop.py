@@ -42,6 +42,7 @@ class PretrainConfig:
     batch_size: int = 32
     img_size: int = 224
     lr: float = 0.1
+    optimizer: str = "sgd"  # or adamw (then give lr, e.g. 0.001; momentum is unused)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     lr_step: int | None = None  # epochs between x gamma decays (None: a third of the run)
@@ -57,6 +58,8 @@ class PretrainConfig:
         for key in ("epochs", "batch_size", "img_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"optimizer must be sgd or adamw, got {self.optimizer!r}")
         if self.lr <= 0 or not 0 < self.gamma <= 1 or not 0 <= self.val_split < 1:
             raise ValueError("lr must be > 0, gamma in (0, 1], val_split in [0, 1)")
 
@@ -178,14 +181,14 @@ def _fit(model, loaders, cfg: PretrainConfig, out: Path, classes: list[str], dev
     """The epochs: train, validate, write the row and the weights; the best score."""
     train_loader, val_loader = loaders
     decay, no_decay = _param_groups(model)
-    optimizer = torch.optim.SGD(
-        [
-            {"params": decay, "weight_decay": cfg.weight_decay},
-            {"params": no_decay, "weight_decay": 0},
-        ],
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-    )
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0},
+    ]
+    if cfg.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+    else:
+        optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
     rows, best = [], -1.0
     for epoch in range(cfg.epochs):
         start = time.perf_counter()

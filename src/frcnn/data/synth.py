@@ -169,6 +169,7 @@ def write_synth_classes(
     rng = np.random.default_rng(seed)
     per_class = [0] * len(SHAPES)
     counts = {"train": 0, "val": 0}
+    every = round(1 / val_fraction) if val_fraction > 0 else 0  # every n-th image of a class
     for i in range(n):
         cls = i % len(SHAPES)
         img, labels = None, np.zeros(0)
@@ -178,7 +179,6 @@ def write_synth_classes(
             img = img.convert("L")
         nth = per_class[cls]
         per_class[cls] += 1
-        every = round(1 / val_fraction) if val_fraction > 0 else 0
         split = "val" if every and nth % every == every - 1 else "train"
         folder = out / split / SHAPES[cls]
         folder.mkdir(parents=True, exist_ok=True)

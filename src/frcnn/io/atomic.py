@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 # Temporary files are ``.<name>.<random><TMP_SUFFIX>`` beside their target.
@@ -44,6 +45,18 @@ def remove_orphans(folders: list[Path]) -> int:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """``path.write_text(text)``, atomically."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def atomic_write_csv(path: str | os.PathLike, fields: list[str], rows: Iterable[dict]) -> Path:
+    """A CSV file with a ``fields`` header and one line per row mapping, atomically."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return atomic_write(path, write)
 
 
 def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> Path:

@@ -8,7 +8,6 @@ epoch (lr 0.1 on a network initialised at random diverges without one).
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -25,7 +24,7 @@ from ..data.images import load_image
 from ..engine.device import resolve_device
 from ..engine.distributed import DistInfo
 from ..engine.run_folder import run_folder, seed_everything, setup_logging
-from ..io.atomic import atomic_write, atomic_write_text
+from ..io.atomic import atomic_write, atomic_write_csv, atomic_write_text
 from .classifier import BackboneClassifier
 from .folder import read_image_folder
 
@@ -292,14 +291,8 @@ def _save(model: BackboneClassifier, path: Path, cfg: PretrainConfig, classes, r
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
     fields = ["epoch", "loss", "val_loss", "train_accuracy", "accuracy", "lr", "skipped"]
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows({k: ("" if _nan(r[k]) else r[k]) for k in fields} for r in rows)
-
-    atomic_write(path, write)
+    blanked = [{k: ("" if _nan(r[k]) else r[k]) for k in fields} for r in rows]
+    atomic_write_csv(path, fields, blanked)
 
 
 def _plot(out: Path) -> None:

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...io.atomic import atomic_write
+from ...io.atomic import atomic_write_csv
 from .base import Hook
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class ResultsCSV(Hook):
             r["epoch"] = str(int(r["epoch"]) + shift)
         kept = [r for r in rows if int(r["epoch"]) <= trainer.first_epoch]
         if len(kept) != len(rows) or shift:
-            atomic_write(self.path, lambda tmp: _write_rows(tmp, fields, kept))
+            atomic_write_csv(self.path, fields, kept)
 
     def after_epoch(self, trainer: Trainer) -> None:
         if not trainer.info.is_main:
@@ -172,13 +172,6 @@ class ProgressLog(Hook):
             losses,
             _duration(eta),
         )
-
-
-def _write_rows(path: str, fields: list[str], rows: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def _duration(seconds: float) -> str:

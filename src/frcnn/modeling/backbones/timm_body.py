@@ -19,6 +19,7 @@ from functools import partial
 
 from torch import Tensor, nn
 
+from ..layers.norm import group_count, norm_layer
 from .base import BACKBONES, BackboneSpec, FeatureLevel, check_levels
 from .weights import load_matching
 
@@ -170,23 +171,21 @@ def _body_keys(model: nn.Module, weights: dict[str, Tensor]) -> dict[str, Tensor
 def _set_norm(model: nn.Module, norm: str) -> None:
     """Replace the BatchNorm layers as ``norm`` asks (see :class:`TimmBody`)."""
     timm = _timm()
+    make = norm_layer(norm)  # an unknown name is an error naming the choices
     if norm in ("bn", "syncbn"):
         return
     if norm == "frozen_bn":
         timm.layers.freeze_batch_norm_2d(model)
         return
-    if norm != "gn":
-        raise ValueError(f"unknown norm {norm!r}; choose one of bn, frozen_bn, gn, syncbn")
-    for parent in list(model.modules()):
+    for parent in list(model.modules()):  # gn
         for child_name, child in parent.named_children():
             if isinstance(child, timm.layers.BatchNormAct2d):
                 channels = child.num_features
-                group = timm.layers.GroupNormAct(channels, math.gcd(32, channels), apply_act=False)
+                group = timm.layers.GroupNormAct(channels, group_count(channels), apply_act=False)
                 group.act, group.drop = child.act, child.drop
                 setattr(parent, child_name, group)
             elif isinstance(child, nn.BatchNorm2d):
-                channels = child.num_features
-                setattr(parent, child_name, nn.GroupNorm(math.gcd(32, channels), channels))
+                setattr(parent, child_name, make(child.num_features))
 
 
 def fetch_imagenet(name: str) -> dict[str, Tensor]:

@@ -20,6 +20,11 @@ class FrozenBN(FrozenBatchNorm2d):
         )
 
 
+def group_count(channels: int) -> int:
+    """GroupNorm groups for ``channels``: 32, or the largest count below that divides them."""
+    return math.gcd(32, channels)
+
+
 NORMS: dict[str, Callable[[int], nn.Module]] = {
     # Fine-tuning from pretrained weights: statistics and affine parameters stay fixed.
     "frozen_bn": FrozenBN,
@@ -30,7 +35,7 @@ NORMS: dict[str, Callable[[int], nn.Module]] = {
     "syncbn": nn.BatchNorm2d,
     # Training from scratch with small batches, where batch statistics are noisy.
     # 32 groups, or the largest count below that divides the channels (MobileNet's 24, 40).
-    "gn": lambda channels: nn.GroupNorm(math.gcd(32, channels), channels),
+    "gn": lambda channels: nn.GroupNorm(group_count(channels), channels),
 }
 
 

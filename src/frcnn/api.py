@@ -20,6 +20,7 @@ from .engine.trainer import TrainResult
 from .engine.trainer import train as _train
 from .evaluation.coco import read_coco_results
 from .evaluation.report import EvalResult, evaluate_detections
+from .inference.ensemble import TTA_SCALES, MergedDetector, MergeOptions, View, tta_views
 from .inference.outputs import save_drawn, write_predictions
 from .inference.predict import (
     Prediction,
@@ -66,6 +67,9 @@ def evaluate(
     max_det: int | None = None,
     dataset: DetectionDataset | None = None,
     run: str | Path | None = None,
+    tta: bool | Sequence[float] = False,
+    ensemble: MergeOptions | None = None,
+    merge: str | None = None,
 ) -> EvalResult:
     """Evaluate a model file on a dataset, or score an existing COCO results file
     (``predictions``) without a model. With ``out``, writes ``metrics.json``,
@@ -75,7 +79,9 @@ def evaluate(
     per image (per tile when tiled) and the COCO numbers count (default: the model's, 100).
     ``dataset`` is checked ground truth to use instead of reading ``data``. ``run`` (a run
     folder) scores the validation images that run recorded, with its best weights, tiled
-    and counted as it was trained; ``weights``, ``tile`` and ``max_det`` still override."""
+    and counted as it was trained; ``weights``, ``tile`` and ``max_det`` still override.
+    ``weights`` may name several model files (an ensemble); ``tta``, ``ensemble`` and
+    ``merge`` are as in :func:`predict`."""
     if run is not None:
         from .engine.val_split import read_run_validation
 
@@ -94,35 +100,39 @@ def evaluate(
         preds = read_coco_results(predictions, ds)
     else:
         model = _eval_model(weights, ds, device, allow_mismatch, max_det)
-        max_det = model.roi_heads.detections_per_img
+        model = _detector([model] if isinstance(model, FasterRCNN) else model, tta, ensemble, merge)
+        max_det = detections_per_img(model)
         loader = build_loader(DetectionTorchDataset(ds), 1 if tile else batch_size)
         device_ = next(model.parameters()).device
         preds = predict_batches(model, loader, device_, tile, overlap, batch_size)
     result = evaluate_detections(ds, preds, conf, max_dets=max_det or 100)
     if out is not None:
-        from .evaluation import plots
-
-        out = Path(out)
-        result.write(out)
-        plots.plot_pr_curve(result, out / "PR_curve.png")
-        plots.plot_f1_curve(result, out / "F1_curve.png")
-        plots.plot_confusions(result, out)
+        _write_evaluation(result, Path(out))
     return result
 
 
+def _write_evaluation(result: EvalResult, out: Path) -> None:
+    """``metrics.json``, ``per_class.csv``, the PR and F1 curves and confusion matrices."""
+    from .evaluation import plots
+
+    result.write(out)
+    plots.plot_pr_curve(result, out / "PR_curve.png")
+    plots.plot_f1_curve(result, out / "F1_curve.png")
+    plots.plot_confusions(result, out)
+
+
 def _eval_model(
-    weights: str | Path | None,
+    weights: str | Path | Sequence[str | Path] | None,
     ds: DetectionDataset,
     device: str,
     allow_mismatch: bool,
     max_det: int | None,
-) -> FasterRCNN:
-    """The model to evaluate, its classes checked against the data's."""
+) -> list[FasterRCNN]:
+    """The models to evaluate, their classes checked against the data's."""
     if weights is None:
         raise ValueError("evaluate needs weights or a predictions file")
-    model = load_model(weights, resolve_device(device))
-    if max_det is not None:
-        model.roi_heads.detections_per_img = int(max_det)
+    models = _load_models(weights, device, max_det)
+    model = models[0]
     if model.class_names and model.class_names != ds.class_names:
         message = f"model classes {model.class_names} differ from the data's {ds.class_names}"
         if not allow_mismatch:
@@ -131,11 +141,54 @@ def _eval_model(
                 "(allow_mismatch=True) to score them anyway"
             )
         log.warning("%s; scoring labels by number as asked", message)
-    return model
+    return models
+
+
+def _load_models(
+    weights: str | Path | Sequence[str | Path], device: str, max_det: int | None
+) -> list[FasterRCNN]:
+    """Every model file of ``weights`` (one or several), all with the same classes."""
+    files = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights)
+    if not files:
+        raise ValueError("no model file given (--weights)")
+    models = [load_model(f, resolve_device(device)) for f in files]
+    for f, m in zip(files[1:], models[1:], strict=True):
+        if m.class_names != models[0].class_names:
+            raise ValueError(
+                f"{f}: classes {m.class_names} differ from {files[0]}'s "
+                f"{models[0].class_names}; an ensemble needs models of the same classes"
+            )
+    if max_det is not None:
+        for m in models:
+            m.roi_heads.detections_per_img = int(max_det)
+    return models
+
+
+def _detector(
+    models: list[FasterRCNN],
+    tta: bool | Sequence[float],
+    ensemble: MergeOptions | None,
+    merge: str | None,
+) -> FasterRCNN | MergedDetector:
+    """One model as it is, or the models (and TTA views) fused into one detector."""
+    if merge is not None:
+        for m in models:
+            m.roi_heads.merge = merge
+    if len(models) == 1 and not tta:
+        return models[0]
+    views = tta_views(TTA_SCALES if tta is True else tta) if tta else [View()]
+    return MergedDetector(models, views, ensemble)
+
+
+def detections_per_img(detector: FasterRCNN | MergedDetector) -> int:
+    """The most detections per image a model (or the fused ensemble) returns."""
+    if isinstance(detector, MergedDetector):
+        return detector.detections_per_img
+    return detector.roi_heads.detections_per_img
 
 
 def predict(
-    weights: str | Path,
+    weights: str | Path | Sequence[str | Path],
     sources: Sequence[Any] | Any,
     conf: float = CONF,
     out: str | Path | None = None,
@@ -147,6 +200,9 @@ def predict(
     device: str = "auto",
     max_det: int | None = None,
     draw: dict[str, Any] | None = None,
+    tta: bool | Sequence[float] = False,
+    ensemble: MergeOptions | None = None,
+    merge: str | None = None,
 ) -> list[Prediction]:
     """Detections for files, folders or globs, or for images in memory (a PIL image, an
     RGB NumPy array HxWx3, a tensor CHW in 0..1, or a list of them; named ``image<i>`` in the
@@ -154,13 +210,18 @@ def predict(
     writes them in ``format`` (json, coco or csv) and, with ``save_images``, drawn images.
     Unreadable files are skipped with a warning; the others are predicted and written.
     ``max_det`` is the most detections kept per image (per tile when tiled). ``draw`` holds
-    options of the drawn images: ``line_width`` (pixels), ``show_labels``, ``show_scores``."""
+    options of the drawn images: ``line_width`` (pixels), ``show_labels``, ``show_scores``.
+
+    Several ``weights`` files are an ensemble, fused per image as ``ensemble`` says
+    (:class:`~frcnn.inference.ensemble.MergeOptions`: Weighted Boxes Fusion by default).
+    ``tta`` (True, or a list of scales) also predicts a flipped copy and rescaled copies of
+    each image, fused the same way. ``merge="mean"`` averages each model's NMS clusters
+    into one box. One model without TTA is never fused (WBF of a single model scores worse
+    than its NMS)."""
     if out is not None:
         out = Path(out)
         _check_writable(out)  # before the work, not after it
-    model = load_model(weights, resolve_device(device))
-    if max_det is not None:
-        model.roi_heads.detections_per_img = int(max_det)
+    model = _detector(_load_models(weights, device, max_det), tta, ensemble, merge)
     items = (
         [sources]
         if isinstance(sources, (str, os.PathLike)) or _in_memory(sources)

@@ -9,3 +9,8 @@ TILE_OVERLAP = 0.2
 VAL_SPLIT = 0.2
 # Images per batch for training, evaluation and prediction.
 BATCH_SIZE = 4
+# How several models (or test-time views) are fused, and the IoU that clusters their boxes.
+ENSEMBLE_METHODS = ("wbf", "nms", "soft-nms", "nmw")
+ENSEMBLE_IOU = 0.55
+# Test-time augmentation: these input scales, plus a left-right flip at scale 1.
+TTA_SCALES = (1.0, 1.2)

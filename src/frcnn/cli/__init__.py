@@ -9,7 +9,21 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import anchors, convert_weights, data, demo, models, predict, pretrain, recipes, train
+from . import (
+    anchors,
+    convert_weights,
+    data,
+    demo,
+    ensemble,
+    kfold,
+    label_issues,
+    models,
+    predict,
+    pretrain,
+    recipes,
+    train,
+    tune,
+)
 from . import eval as eval_command
 
 # In the order ``frcnn --help`` lists them.
@@ -21,9 +35,13 @@ COMMANDS = [
     train,
     eval_command,
     predict,
+    ensemble,
     models,
     recipes,
     pretrain,
+    kfold,
+    tune,
+    label_issues,
 ]
 
 

@@ -68,3 +68,77 @@ def print_problems(problems, limit: int) -> None:
     for kind, n in sorted(shown.items()):
         if n > limit:
             print(f"  ... and {n - limit} more [{kind}]")
+
+
+def add_merge_args(p: argparse.ArgumentParser) -> None:
+    """Several ``--weights`` (an ensemble), test-time augmentation, and how each image's
+    detections are merged; the same for predict, eval and ensemble."""
+    from ..defaults import ENSEMBLE_IOU, ENSEMBLE_METHODS, TTA_SCALES
+
+    p.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: also predict a left-right flipped copy and each "
+        f"--tta-scales size, fused like an ensemble (default scales {' '.join(map(str, TTA_SCALES))})",
+    )
+    p.add_argument(
+        "--tta-scales", type=float, nargs="+", help="input sizes relative to the model's"
+    )
+    p.add_argument(
+        "--method",
+        choices=ENSEMBLE_METHODS,
+        default="wbf",
+        help="how several models (or TTA views) are fused (default wbf). A single model "
+        "without --tta is never fused: WBF of one model does worse than its own NMS",
+    )
+    p.add_argument(
+        "--iou",
+        type=float,
+        default=ENSEMBLE_IOU,
+        help=f"fusion IoU threshold (default {ENSEMBLE_IOU})",
+    )
+    p.add_argument(
+        "--skip-box", type=float, default=0.0, help="drop boxes below this score before fusing"
+    )
+    p.add_argument(
+        "--model-weights", type=float, nargs="+", help="one weight per --weights model (default 1)"
+    )
+    p.add_argument(
+        "--merge",
+        choices=["none", "mean"],
+        help="mean: average each NMS cluster of a model (the kept box and those it "
+        "suppressed, score-weighted) into one box (default: the model's own setting)",
+    )
+
+
+def merge_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of :func:`frcnn.api.predict`/``evaluate`` the merge options set."""
+    from ..inference.ensemble import MergeOptions
+
+    return {
+        "tta": (args.tta_scales or True) if args.tta else False,
+        "ensemble": MergeOptions(args.method, args.iou, args.skip_box, args.model_weights),
+        "merge": args.merge,
+    }
+
+
+MODEL_SUFFIXES = (".safetensors", ".pt", ".pth")
+
+
+def split_weights(weights: list[str], sources: list[str]) -> tuple[list[str], list[str]]:
+    """``--weights A B img/`` hands the sources to ``--weights`` too: everything after the
+    last model file (by suffix, or a file that reads as one) goes back to the sources."""
+    from pathlib import Path
+
+    from ..io.file_kind import file_kind
+
+    def is_model(entry: str) -> bool:
+        return Path(entry).suffix.lower() in MODEL_SUFFIXES or file_kind(entry) in (
+            "safetensors",
+            "torch",
+        )
+
+    cut = 1
+    while cut < len(weights) and is_model(weights[cut]):
+        cut += 1
+    return weights[:cut], weights[cut:] + sources

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..defaults import BATCH_SIZE, CONF
-from .common import FORMATS, add_tile_args
+
+if TYPE_CHECKING:
+    from ..evaluation.report import EvalResult
+
+from .common import FORMATS, add_merge_args, add_tile_args, merge_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="COCO metrics, per-class table, F1, curves")
-    p.add_argument("--weights", help="frcnn model file")
+    p.add_argument("--weights", nargs="+", help="frcnn model file (several: an ensemble)")
     p.add_argument("--data", help="ground truth (any supported format)")
     p.add_argument(
         "--run",
@@ -28,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_tile_args(p, "evaluate")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--device", default="auto")
+    add_merge_args(p)
     p.add_argument(
         "--allow-mismatch",
         action="store_true",
@@ -41,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not (args.data or args.run):
         raise ValueError("give --data DATA (with --weights or --predictions), or --run RUN")
+    weights = args.weights[0] if args.weights and len(args.weights) == 1 else args.weights
     result = evaluate(
-        args.weights,
+        weights,
         args.data,
         args.split,
         args.out,
@@ -56,7 +63,14 @@ def run(args: argparse.Namespace) -> int:
         args.overlap,
         args.max_det,
         run=args.run,
+        **merge_options(args),
     )
+    report(result, args.out)
+    return 0
+
+
+def report(result: EvalResult, out: str | None) -> None:
+    """What ``frcnn eval`` prints."""
     print(result.coco_summary.rstrip())
     print(result.table())
     p, p_conf = _precision(result.precision), _precision(result.precision_at_conf)
@@ -66,9 +80,8 @@ def run(args: argparse.Namespace) -> int:
         f"P {p_conf} R {result.recall_at_conf:.4f} F1 {result.f1_at_conf:.4f}; "
         f"score {result.score:.4f}"
     )
-    if args.out:
-        print(f"wrote {Path(args.out) / 'metrics.json'}, per_class.csv and plots")
-    return 0
+    if out:
+        print(f"wrote {Path(out) / 'metrics.json'}, per_class.csv and plots")
 
 
 def _precision(value: float) -> str:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 
 from ..defaults import BATCH_SIZE, CONF
-from .common import add_tile_args
+from .common import add_merge_args, add_tile_args, merge_options, split_weights
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="detect objects in images")
-    p.add_argument("--weights", required=True, help="frcnn model file")
-    p.add_argument("sources", nargs="+", help="image files, folders or globs")
+    p.add_argument(
+        "--weights", required=True, nargs="+", help="frcnn model file (several: an ensemble)"
+    )
+    p.add_argument("sources", nargs="*", help="image files, folders or globs")
     p.add_argument("--out", help="output folder")
     p.add_argument("--conf", type=float, default=CONF, help=f"score threshold (default {CONF})")
     p.add_argument(
@@ -28,15 +30,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_tile_args(p)
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--device", default="auto")
+    add_merge_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..api import predict
 
+    weights, sources = split_weights(args.weights, args.sources)
+    if not sources:
+        raise ValueError("give the images to predict on: frcnn predict --weights W SOURCE ...")
     results = predict(
-        args.weights,
-        args.sources,
+        _one_or_many(weights),
+        sources,
         args.conf,
         args.out,
         args.save_images,
@@ -51,9 +57,19 @@ def run(args: argparse.Namespace) -> int:
             "show_labels": not args.hide_labels,
             "show_scores": not args.hide_scores,
         },
+        **merge_options(args),
     )
+    report(results, args.out, args.format)
+    return 0
+
+
+def report(results: list, out: str | None, fmt: str) -> None:
+    """What ``frcnn predict`` prints."""
     for p in results:
         print(f"{p.path}: {len(p.boxes)} detections")
-    if args.out:
-        print(f"wrote {args.format} predictions to {args.out}")
-    return 0
+    if out:
+        print(f"wrote {fmt} predictions to {out}")
+
+
+def _one_or_many(weights: list[str]) -> str | list[str]:
+    return weights[0] if len(weights) == 1 else weights

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..defaults import TILE_OVERLAP, VAL_SPLIT
+
+if TYPE_CHECKING:
+    from ..config import TrainConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a detector; writes a run folder")
+    add_train_options(p)
+    p.set_defaults(func=run)
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``frcnn train`` (``kfold`` and ``tune`` train with them too)."""
     p.add_argument("--data", help="training data (any supported format)")
     p.add_argument("--val", help="validation data (default: hold out --val-split of --data)")
     p.add_argument(
@@ -37,7 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "numbers (default 100); sets model.args.box_detections_per_img and eval.max_dets",
     )
     p.add_argument("overrides", nargs="*", help="section.key=value, e.g. optim.lr=0.01")
-    p.set_defaults(func=run)
 
 
 # Command-line options and the configuration keys they set.
@@ -58,21 +67,28 @@ OPTION_KEYS = {
 }
 
 
-def run(args: argparse.Namespace) -> int:
+def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> TrainConfig:
+    """The training configuration the options of :func:`add_train_options` describe
+    (options named in ``skip`` are left to the caller)."""
     from ..config import load_config, read_anchors
-    from ..engine.trainer import train
 
     config = args.config
     if args.resume and config is None and args.out and (Path(args.out) / "config.yaml").exists():
         config = Path(args.out) / "config.yaml"  # resume the run as it was configured
-    values = {key: getattr(args, option) for option, key in OPTION_KEYS.items()}
+    values = {key: getattr(args, o) for o, key in OPTION_KEYS.items() if o not in skip}
     values["run.resume"] = True if args.resume else None
     if args.anchors:
         values.update(read_anchors(args.anchors))
     if args.max_det is not None:
         values["eval.max_dets"] = args.max_det
         values["model.args.box_detections_per_img"] = args.max_det
-    result = train(load_config(config, args.overrides, **values))
+    return load_config(config, args.overrides, **values)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine.trainer import train
+
+    result = train(config_from_args(args))
     print(f"run folder: {result.out}")
     print(
         f"best weights: {result.best} (epoch {result.best_epoch})"

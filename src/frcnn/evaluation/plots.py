@@ -327,12 +327,16 @@ def prediction_grid(
     out: Path,
     cell: int = 400,
     crop: int = 800,
+    captions: Sequence[str] | None = None,
 ) -> None:
     """Each image twice, side by side: ground truth, then predictions with scores. An image
     larger than ``crop`` pixels is cropped to a ``crop`` square where its objects are (the
-    caption says so), so that labels stay readable."""
+    caption says so), so that labels stay readable. ``captions`` (one per image) head the
+    ground-truth panel."""
     panels = []
-    for image, (gt_boxes, gt_labels), pred in zip(images, truths, predictions, strict=True):
+    captions = captions or ["ground truth"] * len(images)
+    pairs = zip(images, truths, predictions, captions, strict=True)
+    for image, (gt_boxes, gt_labels), pred, caption in pairs:
         window = focus_window(image.width, image.height, gt_boxes, crop)
         whole = window == (0, 0, image.width, image.height)
         note = "" if whole else f" (crop at {window[0]},{window[1]})"
@@ -342,7 +346,7 @@ def prediction_grid(
         truth = (gt[gt_in], np.asarray(gt_labels)[gt_in], None)
         found = (pb[p_in], np.asarray(pred["labels"])[p_in], np.asarray(pred["scores"])[p_in])
         panels += [
-            _panel(view, truth, class_names, f"ground truth{note}", cell),
+            _panel(view, truth, class_names, f"{caption}{note}", cell),
             _panel(view, found, class_names, "predictions", cell),
         ]
     if not panels:

@@ -81,6 +81,8 @@ class ModelConfig:
     box_positive_fraction: float = 0.25
     bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
     class_weights: tuple[float, ...] | None = None
+    # none: plain NMS; mean: each NMS cluster merged into its score-weighted mean box.
+    box_merge: str = "none"
 
     def resolved(self) -> ModelConfig:
         """A copy with the pretrained-dependent defaults filled in."""
@@ -215,6 +217,7 @@ def _build_roi_heads(cfg: ModelConfig, features: BodyWithNeck) -> RoIHeads:
         nms_thresh=cfg.box_nms_thresh,
         detections_per_img=cfg.box_detections_per_img,
         class_weights=_class_weights(cfg),
+        merge=cfg.box_merge,
     )
 
 

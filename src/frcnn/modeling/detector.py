@@ -28,8 +28,9 @@ class FasterRCNN(nn.Module):
         rpn: proposal stage.
         roi_heads: box classification and refinement stage.
         num_classes: number of classes including background (0).
-        channels_last: run the backbone on an NHWC batch; oneDNN's convolutions are markedly
-            faster in that layout on CPU, and the results equal NCHW up to float rounding.
+        channels_last: run the backbone on an NHWC batch with NHWC convolution weights;
+            oneDNN's convolutions are markedly faster in that layout on CPU, and the results
+            equal NCHW up to float rounding.
     """
 
     def __init__(
@@ -48,6 +49,9 @@ class FasterRCNN(nn.Module):
         self.roi_heads = roi_heads
         self.num_classes = num_classes
         self.channels_last = channels_last
+        if channels_last:
+            # Convolution weights in NHWC too: oneDNN then needs no reorder per call.
+            self.to(memory_format=torch.channels_last)
         # The resolved build configuration; set by frcnn.build_model, saved with the weights.
         self.config: dict[str, Any] = {}
         # Names of classes 1..K-1, when known (set by load_model or the caller).

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torchvision.ops import batched_nms
 
 from ...boxes.matcher import BACKGROUND, IGNORE, Matcher
+from ...boxes.merge import merge_clusters
 from ...boxes.ops import BoxCoder, box_iou, clip_boxes, remove_small_boxes
 from ...boxes.sampler import subsample_labels
 from .box_head import FastRCNNPredictor, TwoMLPHead
@@ -20,6 +21,8 @@ IGNORE_LABEL = -1
 
 # Detections narrower or shorter than this many pixels are dropped as empty.
 MIN_DETECTION_SIZE = 1e-2
+# What RoIHeads.merge accepts: plain NMS, or each NMS cluster averaged into one box.
+MERGE_MODES = ("none", "mean")
 
 
 class RoIHeads(nn.Module):
@@ -54,8 +57,13 @@ class RoIHeads(nn.Module):
         nms_thresh: float = 0.5,
         detections_per_img: int = 100,
         class_weights: Tensor | None = None,
+        merge: str = "none",
     ) -> None:
         super().__init__()
+        if merge not in MERGE_MODES:
+            raise ValueError(f"box merge {merge!r}: choose {' or '.join(MERGE_MODES)}")
+        # "mean": each NMS cluster becomes its score-weighted mean box (boxes/merge.py).
+        self.merge = merge
         self.pooler = pooler
         self.box_head = box_head
         self.predictor = predictor
@@ -159,7 +167,8 @@ class RoIHeads(nn.Module):
         proposals: Sequence[Tensor],
         image_sizes: Sequence[tuple[int, int]],
     ) -> list[dict[str, Tensor]]:
-        """Per-class boxes above the score threshold, per-class NMS, top-k per image."""
+        """Per-class boxes above the score threshold, per-class NMS (each cluster merged
+        into its mean box when ``merge`` is "mean"), top-k per image."""
         num_classes = class_logits.shape[-1]
         scores = F.softmax(class_logits, -1)
         counts = [len(p) for p in proposals]
@@ -179,8 +188,17 @@ class RoIHeads(nn.Module):
             keep = remove_small_boxes(boxes, MIN_DETECTION_SIZE)
             boxes, pair_scores, labels = boxes[keep], pair_scores[keep], labels[keep]
             keep = batched_nms(boxes, pair_scores, labels, self.nms_thresh)
+            kept_boxes = (
+                merge_clusters(boxes, pair_scores, labels, keep, self.nms_thresh)
+                if self.merge == "mean"
+                else boxes[keep]
+            )
             keep = keep[: self.detections_per_img]
             detections.append(
-                {"boxes": boxes[keep], "scores": pair_scores[keep], "labels": labels[keep]}
+                {
+                    "boxes": kept_boxes[: self.detections_per_img],
+                    "scores": pair_scores[keep],
+                    "labels": labels[keep],
+                }
             )
         return detections

@@ -1,0 +1,50 @@
+"""Merging NMS clusters into one box (the "average the kept boxes" step of the
+from-scratch medical detector, MISSION.md section 3).
+
+Greedy NMS keeps the best box of each cluster and throws the rest away; averaging the
+cluster instead uses every overlapping vote for where the object is, which tightens the
+box when the candidates scatter around it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchvision.ops import box_iou
+
+
+def merge_clusters(
+    boxes: Tensor, scores: Tensor, labels: Tensor, keep: Tensor, iou_threshold: float
+) -> Tensor:
+    """The score-weighted mean box of each NMS cluster: the kept box and every box of its
+    class it suppressed.
+
+    Args:
+        boxes: FloatTensor[N, 4] xyxy candidates (before NMS).
+        scores: FloatTensor[N].
+        labels: Int64Tensor[N]; clusters never mix labels (as in ``batched_nms``).
+        keep: Int64Tensor[K] what ``batched_nms(boxes, scores, labels, iou_threshold)``
+            kept, highest score first.
+        iou_threshold: the NMS threshold that formed the clusters.
+
+    Returns:
+        FloatTensor[K, 4]: the merged box of each kept box, in ``keep``'s order (its score
+        and label stay the kept box's).
+    """
+    if keep.numel() == 0:
+        return boxes.new_zeros((0, 4))
+    # (K, N): which candidates each kept box would suppress. A suppressed box belongs to
+    # the first kept box (highest score) that overlaps it: the one that removed it in NMS.
+    # Two kept boxes of a class never overlap above the threshold, so each is its own.
+    suppresses = (box_iou(boxes[keep], boxes) > iou_threshold) & (
+        labels[keep][:, None] == labels[None, :]
+    )
+    suppresses[torch.arange(keep.numel(), device=keep.device), keep] = True
+    owned = suppresses.any(0)
+    owner = suppresses.to(torch.int8).argmax(0)  # first True per column
+    weights = scores[owned].to(boxes.dtype)
+    total = boxes.new_zeros((keep.numel(),)).index_add_(0, owner[owned], weights)
+    summed = boxes.new_zeros((keep.numel(), 4)).index_add_(
+        0, owner[owned], boxes[owned] * weights[:, None]
+    )
+    return summed / total[:, None]

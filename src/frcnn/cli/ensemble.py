@@ -1,0 +1,79 @@
+"""``frcnn ensemble``: several models fused per image; evaluated on --data or predicted on
+sources."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..defaults import BATCH_SIZE, CONF
+from .common import FORMATS, add_merge_args, add_tile_args, merge_options, split_weights
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ensemble",
+        help="fuse several models (WBF, NMS, soft-NMS, NMW): evaluate on --data or predict",
+        description="Run every --weights model on each image and fuse their detections "
+        "(Weighted Boxes Fusion by default, with the ensemble-boxes library). With --data, "
+        "score the fused detections like frcnn eval; with image sources, write them like "
+        "frcnn predict.",
+    )
+    p.add_argument("--weights", nargs="+", required=True, help="frcnn model files")
+    p.add_argument("sources", nargs="*", help="images, folders or globs to predict on")
+    p.add_argument("--data", help="ground truth to evaluate the fused detections on")
+    p.add_argument("--split", help="split of --data")
+    p.add_argument("--format", choices=FORMATS, help="format of --data")
+    p.add_argument("--out", help="output folder")
+    p.add_argument("--conf", type=float, default=CONF, help=f"score threshold (default {CONF})")
+    p.add_argument(
+        "--save-images", action="store_true", help="also write the images with boxes drawn"
+    )
+    add_tile_args(p)
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    p.add_argument("--device", default="auto")
+    add_merge_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import evaluate, predict
+    from . import eval as eval_command
+    from . import predict as predict_command
+
+    args.weights, args.sources = split_weights(args.weights, args.sources)
+    if bool(args.data) == bool(args.sources):
+        raise ValueError("give either --data DATA (evaluate) or image sources (predict)")
+    options = merge_options(args)
+    if args.data:
+        result = evaluate(
+            args.weights,
+            args.data,
+            args.split,
+            args.out,
+            args.conf,
+            args.batch_size,
+            format=args.format,
+            device=args.device,
+            tile=args.tile,
+            overlap=args.overlap,
+            max_det=args.max_det,
+            **options,
+        )
+        eval_command.report(result, args.out)
+        return 0
+    results = predict(
+        args.weights,
+        args.sources,
+        args.conf,
+        args.out,
+        args.save_images,
+        "json",
+        args.tile,
+        args.overlap,
+        args.batch_size,
+        args.device,
+        args.max_det,
+        **options,
+    )
+    predict_command.report(results, args.out, "json")
+    return 0

@@ -1,0 +1,290 @@
+"""``frcnn tune``: an Optuna study over training settings (MISSION.md section 2): the TPE
+sampler proposes values, each trial trains a run, a median pruner stops trials whose
+per-epoch validation score falls behind, and the study lives in SQLite in the output
+folder so an interrupted study resumes where it stopped.
+
+The folder (``--out``, numbered if taken unless resuming): ``base.yaml`` (the
+configuration every trial starts from), ``study.db``, ``trial<N>/`` (run folders),
+``trials.csv``, ``best.yaml`` (the base with the best values: ``frcnn train --config``
+takes it), ``optimization_history.png`` and ``param_importances.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import TrainConfig, load_config
+from ..engine.hooks import Hook
+from ..engine.run_folder import run_folder
+from ..engine.trainer import train
+from ..io.yaml_file import read_yaml
+
+log = logging.getLogger("frcnn")
+
+STUDY = "frcnn-tune"
+# MISSION.md section 2: learning rate (log-uniform), batch size 4 or 8, score threshold.
+DEFAULT_SPACE: dict[str, dict[str, Any]] = {
+    "optim.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+    "data.batch_size": {"type": "categorical", "choices": [4, 8]},
+    "eval.conf": {"type": "float", "low": 0.1, "high": 0.9},
+}
+
+
+def read_space(path: str | Path | None) -> dict[str, dict[str, Any]]:
+    """The search space: :data:`DEFAULT_SPACE`, or a YAML file mapping config keys to
+    ``{type: float|int, low, high, log}`` or ``{type: categorical, choices: [...]}``.
+
+    Raises:
+        ValueError: a malformed entry, naming it; KeyError: a key that is no config key.
+    """
+    space = DEFAULT_SPACE if path is None else read_yaml(Path(path))
+    if not isinstance(space, dict) or not space:
+        raise ValueError(f"{path}: a search space maps config keys to ranges")
+    for key, spec in space.items():
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        ok = (kind in ("float", "int") and {"low", "high"} <= set(spec)) or (
+            kind == "categorical" and isinstance(spec.get("choices"), list) and spec["choices"]
+        )
+        if not ok:
+            raise ValueError(
+                f"{path}: {key}: expected {{type: float|int, low, high[, log]}} or "
+                f"{{type: categorical, choices: [...]}}, got {spec!r}"
+            )
+    load_config(None, [], **{k: _example(s) for k, s in space.items()})  # known keys only
+    return space
+
+
+def _example(spec: dict[str, Any]) -> Any:
+    return spec["choices"][0] if spec["type"] == "categorical" else spec["low"]
+
+
+def _suggest(trial: Any, key: str, spec: dict[str, Any]) -> Any:
+    if spec["type"] == "categorical":
+        return trial.suggest_categorical(key, spec["choices"])
+    suggest = trial.suggest_float if spec["type"] == "float" else trial.suggest_int
+    return suggest(key, spec["low"], spec["high"], log=bool(spec.get("log", False)))
+
+
+class OptunaPruning(Hook):
+    """Reports each evaluated epoch's score to the trial and stops the run when the
+    pruner says so (``optuna.TrialPruned`` leaves the trainer; the run folder stays)."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def after_epoch(self, trainer: Any) -> None:
+        import optuna
+
+        if trainer.result is None:
+            return
+        self.trial.report(float(trainer.result.score), trainer.epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(
+                f"trial {self.trial.number} pruned after epoch {trainer.epoch + 1} "
+                f"(score {trainer.result.score:.4f} under the median of earlier trials)"
+            )
+
+
+@dataclass
+class TuneResult:
+    out: Path
+    best_params: dict[str, Any]
+    best_value: float
+    best_config: Path
+    finished: int
+
+
+def run_tune(
+    cfg: TrainConfig,
+    trials: int,
+    timeout: float | None = None,
+    space: dict[str, dict[str, Any]] | None = None,
+    out: str | Path = "runs/tune",
+    resume: bool = False,
+    ensemble_top: int = 0,
+    callbacks: Sequence[Hook] = (),
+) -> TuneResult:
+    """Run (or, with ``resume``, continue) a study until ``trials`` trials finished
+    (complete or pruned) or ``timeout`` seconds passed. A trial's value is its best
+    validation ``score`` (0.5 mAP50 + 0.5 F1 at its ``eval.conf``), or with
+    ``ensemble_top`` K >= 2 the score of its K best checkpoints fused by WBF."""
+    import optuna
+
+    space = space or DEFAULT_SPACE
+    out = run_folder(str(out), resume)
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume or not (out / "base.yaml").is_file():
+        cfg.save(out / "base.yaml")
+    storage = optuna.storages.RDBStorage(f"sqlite:///{(out / 'study.db').resolve()}")
+    study = optuna.create_study(
+        study_name=STUDY,
+        storage=storage,
+        load_if_exists=resume,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=cfg.run.seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+    )
+    if resume:
+        _retry_interrupted(study, storage)
+    finished = _finished(study)
+    if finished < trials:
+        objective = _Objective(out, space, ensemble_top, callbacks)
+        log.info("study %s: %d of %d trials finished", out / "study.db", finished, trials)
+        study.optimize(objective, n_trials=trials - finished, timeout=timeout)
+    return _write_outputs(study, out)
+
+
+class _Objective:
+    def __init__(self, out: Path, space: dict, ensemble_top: int, callbacks: Sequence[Hook]):
+        self.out, self.space, self.ensemble_top, self.callbacks = (
+            out,
+            space,
+            ensemble_top,
+            callbacks,
+        )
+
+    def __call__(self, trial: Any) -> float:
+        import optuna
+
+        params = {key: _suggest(trial, key, spec) for key, spec in self.space.items()}
+        run = self.out / f"trial{trial.number}"
+        trial.set_user_attr("run", str(run))
+        log.info("trial %d: %s", trial.number, ", ".join(f"{k}={v}" for k, v in params.items()))
+        cfg = load_config(self.out / "base.yaml", [], **params, **{"run.out": str(run)})
+        hooks = [OptunaPruning(trial), *self.callbacks]
+        try:
+            result = train(cfg, hooks)
+        except FloatingPointError as err:  # a diverging learning rate: unpromising, not broken
+            raise optuna.TrialPruned(f"trial {trial.number} diverged: {err}") from None
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)
+            raise
+        value = float(result.metrics.get("score", 0.0))
+        if self.ensemble_top >= 2:
+            value = _ensemble_score(result.out, self.ensemble_top, value)
+        for key in ("AP50", "AP", "F1_at_conf"):
+            trial.set_user_attr(key, float(result.metrics.get(key, 0.0)))
+        return value
+
+
+def _ensemble_score(run: Path, top: int, single: float) -> float:
+    """The validation score of the run's ``top`` best checkpoints fused by WBF (the run's
+    own score when it kept fewer than two)."""
+    from ..api import evaluate
+    from ..engine.val_split import read_run_validation
+
+    checkpoints = sorted((run / "weights").glob("epoch*.safetensors"))
+    if len(checkpoints) < 2:
+        log.info("%s: fewer than 2 checkpoints kept; scoring the single model", run)
+        return single
+    recorded = read_run_validation(run)
+    e = recorded.config.eval
+    scores = _checkpoint_scores(run)
+    best = sorted(checkpoints, key=lambda p: -scores.get(p.stem, 0.0))[:top]
+    result = evaluate(
+        [str(p) for p in best],
+        None,
+        conf=e.conf,
+        dataset=recorded.dataset,
+        tile=recorded.config.data.tile,
+    )
+    log.info(
+        "%s: WBF of %d checkpoints scores %.4f (best single %.4f)",
+        run,
+        len(best),
+        result.score,
+        single,
+    )
+    return float(result.score)
+
+
+def _checkpoint_scores(run: Path) -> dict[str, float]:
+    """``epoch<N>`` -> that epoch's validation score, from the run's results.csv."""
+    with (run / "results.csv").open() as f:
+        return {f"epoch{int(r['epoch'])}": float(r["score"] or 0) for r in csv.DictReader(f)}
+
+
+def _finished(study: Any) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def _retry_interrupted(study: Any, storage: Any) -> None:
+    """Trials a Ctrl-C or a kill stopped are marked failed and queued again with their
+    values (once each), so a resumed study tries them first."""
+    from optuna.trial import TrialState
+
+    retried = set(study.user_attrs.get("retried", []))
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.FAIL)):
+        if t.state == TrialState.RUNNING:  # killed: nothing marked it
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        elif not t.user_attrs.get("interrupted"):
+            continue
+        if t.number in retried:
+            continue
+        retried.add(t.number)
+        study.enqueue_trial(t.params, skip_if_exists=False)
+        log.info("trial %d was interrupted; queued again with the same values", t.number)
+    study.set_user_attr("retried", sorted(retried))
+
+
+def _write_outputs(study: Any, out: Path) -> TuneResult:
+    """trials.csv, best.yaml and the study's plots."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    keys = sorted({k for t in trials for k in t.params})
+    rows = [
+        {
+            "trial": t.number,
+            "state": t.state.name.lower(),
+            "value": "" if t.value is None else round(t.value, 6),
+            **{k: t.params.get(k, "") for k in keys},
+            "seconds": round(t.duration.total_seconds(), 1) if t.duration else "",
+            "run": t.user_attrs.get("run", ""),
+        }
+        for t in trials
+    ]
+    from ..io.atomic import atomic_write_csv
+
+    atomic_write_csv(out / "trials.csv", ["trial", "state", "value", *keys, "seconds", "run"], rows)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise RuntimeError(f"no trial of the study in {out} completed; see {out / 'trials.csv'}")
+    best = study.best_trial
+    best_cfg = load_config(out / "base.yaml", [], **best.params, **{"run.out": "runs/train"})
+    best_cfg.save(out / "best.yaml")
+    _plots(study, out)
+    return TuneResult(
+        out, dict(best.params), float(best.value), out / "best.yaml", _finished(study)
+    )
+
+
+def _plots(study: Any, out: Path) -> None:
+    import warnings
+
+    import matplotlib
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)  # optuna's plots: stable for us
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    ax = ovm.plot_optimization_history(study)
+    ax.figure.savefig(out / "optimization_history.png", dpi=100, bbox_inches="tight")
+    plt.close(ax.figure)
+    try:
+        ax = ovm.plot_param_importances(study)
+    except (RuntimeError, ValueError) as err:  # too few finished trials to attribute variance
+        log.warning("no parameter importances yet: %s", err)
+        return
+    ax.figure.savefig(out / "param_importances.png", dpi=100, bbox_inches="tight")
+    plt.close(ax.figure)

@@ -1,0 +1,178 @@
+"""Several detectors, or one detector on several views of each image (test-time
+augmentation), merged into one set of detections per image with the ensemble-boxes
+library: Weighted Boxes Fusion (Solovyev et al. 2021), NMS, soft-NMS or non-maximum
+weighted.
+
+WBF averages the boxes that several models agree on; fed a single model's output it
+averages a detection with its own near-duplicates and scores worse than NMS, so one model
+without TTA is predicted as usual (no fusion).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..defaults import ENSEMBLE_IOU, TTA_SCALES
+from ..defaults import ENSEMBLE_METHODS as METHODS
+from ..modeling.detector import FasterRCNN
+from ..modeling.transform import ImageTransform
+
+
+@dataclass(frozen=True)
+class View:
+    """One test-time view: the image flipped left-right or not, and resized by ``scale``
+    relative to the model's own input size."""
+
+    flip: bool = False
+    scale: float = 1.0
+
+
+def tta_views(scales: Sequence[float] = TTA_SCALES, flip: bool = True) -> list[View]:
+    """The identity, a flipped copy at scale 1 (``flip``), and each other scale."""
+    views = [View()] + ([View(flip=True)] if flip else [])
+    return views + [View(scale=float(s)) for s in scales if s != 1.0]
+
+
+@dataclass
+class MergeOptions:
+    """How :class:`MergedDetector` fuses: ``method`` (one of :data:`METHODS`), the IoU that
+    clusters boxes, boxes under ``skip_box`` score dropped first (WBF, NMW; soft-NMS's
+    final threshold), ``model_weights`` (one per model; views share their model's)."""
+
+    method: str = "wbf"
+    iou: float = ENSEMBLE_IOU
+    skip_box: float = 0.0
+    model_weights: Sequence[float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"ensemble method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if not 0 < self.iou < 1:
+            raise ValueError(f"ensemble IoU must be in (0, 1), got {self.iou}")
+
+
+class MergedDetector(nn.Module):
+    """Detectors (each on every view) as one detector: ``model(images)`` returns per image
+    ``boxes`` FloatTensor[D, 4] xyxy pixels of that image, ``scores``, ``labels``, like
+    :class:`FasterRCNN` in eval mode. One model on one view is that model's output."""
+
+    def __init__(
+        self,
+        models: Sequence[FasterRCNN],
+        views: Sequence[View] = (View(),),
+        options: MergeOptions | None = None,
+    ) -> None:
+        super().__init__()
+        if not models:
+            raise ValueError("an ensemble needs at least one model")
+        self.members = nn.ModuleList(models)
+        self.views = list(views)
+        self.options = options or MergeOptions()
+        weights = self.options.model_weights
+        if weights is not None and len(weights) != len(models):
+            raise ValueError(f"{len(weights)} model weights given for {len(models)} models")
+        self.run_weights = [float(w) for w in (weights or [1.0] * len(models)) for _ in self.views]
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.members[0].class_names
+
+    @property
+    def detections_per_img(self) -> int:
+        return max(m.roi_heads.detections_per_img for m in self.members)
+
+    @torch.no_grad()
+    def forward(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:
+        runs = [run_view(m, images, v) for m in self.members for v in self.views]
+        if len(runs) == 1:
+            return runs[0]
+        o, limit = self.options, self.detections_per_img
+        return [
+            fuse(
+                [run[i] for run in runs],
+                (int(im.shape[-1]), int(im.shape[-2])),
+                o,
+                self.run_weights,
+                limit,
+            )
+            for i, im in enumerate(images)
+        ]
+
+
+@contextmanager
+def scaled_input(transform: ImageTransform, scale: float) -> Iterator[None]:
+    """The transform's target sizes multiplied by ``scale`` for the duration."""
+    saved = transform.min_size, transform.max_size, transform.fixed_size
+    if scale != 1.0:
+        transform.min_size = tuple(max(1, round(s * scale)) for s in saved[0])
+        transform.max_size = max(1, round(saved[1] * scale))
+        if saved[2] is not None:
+            transform.fixed_size = tuple(max(1, round(s * scale)) for s in saved[2])
+    try:
+        yield
+    finally:
+        transform.min_size, transform.max_size, transform.fixed_size = saved
+
+
+def run_view(model: FasterRCNN, images: Sequence[Tensor], view: View) -> list[dict]:
+    """``model``'s detections on ``view`` of each image, in the original image's pixels."""
+    inputs = [im.flip(-1) for im in images] if view.flip else list(images)
+    with scaled_input(model.transform, view.scale):
+        detections = model(inputs)
+    if view.flip:
+        for det, im in zip(detections, images, strict=True):
+            x1, y1, x2, y2 = det["boxes"].unbind(-1)
+            width = im.shape[-1]
+            det["boxes"] = torch.stack((width - x2, y1, width - x1, y2), -1)
+    return detections
+
+
+def fuse(
+    runs: Sequence[dict[str, Tensor]],
+    size: tuple[int, int],
+    options: MergeOptions,
+    weights: Sequence[float],
+    limit: int,
+) -> dict[str, Tensor]:
+    """One image's detections from several runs fused by ``options.method``; boxes in
+    pixels of an image of ``size`` (width, height); at most ``limit`` kept, best first."""
+    from ensemble_boxes import nms, non_maximum_weighted, soft_nms, weighted_boxes_fusion
+
+    like = runs[0]["boxes"]
+    scale = np.array(size * 2, np.float64)
+    boxes = [np.clip(r["boxes"].float().cpu().numpy() / scale, 0, 1) for r in runs]
+    scores = [r["scores"].float().cpu().numpy() for r in runs]
+    labels = [r["labels"].cpu().numpy() for r in runs]
+    if sum(len(s) for s in scores) == 0:
+        return {k: v[:0] for k, v in runs[0].items()}
+    o = options
+    if o.method == "wbf":
+        b, s, c = weighted_boxes_fusion(
+            boxes, scores, labels, weights=list(weights), iou_thr=o.iou, skip_box_thr=o.skip_box
+        )
+    elif o.method == "nmw":
+        b, s, c = non_maximum_weighted(
+            boxes, scores, labels, weights=list(weights), iou_thr=o.iou, skip_box_thr=o.skip_box
+        )
+    else:
+        # ensemble-boxes' NMS divides weighted scores by the weights' sum (an ensemble of two
+        # equal models would halve every score); scale by weight / largest weight instead,
+        # as its WBF and NMW do, so scores stay comparable with --conf.
+        top = max(weights)
+        scores = [sc * (w / top) for sc, w in zip(scores, weights, strict=True)]
+        if o.method == "soft-nms":
+            b, s, c = soft_nms(boxes, scores, labels, iou_thr=o.iou, thresh=o.skip_box or 1e-3)
+        else:
+            b, s, c = nms(boxes, scores, labels, iou_thr=o.iou)
+    order = np.argsort(-s, kind="stable")[:limit]
+    return {
+        "boxes": torch.as_tensor(b[order] * scale, dtype=like.dtype, device=like.device),
+        "scores": torch.as_tensor(s[order], dtype=runs[0]["scores"].dtype, device=like.device),
+        "labels": torch.as_tensor(c[order], dtype=torch.int64, device=like.device),
+    }

@@ -1,0 +1,72 @@
+"""``frcnn tune``: a 2-trial study is interrupted, resumes from SQLite, and writes a
+config that trains."""
+
+import csv
+
+import pytest
+from test_train import TINY_RUN
+
+from frcnn.cli import main
+from frcnn.config import load_config
+from frcnn.data.synth import write_synth
+from frcnn.engine.hooks import Hook
+from frcnn.engine.trainer import train
+from frcnn.experiments.tune import read_space, run_tune
+
+SPACE = {
+    "optim.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+    "eval.conf": {"type": "float", "low": 0.1, "high": 0.9},
+}
+
+
+class _InterruptTrial1(Hook):
+    def after_epoch(self, trainer):
+        if trainer.out.name == "trial1":
+            raise KeyboardInterrupt
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tune")
+    write_synth(root, 12, 96, seed=0)
+    return root
+
+
+def test_interrupted_study_resumes_and_its_best_config_trains(data, tmp_path):
+    cfg = load_config(None, TINY_RUN, **{"data.train": str(data), "schedule.epochs": 2})
+    out = tmp_path / "tune"
+    with pytest.raises(KeyboardInterrupt):
+        run_tune(cfg, 2, space=SPACE, out=out, callbacks=[_InterruptTrial1()])
+    result = run_tune(cfg, 2, space=SPACE, out=out, resume=True)
+    assert result.out == out and result.finished == 2
+    with (out / "trials.csv").open() as f:
+        rows = {int(r["trial"]): r for r in csv.DictReader(f)}
+    assert [rows[n]["state"] for n in (0, 1, 2)] == ["complete", "fail", "complete"]
+    assert rows[2]["optim.lr"] == rows[1]["optim.lr"]  # the interrupted values, tried again
+    assert (out / "optimization_history.png").is_file()
+    best = load_config(out / "best.yaml")
+    assert best.optim.lr == pytest.approx(result.best_params["optim.lr"])
+    assert best.eval.conf == pytest.approx(result.best_params["eval.conf"])
+    run = train(
+        load_config(out / "best.yaml", [], **{"run.out": str(tmp_path / "b"), "schedule.epochs": 1})
+    )
+    assert run.last.is_file()
+
+
+def test_search_spaces_are_checked(tmp_path):
+    bad = tmp_path / "space.yaml"
+    bad.write_text("optim.lr: {type: float, low: 0.001}\n")
+    with pytest.raises(ValueError, match="optim.lr: expected"):
+        read_space(bad)
+    bad.write_text("optim.learning_rate: {type: float, low: 0.001, high: 0.01}\n")
+    with pytest.raises(KeyError, match="learning_rate"):
+        read_space(bad)
+    assert set(read_space(None)) == {"optim.lr", "data.batch_size", "eval.conf"}
+
+
+def test_cli_tune_one_trial(data, tmp_path, capsys):
+    out = tmp_path / "t"
+    args = ["tune", "--data", str(data), "--trials", "1", "--epochs", "1", "--out", str(out)]
+    assert main([*args, *TINY_RUN]) == 0
+    printed = capsys.readouterr().out
+    assert "best of 1 finished trials" in printed and (out / "best.yaml").is_file()

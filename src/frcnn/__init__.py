@@ -32,6 +32,11 @@ _LAZY = {
     "NECKS": ".modeling.necks",
     "PretrainConfig": ".pretrain.loop",
     "pretrain_backbone": ".pretrain.loop",
+    "MergeOptions": ".inference.ensemble",
+    "MergedDetector": ".inference.ensemble",
+    "run_kfold": ".experiments.kfold",
+    "find_label_issues": ".experiments.label_issues",
+    "run_tune": ".experiments.tune",
 }
 
 __all__ = [
@@ -43,16 +48,21 @@ __all__ = [
     "FasterRCNN",
     "FeatureLevel",
     "Hook",
+    "MergeOptions",
+    "MergedDetector",
     "ModelConfig",
     "PretrainConfig",
     "TrainConfig",
     "__version__",
     "build_model",
     "evaluate",
+    "find_label_issues",
     "load_config",
     "load_model",
     "predict",
     "pretrain_backbone",
+    "run_kfold",
+    "run_tune",
     "save_model",
     "train",
 ]
@@ -74,6 +84,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
     from .api import evaluate, predict, train
     from .config import TrainConfig, load_config
     from .engine.hooks import Callback, Hook
+    from .experiments.kfold import run_kfold
+    from .experiments.label_issues import find_label_issues
+    from .experiments.tune import run_tune
+    from .inference.ensemble import MergedDetector, MergeOptions
     from .io.model_file import load_model, save_model
     from .modeling.backbones import BACKBONES, BackboneSpec, FeatureLevel
     from .modeling.builder import MODELS, ModelConfig, build_model

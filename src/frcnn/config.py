@@ -103,7 +103,8 @@ class RunSection:
     out: str = "runs/train"
     seed: int = 0
     deterministic: bool = False
-    amp: str = "none"  # none | fp16 (CUDA) | bf16
+    # none | auto (bf16 where the device computes it natively, fp16 on other GPUs) | fp16 (CUDA) | bf16
+    amp: str = "none"
     device: str = "auto"
     resume: bool = False
     # Stop this invocation after so many epochs (the schedule still spans schedule.epochs);

@@ -33,7 +33,7 @@ from ..modeling.builder import model_config
 from ..modeling.detector import FasterRCNN
 from . import hooks as H
 from .data import build_loaders, data_warnings, load_datasets
-from .device import resolve_device
+from .device import native_bf16, resolve_amp, resolve_device
 from .distributed import (
     all_gather_list,
     broadcast,
@@ -217,7 +217,7 @@ class Trainer:
         self.val_losses = {}
         if not self.cfg.eval.val_loss or self.loaders.val_loss is None:
             return
-        means, n = validation_losses(model, self.loaders.val_loss, self.device, self.cfg.run.amp)
+        means, n = validation_losses(model, self.loaders.val_loss, self.device, self.amp)
         parts = [p for p in all_gather_list([(means, n)], self.info) if p[1]]
         total = sum(n for _, n in parts)
         for key in parts[0][0] if parts else []:
@@ -266,9 +266,10 @@ class Trainer:
             for warning in schedule_warnings(self.schedule, self.steps_per_epoch):
                 log.warning("warning: %s", warning)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule)
-        self.scaler = torch.amp.GradScaler("cuda") if cfg.run.amp == "fp16" else None
+        self.amp = self._mixed_precision()
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp == "fp16" else None
         self.options = StepOptions(
-            cfg.run.amp,
+            self.amp,
             o.grad_clip,
             o.accumulate,
             o.l1_lambda,
@@ -278,6 +279,19 @@ class Trainer:
         self.epochs_total = s.epochs
         self.batch_size, self.accumulate = cfg.data.batch_size, o.accumulate
         self.eval_every, self.num_val_images = cfg.eval.every, len(self.val_data)
+
+    def _mixed_precision(self) -> str:
+        """``run.amp`` resolved for this device, said in the log when chosen or doubtful."""
+        amp = resolve_amp(self.device, self.cfg.run.amp)
+        if self.cfg.run.amp == "auto":
+            log.info("mixed precision (amp=auto): %s on %s", amp, self.device.type)
+        elif amp == "bf16" and not native_bf16(self.device):
+            log.warning(
+                "warning: amp=bf16 on a %s without native bfloat16 is emulated and slower than "
+                "float32; use amp=auto (bf16 only where it is native) or amp=none",
+                self.device.type,
+            )
+        return amp
 
     def _default_hooks(self) -> list[H.Hook]:
         """The built-in hooks, in the order they run."""

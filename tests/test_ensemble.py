@@ -2,6 +2,7 @@
 a model fused with itself, TTA with only the identity view."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -136,3 +137,17 @@ def test_cli_ensemble_tta_and_merge(tmp_path, capsys):
     assert main(["predict", "--weights", str(a), str(b), data, "--out", str(out), "--tta"]) == 0
     assert len(json.loads((out / "predictions.json").read_text())) == 3
     assert main(["ensemble", "--weights", str(a), str(b)]) == 2
+
+
+def test_soft_nms_decays_overlaps_by_hand():
+    from frcnn.boxes.merge import soft_nms
+
+    boxes = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 5], [0, 0, 10, 10.0]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    labels = torch.tensor([1, 1, 1, 2])  # the last is another class: untouched
+    keep, new = soft_nms(boxes, scores, labels, sigma=0.5)
+    # Box 0 kept: box 1 (IoU 1) decays to 0.8 e^-2, box 2 (IoU 0.5) to 0.7 e^-0.5. Box 3
+    # (its own class) next, then box 2, which decays box 1 again (IoU 0.5): 0.8 e^-2.5.
+    expected = {0: 0.9, 3: 0.6, 2: 0.7 * math.exp(-0.5), 1: 0.8 * math.exp(-2.5)}
+    assert keep.tolist() == [0, 3, 2, 1]
+    torch.testing.assert_close(new, torch.tensor([expected[i] for i in keep.tolist()]))

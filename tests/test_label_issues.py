@@ -30,7 +30,7 @@ def test_each_kind_once_with_its_hand_computed_rank():
         "boxes": np.array(
             [
                 [0, 0, 10, 10],  # finds box 0: no issue
-                [20, 20, 30, 30],  # class b on box 1 (a): swapped, 0.8 - 0
+                [20, 20, 30, 30],  # class b on box 1 (a): swapped, (0.8 - 0) x 0.8
                 [45, 40, 55, 50],  # IoU 1/3 with box 2: bad box, 0.7 * (1 - 1/3)
                 [66, 60, 76, 70],  # IoU 0.25 with box 3, weak: box 3 spurious, 1 - 0.3
                 [80, 80, 90, 90],  # nothing there: missing label, 0.95
@@ -40,15 +40,16 @@ def test_each_kind_once_with_its_hand_computed_rank():
         "scores": np.array([0.9, 0.8, 0.7, 0.3, 0.95]),
         "labels": np.array([1, 2, 2, 1, 1]),
     }
-    issues = find_label_issues(ds, [pred])
+    # Uncalibrated: a detection's trust is its score, every box is found at rate 1.
+    issues = find_label_issues(ds, [pred], calibrate=False)
     assert [(i.kind, i.ann_id) for i in issues] == [
         ("missing_label", -1),
-        ("swapped_label", 11),
         ("spurious_label", 13),
+        ("swapped_label", 11),
         ("bad_box", 12),
     ]
-    assert [i.rank for i in issues] == pytest.approx([0.95, 0.8, 0.7, 0.7 * 2 / 3], abs=1e-6)
-    assert issues[1].gt_label == 1 and issues[1].pred_label == 2
+    assert [i.rank for i in issues] == pytest.approx([0.95, 0.7, 0.64, 0.7 * 2 / 3], abs=1e-6)
+    assert issues[2].gt_label == 1 and issues[2].pred_label == 2
     assert issues[3].iou == pytest.approx(1 / 3)
 
 
@@ -108,3 +109,36 @@ def test_corrupted_labels_rank_first(tmp_path):
     issues = find_label_issues(ds, preds)
     top = {(i.kind, i.image_id) for i in issues[:16]}
     assert top == truth
+
+
+def test_calibration_trusts_the_models_record():
+    """Two classes: the models find every large "a" box but only half the small "b" ones. A
+    large "a" box they miss ranks far above a small "b" box they miss."""
+    records, preds = [], []
+    for i in range(40):
+        a = [10, 10, 110, 110]  # large, always found
+        b = [150, 150, 158, 158]  # small, found in even images only
+        records.append(_rec([a, b], [1, 2], i + 1))
+        boxes, labels = [a], [1]
+        if i % 2 == 0:
+            boxes.append(b)
+            labels.append(2)
+        preds.append(
+            {
+                "image_id": i + 1,
+                "boxes": np.array(boxes, float),
+                "scores": np.full(len(boxes), 0.9),
+                "labels": np.array(labels),
+            }
+        )
+    preds[1] = {
+        **preds[1],
+        "boxes": preds[1]["boxes"][:0],
+        "scores": np.zeros(0),
+        "labels": np.zeros(0, int),
+    }  # image 2: the large box missed too
+    ds = DetectionDataset("/d", ["a", "b"], records)
+    issues = find_label_issues(ds, preds)
+    assert (issues[0].kind, issues[0].image_id, issues[0].gt_label) == ("spurious_label", 2, 1)
+    small = [i.rank for i in issues if i.gt_label == 2]
+    assert len(small) == 20 and max(small) < 0.6 < issues[0].rank

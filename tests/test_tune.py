@@ -70,3 +70,10 @@ def test_cli_tune_one_trial(data, tmp_path, capsys):
     assert main([*args, *TINY_RUN]) == 0
     printed = capsys.readouterr().out
     assert "best of 1 finished trials" in printed and (out / "best.yaml").is_file()
+
+
+def test_a_trial_can_be_scored_by_the_wbf_of_its_best_checkpoints(data, tmp_path, frcnn_log):
+    cfg = load_config(None, TINY_RUN, **{"data.train": str(data), "schedule.epochs": 2})
+    result = run_tune(cfg, 1, space=SPACE, out=tmp_path / "t", ensemble_top=3)
+    assert any("WBF of 2 checkpoints scores" in line for line in frcnn_log)
+    assert 0 <= result.best_value <= 1

@@ -48,3 +48,39 @@ def merge_clusters(
         0, owner[owned], boxes[owned] * weights[:, None]
     )
     return summed / total[:, None]
+
+
+def soft_nms(
+    boxes: Tensor,
+    scores: Tensor,
+    labels: Tensor,
+    sigma: float = 0.5,
+    score_threshold: float = 1e-3,
+) -> tuple[Tensor, Tensor]:
+    """Gaussian soft-NMS (Bodla et al. 2017) per class: instead of removing the boxes that
+    overlap a kept one, their scores decay by ``exp(-IoU^2 / sigma)``; boxes whose score
+    falls under ``score_threshold`` are dropped.
+
+    Sequential by definition (each pick decays the rest): one vectorised step per kept box,
+    over the boxes still in play.
+
+    Returns:
+        ``(keep, new_scores)``: Int64Tensor[K] indices into ``boxes``, highest decayed score
+        first, and FloatTensor[K] their decayed scores.
+    """
+    if boxes.numel() == 0:
+        return torch.zeros(0, dtype=torch.int64, device=boxes.device), scores[:0]
+    # Offsetting each class far apart keeps classes from decaying each other (batched_nms's trick).
+    shifted = boxes + (labels.to(boxes) * (boxes.max() + 1))[:, None]
+    iou = box_iou(shifted, shifted)
+    current = scores.clone()
+    alive = current >= score_threshold
+    keep, kept_scores = [], []
+    while bool(alive.any()):
+        best = int(torch.where(alive, current, current.new_tensor(-1.0)).argmax())
+        keep.append(best)
+        kept_scores.append(current[best])
+        alive[best] = False
+        current = torch.where(alive, current * torch.exp(-(iou[best] ** 2) / sigma), current)
+        alive &= current >= score_threshold
+    return torch.tensor(keep, dtype=torch.int64, device=boxes.device), torch.stack(kept_scores)

@@ -193,10 +193,10 @@ def _write_summary(path: Path, result: KFoldResult) -> None:
         {
             "fold": "mean",
             "images": sum(f["images"] for f in result.folds),
-            **{k: stats[k][0] for k in keys},
+            **{k: round(stats[k][0], 6) for k in keys},
         }
     )
-    rows.append({"fold": "std", "images": "", **{k: stats[k][1] for k in keys}})
+    rows.append({"fold": "std", "images": "", **{k: round(stats[k][1], 6) for k in keys}})
     oof = result.oof_metrics.to_json()
     rows.append({"fold": "out-of-fold", "images": "", **{k: oof[key] for k, key in METRICS}})
     atomic_write_csv(path, ["fold", "images", *keys], rows)

@@ -6,18 +6,23 @@ IoU 0.5 (COCO's matching threshold), and at most one issue is raised per box:
 
 - ``missing_label``: a confident detection that no ground-truth box of any class matches
   (IoU < 0.5), that lies outside crowd regions and that is not the evidence of a
-  ``bad_box``: an object nobody labelled. Rank: score x (1 - its best IoU).
+  ``bad_box``: an object nobody labelled. Rank: trust x (1 - its best IoU).
 - ``swapped_label``: a ground-truth box that a confident detection of another class covers
   (IoU >= 0.5) while no detection of its own class does as well. Rank: that detection's
-  score minus the best own-class score on the box.
+  score minus the best own-class score on the box, x trust.
 - ``bad_box``: a ground-truth box whose best own-class confident detection overlaps it
   only partly (``background_iou`` <= IoU < 0.5): the box is drawn off the object. Rank:
-  score x (1 - IoU).
+  trust x (1 - IoU).
 - ``spurious_label``: a ground-truth box no detection of any class covers (IoU >= 0.5) at
-  any score: a label where there is nothing, or a missed object. Rank: 1 - the highest
-  score of any detection overlapping it at IoU >= ``background_iou``.
+  any score: a label where there is nothing, or a missed object. Rank: (1 - the highest
+  score of any detection overlapping it at IoU >= ``background_iou``) x found.
 
-Every rank is in [0, 1]; the list is sorted by it, most likely first.
+A model's word is only worth what its record says, so ranks are calibrated on the same
+predictions (:class:`Reliability`): "trust" is the precision of the detection's class at its
+score (how often such confident detections do match a label), "found" the share of labelled
+boxes of that class and size the models find. A box missed where the models find 99% of its
+kind is suspicious; one missed among small objects they find half of is not. Every rank is
+in [0, 1]; the list is sorted by it, most likely first.
 """
 
 from __future__ import annotations
@@ -40,6 +45,90 @@ log = logging.getLogger("frcnn")
 KINDS = ("missing_label", "swapped_label", "bad_box", "spurious_label")
 MATCH_IOU = 0.5
 NO_BOX = (np.nan,) * 4
+SCORE_BINS = 5  # equal-width bins of confident scores, [conf, 1]
+SIZE_EDGES = (16.0, 32.0, 64.0, 128.0)  # box side sqrt(w * h) in pixels: five size bins
+SHRINK = 5.0  # pseudo-counts pulling a sparse bin toward every class's rate in that bin
+
+
+@dataclass
+class Reliability:
+    """The models' record on the predictions themselves: ``precision[label, score bin]``, the
+    share of confident detections that match a label of their class (IoU >= 0.5), and
+    ``found[label, size bin]``, the share of labelled boxes such a detection matches. Sparse
+    bins are shrunk toward all classes' rate. ``precision`` None: uncalibrated (a
+    detection's trust is its score, every box is found at rate 1)."""
+
+    conf: float
+    precision: np.ndarray | None = None
+    found: np.ndarray | None = None
+
+    def trust(self, labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self.precision is None:
+            return np.asarray(scores, np.float64)
+        return self.precision[labels, _score_bin(scores, self.conf)]
+
+    def found_rate(self, labels: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        if self.found is None:
+            return np.ones(len(labels))
+        return self.found[labels, _size_bin(boxes)]
+
+
+def _score_bin(scores: np.ndarray, conf: float) -> np.ndarray:
+    position = (np.asarray(scores, np.float64) - conf) / max(1 - conf, 1e-9)
+    return np.clip((position * SCORE_BINS).astype(np.int64), 0, SCORE_BINS - 1)
+
+
+def _size_bin(boxes: np.ndarray) -> np.ndarray:
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    side = np.sqrt(np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None))
+    return np.digitize(side, SIZE_EDGES)
+
+
+def _rates(labels: list, bins: list, hits: list, shape: tuple[int, int]) -> np.ndarray:
+    """Hit rate per (label, bin), shrunk toward the rate of all labels in the bin."""
+    n, h = np.zeros(shape), np.zeros(shape)
+    index = (np.concatenate(labels).astype(np.int64), np.concatenate(bins))
+    np.add.at(n, index, 1.0)
+    np.add.at(h, index, np.concatenate(hits).astype(np.float64))
+    overall = (h.sum(0) + 1) / (n.sum(0) + 2)
+    return (h + SHRINK * overall) / (n + SHRINK)
+
+
+def measure_reliability(ds: DetectionDataset, by_id: dict[int, dict], conf: float) -> Reliability:
+    """:class:`Reliability` of the predictions ``by_id`` (image id -> prediction) on ``ds``."""
+    det = ([np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, bool)])
+    gt = ([np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, bool)])
+    for rec in ds.images:
+        pb, ps, pl = _arrays(by_id.get(int(rec.image_id)))
+        sure = ps >= conf
+        pb, ps, pl = pb[sure], ps[sure], pl[sure]
+        keep = ~(rec.iscrowd | rec.ignore)
+        gb, gl = rec.boxes[keep].astype(np.float64), rec.labels[keep]
+        crowd = rec.boxes[~keep].astype(np.float64)
+        iou = box_iou(gb, pb) if len(gb) and len(pb) else np.zeros((len(gb), len(pb)))
+        match = (iou >= MATCH_IOU) & (gl[:, None] == pl[None, :])
+        counted = (
+            box_ioa(pb, crowd).max(1) < 0.5 if len(crowd) and len(pb) else np.ones(len(pb), bool)
+        )
+        for part, values in zip(
+            det, (pl[counted], _score_bin(ps[counted], conf), match.any(0)[counted]), strict=True
+        ):
+            part.append(values)
+        for part, values in zip(gt, (gl, _size_bin(gb), match.any(1)), strict=True):
+            part.append(values)
+    k = ds.num_classes
+    return Reliability(conf, _rates(*det, (k, SCORE_BINS)), _rates(*gt, (k, len(SIZE_EDGES) + 1)))
+
+
+def _arrays(pred: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(boxes [N, 4], scores [N], labels [N])`` of a prediction (empty for None)."""
+    if pred is None:
+        return np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)
+    return (
+        np.asarray(pred["boxes"], np.float64).reshape(-1, 4),
+        np.asarray(pred["scores"], np.float64).reshape(-1),
+        np.asarray(pred["labels"], np.int64).reshape(-1),
+    )
 
 
 @dataclass
@@ -66,27 +155,29 @@ def find_label_issues(
     predictions: Sequence[dict],
     conf: float = 0.5,
     background_iou: float = 0.1,
+    calibrate: bool = True,
 ) -> list[LabelIssue]:
     """Ranked likely annotation errors of ``ds`` given predictions per image (``image_id``,
     ``boxes`` [N, 4] xyxy, ``scores``, ``labels``, as :func:`predict_batches` gives and
     ``read_coco_results`` reads); ``conf`` is the score a detection needs to count as
-    confident. Crowd and ignored boxes are never reported and absorb detections."""
+    confident. Crowd and ignored boxes are never reported and absorb detections. Ranks are
+    calibrated by :func:`measure_reliability` unless ``calibrate`` is False (then a
+    detection's trust is its score and every box counts as found at rate 1)."""
     by_id = {int(p["image_id"]): p for p in predictions}
+    rel = measure_reliability(ds, by_id, conf) if calibrate else Reliability(conf)
     issues: list[LabelIssue] = []
     for rec in ds.images:
-        pred = by_id.get(int(rec.image_id))
-        if pred is None:
-            pred = {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "labels": np.zeros(0)}
-        issues += _image_issues(rec, pred, conf, background_iou)
+        issues += _image_issues(rec, _arrays(by_id.get(int(rec.image_id))), rel, background_iou)
     issues.sort(key=lambda i: -i.rank)
     return issues
 
 
-def _image_issues(rec: ImageRecord, pred: dict, conf: float, bg_iou: float) -> list[LabelIssue]:
+def _image_issues(
+    rec: ImageRecord, pred: tuple, rel: Reliability, bg_iou: float
+) -> list[LabelIssue]:
     """The issues of one image (vectorised over its boxes)."""
-    pb = np.asarray(pred["boxes"], np.float64).reshape(-1, 4)
-    ps = np.asarray(pred["scores"], np.float64).reshape(-1)
-    pl = np.asarray(pred["labels"], np.int64).reshape(-1)
+    pb, ps, pl = pred
+    conf = rel.conf
     keep = ~(rec.iscrowd | rec.ignore)
     gb, gl, ids = rec.boxes[keep].astype(np.float64), rec.labels[keep], rec.ann_ids[keep]
     iou = box_iou(gb, pb) if len(gb) and len(pb) else np.zeros((len(gb), len(pb)))
@@ -110,6 +201,11 @@ def _image_issues(rec: ImageRecord, pred: dict, conf: float, bg_iou: float) -> l
         ]
 
     found = _ground_truth_issues(iou, gl[:, None] == pl[None, :], ps, conf, bg_iou)
+    for kind, (rank, g, p) in found.items():  # calibrated by the models' record
+        weight = (
+            rel.found_rate(gl[g], gb[g]) if kind == "spurious_label" else rel.trust(pl[p], ps[p])
+        )
+        found[kind] = (rank * weight, g, p)
     out = [x for kind, (rank, g, p) in found.items() for x in issue(kind, rank, g, p)]
     used = np.zeros(len(pb), bool)
     used[found["bad_box"][2]] = True  # the detection that shows where the box belongs
@@ -117,16 +213,17 @@ def _image_issues(rec: ImageRecord, pred: dict, conf: float, bg_iou: float) -> l
     in_crowd = box_ioa(pb, crowd).max(1) if len(crowd) and len(pb) else np.zeros(len(pb))
     best = iou.max(0, initial=0.0) if len(pb) else np.zeros(0)
     lonely = np.flatnonzero((ps >= conf) & ~used & (best < MATCH_IOU) & (in_crowd < 0.5))
-    rank = ps[lonely] * (1 - best[lonely])
+    rank = rel.trust(pl[lonely], ps[lonely]) * (1 - best[lonely])
     return out + issue("missing_label", rank, np.full(len(lonely), -1), lonely)
 
 
 def _ground_truth_issues(
     iou: np.ndarray, same: np.ndarray, ps: np.ndarray, conf: float, bg_iou: float
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per kind ``(rank, ground-truth index, detection index or -1)`` of the ground-truth
-    boxes' issues: swapped, badly drawn, spurious (see the module docstring); ``iou`` is
-    (G, D), ``same`` whether the classes agree."""
+    """Per kind ``(evidence, ground-truth index, detection index or -1)`` of the
+    ground-truth boxes' issues: swapped (score margin), badly drawn (1 - IoU), spurious
+    (1 - nearest score), before calibration; ``iou`` is (G, D), ``same`` whether the classes
+    agree."""
     g = len(iou)
     if not g:
         empty = np.zeros(0, np.int64)
@@ -153,7 +250,7 @@ def _ground_truth_issues(
             swapped,
             other_best[swapped],
         ),
-        "bad_box": (shifted[bad, shifted_best[bad]], bad, shifted_best[bad]),
+        "bad_box": (1 - iou[bad, shifted_best[bad]], bad, shifted_best[bad]),
         "spurious_label": (1.0 - near[empty], empty, np.full(len(empty), -1)),
     }
 

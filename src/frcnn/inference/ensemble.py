@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..boxes.merge import soft_nms
 from ..defaults import ENSEMBLE_IOU, TTA_SCALES
 from ..defaults import ENSEMBLE_METHODS as METHODS
 from ..modeling.detector import FasterRCNN
@@ -42,8 +43,9 @@ def tta_views(scales: Sequence[float] = TTA_SCALES, flip: bool = True) -> list[V
 @dataclass
 class MergeOptions:
     """How :class:`MergedDetector` fuses: ``method`` (one of :data:`METHODS`), the IoU that
-    clusters boxes, boxes under ``skip_box`` score dropped first (WBF, NMW; soft-NMS's
-    final threshold), ``model_weights`` (one per model; views share their model's)."""
+    clusters boxes (WBF, NMW, NMS; Gaussian soft-NMS needs none), boxes under ``skip_box``
+    score dropped first (WBF, NMW; soft-NMS's final threshold, default 1e-3),
+    ``model_weights`` (one per model; views share their model's)."""
 
     method: str = "wbf"
     iou: float = ENSEMBLE_IOU
@@ -142,7 +144,7 @@ def fuse(
 ) -> dict[str, Tensor]:
     """One image's detections from several runs fused by ``options.method``; boxes in
     pixels of an image of ``size`` (width, height); at most ``limit`` kept, best first."""
-    from ensemble_boxes import nms, non_maximum_weighted, soft_nms, weighted_boxes_fusion
+    from ensemble_boxes import nms, non_maximum_weighted, weighted_boxes_fusion
 
     like = runs[0]["boxes"]
     scale = np.array(size * 2, np.float64)
@@ -167,12 +169,35 @@ def fuse(
         top = max(weights)
         scores = [sc * (w / top) for sc, w in zip(scores, weights, strict=True)]
         if o.method == "soft-nms":
-            b, s, c = soft_nms(boxes, scores, labels, iou_thr=o.iou, thresh=o.skip_box or 1e-3)
-        else:
-            b, s, c = nms(boxes, scores, labels, iou_thr=o.iou)
+            # ensemble-boxes' soft_nms returns the boxes it keeps with their undecayed scores,
+            # so near-duplicates keep full scores; ours returns the decayed ones.
+            return _soft_nms(boxes, scores, labels, size, o.skip_box or 1e-3, limit, like)
+        b, s, c = nms(boxes, scores, labels, iou_thr=o.iou)
     order = np.argsort(-s, kind="stable")[:limit]
     return {
         "boxes": torch.as_tensor(b[order] * scale, dtype=like.dtype, device=like.device),
         "scores": torch.as_tensor(s[order], dtype=runs[0]["scores"].dtype, device=like.device),
         "labels": torch.as_tensor(c[order], dtype=torch.int64, device=like.device),
+    }
+
+
+def _soft_nms(
+    boxes: list,
+    scores: list,
+    labels: list,
+    size: tuple[int, int],
+    threshold: float,
+    limit: int,
+    like: Tensor,
+) -> dict[str, Tensor]:
+    """Gaussian soft-NMS over every run's boxes together (pixels, on ``like``'s device)."""
+    b = torch.as_tensor(np.concatenate(boxes) * np.array(size * 2), dtype=torch.float32)
+    s = torch.as_tensor(np.concatenate(scores), dtype=torch.float32)
+    c = torch.as_tensor(np.concatenate(labels), dtype=torch.int64)
+    keep, new_scores = soft_nms(b, s, c, score_threshold=threshold)
+    keep, new_scores = keep[:limit], new_scores[:limit]
+    return {
+        "boxes": b[keep].to(like),
+        "scores": new_scores.to(like),
+        "labels": c[keep].to(like.device),
     }

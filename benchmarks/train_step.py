@@ -53,8 +53,9 @@ def batch(rng: np.random.Generator, n: int = 8) -> tuple[list, list]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=6, help="timed steps per variant (+1 warm-up)")
-    parser.add_argument("variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("variants", nargs="*", choices=[[], *VARIANTS], help=", ".join(VARIANTS))
     args = parser.parse_args()
+    args.variants = args.variants or list(VARIANTS)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     runs = {}

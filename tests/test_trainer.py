@@ -66,6 +66,7 @@ def test_callbacks_and_resume_restore_every_hook(tmp_path):
     state = load_training_state(out / "weights" / "last.state.pt")
     assert set(state["hooks"]) == {
         "CpuRecipeAdvice",
+        "CpuThreads",
         "EvalSchedule",
         "ResultsCSV",
         "TensorBoard",

@@ -106,6 +106,9 @@ class RunSection:
     # none | auto (bf16 where the device computes it natively, fp16 on other GPUs) | fp16 (CUDA) | bf16
     amp: str = "none"
     device: str = "auto"
+    # CPU threads: 0 adapts before each epoch (every core, or one when another process keeps
+    # the cores busy and one thread is faster); N uses N.
+    threads: int = 0
     resume: bool = False
     # Stop this invocation after so many epochs (the schedule still spans schedule.epochs);
     # continue later with --resume. For time-limited jobs.

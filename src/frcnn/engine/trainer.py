@@ -302,6 +302,7 @@ class Trainer:
         if cfg.schedule.time_budget:
             hooks.append(H.TimeBudget(cfg.schedule.time_budget, cfg.schedule.epochs))
         hooks += [
+            H.CpuThreads(cfg.run.threads),
             H.CpuRecipeAdvice(),
             H.EvalSchedule(cfg.eval.every),
             H.ResultsCSV(self.out / "results.csv"),

@@ -8,12 +8,14 @@ from .early_stop import EarlyStopping
 from .evaluation import EvalSchedule
 from .report import FinalReport
 from .schedule import ProgressiveResize, size_for_epoch
+from .threads import CpuThreads
 from .writers import EpochLog, ProgressLog, ResultsCSV, TensorBoard
 
 __all__ = [
     "Callback",
     "Checkpointer",
     "CpuRecipeAdvice",
+    "CpuThreads",
     "EarlyStopping",
     "EpochLog",
     "EvalSchedule",

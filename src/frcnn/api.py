@@ -10,7 +10,6 @@ from typing import Any
 
 from .config import TrainConfig, load_config
 from .data.check import check_dataset
-from .data.loader import DetectionTorchDataset, build_loader
 from .data.records import DetectionDataset
 from .data.sources import read_dataset
 from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP
@@ -26,7 +25,7 @@ from .inference.predict import (
     Prediction,
     expand_sources,
     predict_arrays,
-    predict_batches,
+    predict_dataset,
     predict_images,
 )
 from .io.model_file import load_model
@@ -99,12 +98,10 @@ def evaluate(
     if predictions is not None:
         preds = read_coco_results(predictions, ds)
     else:
-        model = _eval_model(weights, ds, device, allow_mismatch, max_det)
-        model = _detector([model] if isinstance(model, FasterRCNN) else model, tta, ensemble, merge)
+        models = _eval_model(weights, ds, device, allow_mismatch, max_det)
+        model = _detector(models, tta, ensemble, merge)
         max_det = detections_per_img(model)
-        loader = build_loader(DetectionTorchDataset(ds), 1 if tile else batch_size)
-        device_ = next(model.parameters()).device
-        preds = predict_batches(model, loader, device_, tile, overlap, batch_size)
+        preds = predict_dataset(model, ds, tile, overlap, batch_size)
     result = evaluate_detections(ds, preds, conf, max_dets=max_det or 100)
     if out is not None:
         _write_evaluation(result, Path(out))

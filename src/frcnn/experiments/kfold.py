@@ -26,7 +26,6 @@ import numpy as np
 from ..config import TrainConfig
 from ..data.check import check_dataset
 from ..data.coco import write_coco
-from ..data.loader import DetectionTorchDataset, build_loader
 from ..data.records import DetectionDataset
 from ..data.sources import read_dataset
 from ..engine.device import resolve_device
@@ -34,7 +33,7 @@ from ..engine.run_folder import run_folder
 from ..engine.trainer import train
 from ..evaluation.coco import coco_results
 from ..evaluation.report import EvalResult, evaluate_detections
-from ..inference.predict import predict_batches
+from ..inference.predict import predict_dataset
 from ..io.atomic import atomic_write_csv, atomic_write_text
 from ..io.model_file import load_model
 from .folds import fold_subsets, group_keys, kfold_assign
@@ -156,11 +155,7 @@ def _one_fold(
     model = load_model(result.best or result.last, resolve_device(cfg.run.device))
     if cfg.eval.max_dets:
         model.roi_heads.detections_per_img = cfg.eval.max_dets
-    loader = build_loader(DetectionTorchDataset(held), 1 if cfg.data.tile else cfg.data.batch_size)
-    device = next(model.parameters()).device
-    preds = predict_batches(
-        model, loader, device, cfg.data.tile, cfg.data.overlap, cfg.data.batch_size
-    )
+    preds = predict_dataset(model, held, cfg.data.tile, cfg.data.overlap, cfg.data.batch_size)
     e = cfg.eval
     scored = evaluate_detections(held, preds, e.conf, tuple(e.score_weights), e.max_dets or 100)
     metrics = {name: float(scored.to_json()[key]) for name, key in METRICS}

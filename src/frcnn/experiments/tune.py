@@ -22,6 +22,7 @@ from ..config import TrainConfig, load_config
 from ..engine.hooks import Hook
 from ..engine.run_folder import run_folder
 from ..engine.trainer import train
+from ..io.atomic import atomic_write_csv
 from ..io.yaml_file import read_yaml
 
 log = logging.getLogger("frcnn")
@@ -173,26 +174,19 @@ class _Objective:
 
 
 def _ensemble_score(run: Path, top: int, single: float) -> float:
-    """The validation score of the run's ``top`` best checkpoints fused by WBF (the run's
-    own score when it kept fewer than two)."""
+    """The validation score of the run's ``top`` best checkpoints fused by WBF, on the
+    validation images the run recorded, tiled and counted as it trained (the run's own
+    score when it kept fewer than two)."""
     from ..api import evaluate
-    from ..engine.val_split import read_run_validation
 
     checkpoints = sorted((run / "weights").glob("epoch*.safetensors"))
     if len(checkpoints) < 2:
         log.info("%s: fewer than 2 checkpoints kept; scoring the single model", run)
         return single
-    recorded = read_run_validation(run)
-    e = recorded.config.eval
     scores = _checkpoint_scores(run)
     best = sorted(checkpoints, key=lambda p: -scores.get(p.stem, 0.0))[:top]
-    result = evaluate(
-        [str(p) for p in best],
-        None,
-        conf=e.conf,
-        dataset=recorded.dataset,
-        tile=recorded.config.data.tile,
-    )
+    conf = load_config(run / "config.yaml").eval.conf
+    result = evaluate([str(p) for p in best], None, conf=conf, run=run)
     log.info(
         "%s: WBF of %d checkpoints scores %.4f (best single %.4f)",
         run,
@@ -251,8 +245,6 @@ def _write_outputs(study: Any, out: Path) -> TuneResult:
         }
         for t in trials
     ]
-    from ..io.atomic import atomic_write_csv
-
     atomic_write_csv(out / "trials.csv", ["trial", "state", "value", *keys, "seconds", "run"], rows)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:

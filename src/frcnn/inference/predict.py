@@ -15,7 +15,7 @@ from PIL import Image
 from torch import nn
 
 from ..data.images import IMAGE_SUFFIXES, MAX_ASPECT, load_image, to_tensor
-from ..data.records import label_name
+from ..data.records import DetectionDataset, label_name
 from ..defaults import BATCH_SIZE, CONF, TILE_OVERLAP
 from ..modeling.detector import FasterRCNN
 from .tiling import batched, predict_tiled
@@ -93,6 +93,22 @@ def predict_batches(
                 }
             )
     return out
+
+
+def predict_dataset(
+    model: nn.Module,
+    ds: DetectionDataset,
+    tile: int | None = None,
+    overlap: float = TILE_OVERLAP,
+    batch_size: int = BATCH_SIZE,
+) -> list[dict]:
+    """:func:`predict_batches` over every image of ``ds`` (one image per batch when tiled:
+    its tiles are batched instead), on the model's device."""
+    from ..data.loader import DetectionTorchDataset, build_loader
+
+    loader = build_loader(DetectionTorchDataset(ds), 1 if tile else batch_size)
+    device = next(model.parameters()).device
+    return predict_batches(model, loader, device, tile, overlap, batch_size)
 
 
 @dataclass

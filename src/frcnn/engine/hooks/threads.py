@@ -57,8 +57,8 @@ class CpuThreads(Hook):
         self.last = trainer.clock()
 
     def after_step(self, trainer: Trainer) -> None:
-        now, seconds = trainer.clock(), trainer.clock() - self.last
-        self.last = now
+        now = trainer.clock()
+        seconds, self.last = now - self.last, now
         if not self.times:
             return
         step = trainer.batch_in_epoch

@@ -101,7 +101,7 @@ def test_hand_computed_precision_recall_f1_and_table():
     assert result.recall_at_conf == pytest.approx(0.5)
     assert result.f1_at_conf == pytest.approx(0.5)
     # best threshold keeps all three: P = 2/3, R = 1, F1 = 0.8
-    assert result.f1 == pytest.approx(0.8) and result.recall == pytest.approx(1.0)
+    assert result.f1_best == pytest.approx(0.8) and result.recall_best == pytest.approx(1.0)
     row = result.per_class[0]
     assert row["images"] == 1 and row["instances"] == 2
     # COCO AP50: precision 1 up to recall 0.5, then 2/3 up to recall 1 (101-point interpolation)
@@ -113,12 +113,13 @@ def test_hand_computed_precision_recall_f1_and_table():
 def test_match_image_and_crowd_regions():
     gt = np.array([[0, 0, 10, 10], [20, 20, 40, 40]], float)
     pred = np.array([[0, 0, 10, 10], [21, 21, 40, 40], [0, 0, 9, 10]], float)
+    scores = np.array([0.9, 0.8, 0.7])
     tp, ignored = match_image(
-        pred, np.array([1, 1, 1]), gt, np.array([1, 1]), np.array([False, True])
+        pred, scores, np.array([1, 1, 1]), gt, np.array([1, 1]), np.array([False, True])
     )
-    # pred 0 matches gt 0 at every threshold; pred 1 only matches the crowd region: ignored;
-    # pred 2 is a duplicate of gt 0: false positive
-    assert tp[:, 0].tolist() == [True, False, False] and tp[0].all()
+    # pred 0 matches gt 0; pred 1 only lies in the crowd region: ignored; pred 2 is a
+    # duplicate of gt 0: false positive
+    assert tp.tolist() == [True, False, False]
     assert ignored.tolist() == [False, True, False]
 
 
@@ -127,7 +128,7 @@ def test_confusion_matrix_literal():
     gt_labels = np.array([1, 2, 2])
     pred = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [80, 80, 90, 90]], float)
     pred_labels = np.array([1, 1, 2])
-    m = confusion_matrix(pred, pred_labels, gt, gt_labels, num_classes=2)
+    m = confusion_matrix(pred, np.ones(3), pred_labels, gt, gt_labels, num_classes=2)
     expected = np.array(
         [
             [1, 1, 0],  # predicted 1: a true 1, a true 2
@@ -186,10 +187,66 @@ def test_precision_without_detections_is_undefined_and_the_table_has_an_all_row(
     none = evaluate_detections(ds, [], conf=0.5)
     assert math.isnan(none.precision_at_conf) and none.recall_at_conf == 0.0
     lines = none.table().splitlines()
-    assert lines[1].split() == ["all", "2", "3", "-", "0.000", "0.000", "0.000"]
-    assert lines[3].split()[:5] == ["b", "1", "2", "-", "0.000"]
+    assert lines[0].startswith("P, R, F1 at score >= 0.5")  # the threshold in the title
+    assert lines[2].split() == ["all", "2", "3", "-", "0.000", "0.000", "0.000", "0.000"]
+    assert lines[4].split()[:5] == ["b", "1", "2", "-", "0.000"]
     none.write(tmp_path)
     saved = json.loads((tmp_path / "metrics.json").read_text())  # strict JSON: null, not NaN
     assert saved["precision_at_conf"] is None and saved["per_class"][1]["precision"] is None
     rows = (tmp_path / "per_class.csv").read_text().splitlines()
-    assert rows[1] == "all,2,3,,0.0,0.0,0.0" and len(rows) == 4
+    assert rows[1] == "all,2,3,,0.0,0.0,0.0,0.0" and len(rows) == 4
+
+
+def test_confusion_matrix_precision_and_recall_agree_at_conf():
+    # Class a: objects A1, A2; class b: object B1. Detections (score): a on A1 (0.9, TP),
+    # b on A2 (0.8, a confusion), a on B1 (0.7, a confusion), a far away (0.6, a false
+    # alarm), b on A1 (0.2, below conf 0.5: not counted).
+    a1, a2, b1 = [0, 0, 20, 20], [40, 0, 60, 20], [0, 40, 20, 60]
+    rec = ImageRecord("1.png", None, 100, 100, [a1, a2, b1], [1, 1, 2], image_id=1)
+    ds = DetectionDataset(".", ["a", "b"], [rec])
+    pred = {
+        "image_id": 1,
+        "boxes": np.array([a1, a2, b1, [80, 80, 95, 95], a1], float),
+        "scores": np.array([0.9, 0.8, 0.7, 0.6, 0.2]),
+        "labels": np.array([1, 2, 1, 1, 2]),
+    }
+    r = evaluate_detections(ds, [pred], conf=0.5)
+    expected = np.array(
+        [  # rows predicted a, b, background; columns true a, b, background
+            [1, 1, 1],
+            [1, 0, 0],
+            [0, 0, 0],
+        ]
+    )
+    np.testing.assert_array_equal(r.confusion, expected)
+    m = r.confusion
+    # By hand: a: 1 TP of 3 detections, 1 of 2 objects; b: 0 of 1 detection, 0 of 1 object.
+    assert r.per_class[0]["precision"] == pytest.approx(1 / 3) == m[0, 0] / m[0].sum()
+    assert r.per_class[0]["recall"] == pytest.approx(1 / 2) == m[0, 0] / m[:, 0].sum()
+    assert r.per_class[1]["precision"] == 0 == m[1, 1] / m[1].sum()
+    assert r.per_class[1]["recall"] == 0 == m[1, 1] / m[:, 1].sum()
+    assert r.precision == pytest.approx((1 / 3 + 0) / 2) and r.recall == pytest.approx(0.25)
+
+
+def test_size_table_matches_coco_and_takes_own_bins():
+    ds, preds = _dataset_and_predictions()
+    r = evaluate_detections(ds, preds)
+    rows = {(row["class"], row["size"]): row for row in r.sizes.rows}
+    for size, key in (("small", "APs"), ("medium", "APm"), ("large", "APl")):
+        assert rows[("all", size)]["AP"] == pytest.approx(r.coco[key], abs=1e-12)
+    assert rows[("all", "large")]["AR"] == pytest.approx(r.coco["ARl"], abs=1e-12)
+    side = np.sqrt(
+        np.concatenate(
+            [(b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) for b in (x.boxes for x in ds.images)]
+        )
+    )
+    regular = np.concatenate([~(x.iscrowd | x.ignore) for x in ds.images])
+    assert sum(rows[("all", s)]["instances"] for s in ("small", "medium", "large")) == regular.sum()
+    own = evaluate_detections(ds, preds, size_bins=[0, 20, 50, float("inf")])
+    assert own.sizes.names == ("0-20", "20-50", ">=50")
+    counts = [row["instances"] for row in own.sizes.rows if row["class"] == "all"]
+    assert counts == [
+        int(((side >= lo) & (side <= hi) & regular).sum())
+        for lo, hi in ((0, 20), (20, 50), (50, 1e9))
+    ]
+    assert "0-20 px" in own.sizes.bins_text()

@@ -19,6 +19,7 @@ from .engine.trainer import TrainResult
 from .engine.trainer import train as _train
 from .evaluation.coco import read_coco_results
 from .evaluation.report import EvalResult, evaluate_detections
+from .inference.calibrated import CalibratedDetector
 from .inference.ensemble import TTA_SCALES, MergedDetector, MergeOptions, View, tta_views
 from .inference.outputs import save_drawn, write_predictions
 from .inference.predict import (
@@ -166,20 +167,29 @@ def _detector(
     tta: bool | Sequence[float],
     ensemble: MergeOptions | None,
     merge: str | None,
-) -> FasterRCNN | MergedDetector:
-    """One model as it is, or the models (and TTA views) fused into one detector."""
+    calibrated: bool = False,
+) -> FasterRCNN | MergedDetector | CalibratedDetector:
+    """One model as it is (its scores calibrated when asked), or the models (and TTA views)
+    fused into one detector."""
     if merge is not None:
         for m in models:
             m.roi_heads.merge = merge
+    if calibrated and (len(models) > 1 or tta):
+        raise ValueError(
+            "calibrated scores are those of one model: leave out --tta and extra --weights, "
+            "or calibrate the fused scores by hand"
+        )
+    if calibrated:
+        return CalibratedDetector(models[0])
     if len(models) == 1 and not tta:
         return models[0]
     views = tta_views(TTA_SCALES if tta is True else tta) if tta else [View()]
     return MergedDetector(models, views, ensemble)
 
 
-def detections_per_img(detector: FasterRCNN | MergedDetector) -> int:
+def detections_per_img(detector: FasterRCNN | MergedDetector | CalibratedDetector) -> int:
     """The most detections per image a model (or the fused ensemble) returns."""
-    if isinstance(detector, MergedDetector):
+    if isinstance(detector, (MergedDetector, CalibratedDetector)):
         return detector.detections_per_img
     return detector.roi_heads.detections_per_img
 

@@ -125,32 +125,50 @@ class CocoEvaluation:
         stats: the 12 summary numbers, keyed by :data:`COCO_KEYS`.
         precision: COCOeval's precision array [T=10 IoUs, R=101 recalls, K classes, A=4 areas,
             M=3 max-dets], -1 where a class has no ground truth.
+        recall: COCOeval's recall array [T, K, A, M].
         summary: the text COCOeval prints.
 
     Args:
         max_dets: the most detections per image counted (COCO's third ``maxDets``, 100 by
             default; raise it for scenes with more objects). The keys ``AR100`` and the
             AP numbers use it.
+        area_ranges: object areas (pixels squared, both ends included, as COCO) to use
+            instead of COCO's small/medium/large; no summary then (``stats`` are NaN).
     """
 
-    def __init__(self, gt: dict, results: list[dict], max_dets: int = 100) -> None:
+    def __init__(
+        self,
+        gt: dict,
+        results: list[dict],
+        max_dets: int = 100,
+        area_ranges: Sequence[tuple[float, float]] | None = None,
+    ) -> None:
         from faster_coco_eval import COCO, COCOeval_faster
 
         coco_gt = COCO(gt)
         coco_dt = coco_gt.loadRes(results)
         evaluator = COCOeval_faster(coco_gt, coco_dt, iouType="bbox")
         evaluator.params.maxDets = [1, 10, int(max_dets)]
+        if area_ranges is not None:  # sizes of one's own: no COCO summary then
+            evaluator.params.areaRng = [
+                [0.0, 1e10],
+                *[[float(a), float(b)] for a, b in area_ranges],
+            ]
+            evaluator.params.areaRngLbl = ["all", *[f"size{i}" for i in range(len(area_ranges))]]
         buffer = io.StringIO()
         evaluator.print_function = lambda *args: print(*args, file=buffer)
         with contextlib.redirect_stdout(buffer):
             evaluator.evaluate()
             evaluator.accumulate()
-            evaluator.summarize()
+            if area_ranges is None:
+                evaluator.summarize()
         # The 12 summary lines only, not the evaluator's progress messages.
         lines = buffer.getvalue().splitlines()
         self.summary = "\n".join(s for s in lines if s.lstrip().startswith("Average")) + "\n"
-        self.stats = {k: float(v) for k, v in zip(COCO_KEYS, evaluator.stats[:12], strict=True)}
+        stats = evaluator.stats[:12] if area_ranges is None else [np.nan] * 12
+        self.stats = {k: float(v) for k, v in zip(COCO_KEYS, stats, strict=True)}
         self.precision = np.asarray(evaluator.eval["precision"])
+        self.recall = np.asarray(evaluator.eval["recall"])
         self.category_ids = list(evaluator.params.catIds)
 
     def per_class_ap(self) -> tuple[np.ndarray, np.ndarray]:

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..boxes.overlap import box_ioa, box_iou
 from ..data.records import DetectionDataset, ImageRecord
+from .matching import greedy_by_score
 
 ERROR_TYPES = ("Cls", "Loc", "Both", "Dupe", "Bkg", "Miss")
 SPECIAL_TYPES = ("FalsePos", "FalseNeg")
@@ -88,22 +89,6 @@ class ImageErrors:
         }
 
 
-def _greedy_by_score(cls_iou: np.ndarray, pos: float) -> np.ndarray:
-    """For detections sorted by score: the object each takes (the unused one of highest
-    same-class IoU, if >= ``pos``), -1 for none. Only detections with a candidate are
-    visited, in order, since each choice removes an object from the later ones."""
-    match = np.full(cls_iou.shape[0], -1, np.int64)
-    if cls_iou.shape[1] == 0:
-        return match
-    free = np.ones(cls_iou.shape[1], bool)
-    for row in np.flatnonzero((cls_iou >= pos).any(1)):
-        iou = np.where(free, cls_iou[row], 0.0)
-        best = int(iou.argmax())
-        if iou[best] >= pos:
-            match[row], free[best] = best, False
-    return match
-
-
 def _error_kinds(
     iou: np.ndarray, same: np.ndarray, used: np.ndarray, pos: float, bg: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +126,7 @@ def classify_image(
     gt = rec.boxes.astype(np.float64)
     iou = box_iou(boxes, gt[regular]) if len(regular) else np.zeros((len(boxes), 0))
     same = labels[:, None] == rec.labels[regular][None, :]
-    match = _greedy_by_score(iou * same, pos)
+    match = greedy_by_score(iou * same, pos)
     used = np.zeros(len(regular), bool)
     used[match[match >= 0]] = True
     ignored = np.zeros(len(boxes), bool)

@@ -4,47 +4,59 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..boxes.overlap import box_iou
-
-IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+from ..boxes.overlap import box_ioa, box_iou
 
 
-def _greedy_pairs(iou: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """One-to-one pairs (row, col) with IoU >= threshold, highest IoU first."""
-    rows, cols = np.nonzero(iou >= threshold)
-    if len(rows) == 0:
-        return rows, cols
-    order = np.argsort(-iou[rows, cols], kind="stable")
-    rows, cols = rows[order], cols[order]
-    _, first = np.unique(cols, return_index=True)
-    first = np.sort(first)
-    rows, cols = rows[first], cols[first]
-    _, first = np.unique(rows, return_index=True)
-    first = np.sort(first)
-    return rows[first], cols[first]
+def greedy_by_score(iou: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """For detections sorted by score (rows) and objects (columns): the object each detection
+    takes, in order, the unused one of highest IoU if that IoU >= ``threshold``; -1 for none.
+    As COCOeval and TIDE match, so a detection's fate never depends on lower-scoring ones.
+    Only detections with a candidate are visited, since each choice removes an object from
+    the later ones."""
+    match = np.full(iou.shape[0], -1, np.int64)
+    if iou.shape[1] == 0:
+        return match
+    free = np.ones(iou.shape[1], bool)
+    for row in np.flatnonzero((iou >= threshold).any(1)):
+        candidates = np.where(free, iou[row], 0.0)
+        best = int(candidates.argmax())
+        if candidates[best] >= threshold:
+            match[row], free[best] = best, False
+    return match
+
+
+def _pairs_by_score(
+    iou: np.ndarray, scores: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``greedy_by_score`` on unsorted detections: the matched (detection, object) pairs."""
+    order = np.argsort(-scores, kind="stable")
+    match = greedy_by_score(iou[order], threshold)
+    found = match >= 0
+    return order[found], match[found]
 
 
 def match_image(
     pred_boxes: np.ndarray,
+    pred_scores: np.ndarray,
     pred_labels: np.ndarray,
     gt_boxes: np.ndarray,
     gt_labels: np.ndarray,
     gt_ignore: np.ndarray,
-    thresholds: np.ndarray = IOU_THRESHOLDS,
+    threshold: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """True-positive flags [N, T] of one image's detections at each IoU threshold, and the
-    mask [N] of detections to leave out because they only match ignored (crowd/difficult)
-    regions at IoU 0.5."""
+    """True-positive flags [N] of one image's detections at IoU ``threshold`` (matched in
+    score order within their class), and the mask [N] of unmatched detections to leave out
+    because they lie in a same-class crowd/ignore region (IoA >= ``threshold``, as COCO)."""
     n = len(pred_boxes)
-    tp = np.zeros((n, len(thresholds)), bool)
+    tp = np.zeros(n, bool)
     if n == 0 or len(gt_boxes) == 0:
         return tp, np.zeros(n, bool)
-    iou = box_iou(pred_boxes, gt_boxes) * (pred_labels[:, None] == gt_labels[None, :])
-    regular = iou * ~gt_ignore[None, :]
-    for t, threshold in enumerate(thresholds):
-        rows, _ = _greedy_pairs(regular, threshold)
-        tp[rows, t] = True
-    ignored = ~tp[:, 0] & ((iou * gt_ignore[None, :]) >= thresholds[0]).any(1)
+    same = pred_labels[:, None] == gt_labels[None, :]
+    iou = box_iou(pred_boxes, gt_boxes) * same * ~gt_ignore[None, :]
+    rows, _ = _pairs_by_score(iou, np.asarray(pred_scores, np.float64), threshold)
+    tp[rows] = True
+    in_crowd = box_ioa(pred_boxes, gt_boxes) * same * gt_ignore[None, :]
+    ignored = ~tp & (in_crowd >= threshold).any(1)
     return tp, ignored
 
 
@@ -94,6 +106,7 @@ def pr_curves(
 
 def confusion_matrix(
     pred_boxes: np.ndarray,
+    pred_scores: np.ndarray,
     pred_labels: np.ndarray,
     gt_boxes: np.ndarray,
     gt_labels: np.ndarray,
@@ -101,14 +114,26 @@ def confusion_matrix(
     iou_threshold: float = 0.5,
 ) -> np.ndarray:
     """Counts [K + 1, K + 1] for one image: rows predicted class, columns true class, the last
-    row/column background (1-based labels map to index label - 1). Matching ignores class."""
+    row/column background (1-based labels map to index label - 1).
+
+    Detections are first matched within their class exactly as precision and recall match
+    them, in score order (the diagonal holds their true positives); the rest are then
+    matched to the remaining objects whatever the class (confusions); what is left is a false alarm
+    (background column) or a missed object (background row). So a class's diagonal over
+    its row total is its precision, over its column total its recall."""
     m = np.zeros((num_classes + 1, num_classes + 1), np.int64)
     bg = num_classes
-    pairs_p, pairs_g = (
-        _greedy_pairs(box_iou(pred_boxes, gt_boxes), iou_threshold)
-        if len(pred_boxes) and len(gt_boxes)
-        else (np.zeros(0, int), np.zeros(0, int))
-    )
+    if len(pred_boxes) and len(gt_boxes):
+        iou = box_iou(pred_boxes, gt_boxes)
+        scores = np.asarray(pred_scores, np.float64)
+        same = pred_labels[:, None] == gt_labels[None, :]
+        same_p, same_g = _pairs_by_score(iou * same, scores, iou_threshold)
+        rest = iou.copy()
+        rest[same_p, :], rest[:, same_g] = 0, 0
+        other_p, other_g = _pairs_by_score(rest, scores, iou_threshold)
+        pairs_p, pairs_g = np.concatenate([same_p, other_p]), np.concatenate([same_g, other_g])
+    else:
+        pairs_p = pairs_g = np.zeros(0, np.int64)
     np.add.at(m, (pred_labels[pairs_p] - 1, gt_labels[pairs_g] - 1), 1)
     missed = np.setdiff1d(np.arange(len(gt_boxes)), pairs_g)
     np.add.at(m, (np.full(len(missed), bg), gt_labels[missed] - 1), 1)

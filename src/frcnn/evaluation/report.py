@@ -14,20 +14,24 @@ import numpy as np
 from ..data.records import DetectionDataset
 from ..defaults import CONF
 from ..io.atomic import atomic_write_text
+from .calibration import Reliability, reliability
 from .coco import COCO_KEYS, CocoEvaluation, coco_ground_truth, coco_results
+from .errors import ErrorBreakdown, error_breakdown
 from .matching import confusion_matrix, match_image, pr_curves
+from .sizes import SizeTable, parse_sizes, size_table
 
 
 @dataclass
 class EvalResult:
     """Results of :func:`evaluate_detections`.
 
-    ``precision``/``recall``/``f1`` are means over the classes with ground truth at IoU 0.5:
-    ``*_at_conf`` at the configured score threshold, the plain ones at the threshold that
-    maximises mean F1 (``best_threshold``). ``score`` = weighted mAP50 and F1 at ``conf``.
-    A precision is NaN (``null`` in JSON, ``-`` in the table) when no detection passes the
-    threshold: undefined, not perfect. ``per_class`` rows follow an ``all`` row in
-    :meth:`table` and ``per_class.csv``.
+    One score threshold, ``conf``, for everything counted at a threshold: ``precision``,
+    ``recall`` and ``f1`` (means over the classes with ground truth, at IoU 0.5), the
+    per-class table's P, R and F1, the confusion matrix and the worst-images gallery. The
+    COCO numbers (mAP) use every detection's score. ``*_best`` are at the threshold that
+    maximises mean F1 (``best_threshold``), a hint for choosing ``conf``. ``score`` =
+    weighted mAP50 and F1 at ``conf``. A precision is NaN (``null`` in JSON, ``-`` in the
+    table) when no detection passes the threshold: undefined, not perfect.
     """
 
     coco: dict[str, float]
@@ -38,15 +42,24 @@ class EvalResult:
     precision: float
     recall: float
     f1: float
-    precision_at_conf: float
-    recall_at_conf: float
-    f1_at_conf: float
+    precision_best: float
+    recall_best: float
+    f1_best: float
     score: float
     per_class: list[dict[str, object]]
     curves: dict[str, np.ndarray] = field(repr=False)
     coco_precision: np.ndarray = field(repr=False)
     confusion: np.ndarray = field(repr=False)
     num_images: int = 0
+    errors: ErrorBreakdown | None = field(default=None, repr=False)
+    calibration: Reliability | None = field(default=None, repr=False)
+    sizes: SizeTable | None = field(default=None, repr=False)
+    predictions: dict[int, dict] = field(default_factory=dict, repr=False)
+
+    # Names of 0.1 (precision, recall and F1 were always at conf under these).
+    precision_at_conf = property(lambda self: self.precision)
+    recall_at_conf = property(lambda self: self.recall)
+    f1_at_conf = property(lambda self: self.f1)
 
     @property
     def map50(self) -> float:
@@ -59,39 +72,45 @@ class EvalResult:
         return self.coco["AP50"] >= 0
 
     def to_json(self) -> dict:
+        at_conf = {"precision": self.precision, "recall": self.recall, "F1": self.f1}
         return {
             **{k: _number(v) for k, v in self.coco.items()},
-            "precision": _number(self.precision),
-            "recall": _number(self.recall),
-            "F1": _number(self.f1),
-            "best_threshold": round(self.best_threshold, 4),
             "conf": self.conf,
-            "precision_at_conf": _number(self.precision_at_conf),
-            "recall_at_conf": _number(self.recall_at_conf),
-            "F1_at_conf": _number(self.f1_at_conf),
+            **{k: _number(v) for k, v in at_conf.items()},
+            **{f"{k}_at_conf": _number(v) for k, v in at_conf.items()},
+            "best_threshold": round(self.best_threshold, 4),
+            "precision_best": _number(self.precision_best),
+            "recall_best": _number(self.recall_best),
+            "F1_best": _number(self.f1_best),
             "score": _number(self.score),
+            "thresholds": THRESHOLDS_NOTE,
             "per_class": [{k: _number(v) for k, v in r.items()} for r in self.per_class],
+            **({"errors": self.errors.to_json()} if self.errors else {}),
+            **({"calibration": self.calibration.to_json()} if self.calibration else {}),
+            **({"sizes": self.sizes.to_json()} if self.sizes else {}),
         }
 
     def all_row(self) -> dict[str, object]:
-        """The ``all`` row: every image and instance, P and R at the best threshold (means
-        over the classes with ground truth), COCO mAP50 and mAP50-95."""
+        """The ``all`` row: every image and instance, P, R and F1 at ``conf`` (means over the
+        classes with ground truth), COCO mAP50 and mAP50-95."""
         return {
             "class": "all",
             "images": self.num_images,
             "instances": int(sum(int(r["instances"]) for r in self.per_class)),
             "precision": round(self.precision, 6),
             "recall": round(self.recall, 6),
+            "F1": round(self.f1, 6),
             "mAP50": round(self.coco["AP50"], 6),
             "mAP50-95": round(self.coco["AP"], 6),
         }
 
     def table(self) -> str:
         """The per-class table, as printed by ``frcnn eval``."""
-        head = f"{'class':<20}{'images':>8}{'instances':>10}{'P':>8}{'R':>8}{'mAP50':>8}{'mAP50-95':>10}"
-        rows = [head]
+        title = f"P, R, F1 at score >= {self.conf} (IoU 0.5); mAP over all scores"
+        head = f"{'class':<20}{'images':>8}{'instances':>10}{'P':>8}{'R':>8}{'F1':>8}{'mAP50':>8}{'mAP50-95':>10}"
+        rows = [title, head]
         for r in [self.all_row(), *self.per_class]:
-            cells = [_cell(r[k], w) for k, w in (("precision", 8), ("recall", 8), ("mAP50", 8))]
+            cells = [_cell(r[k], 8) for k in ("precision", "recall", "F1", "mAP50")]
             rows.append(
                 f"{str(r['class'])[:19]:<20}{r['images']:>8}{r['instances']:>10}{''.join(cells)}"
                 f"{_cell(r['mAP50-95'], 10)}"
@@ -99,15 +118,29 @@ class EvalResult:
         return "\n".join(rows)
 
     def write(self, out: str | Path) -> None:
-        """``metrics.json`` and ``per_class.csv`` (the ``all`` row first) in ``out``."""
+        """``metrics.json``, ``per_class.csv`` (the ``all`` row first), ``per_size.csv`` and
+        ``errors_per_class.csv`` in ``out``."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "metrics.json", json.dumps(self.to_json(), indent=2))
-        rows = [self.all_row(), *self.per_class]
-        with (out / "per_class.csv").open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows([{k: _number(v, "") for k, v in r.items()} for r in rows])
+        _write_csv(out / "per_class.csv", [self.all_row(), *self.per_class])
+        if self.sizes is not None:
+            _write_csv(out / "per_size.csv", self.sizes.rows)
+        if self.errors is not None:
+            _write_csv(out / "errors_per_class.csv", self.errors.per_class)
+
+
+THRESHOLDS_NOTE = (
+    "precision, recall, F1, the per-class table's P/R/F1 and the confusion matrix count "
+    "detections scoring >= conf; AP/mAP/AR use every detection's score"
+)
+
+
+def _write_csv(path: Path, rows: Sequence[dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows([{k: _number(v, "") for k, v in r.items()} for r in rows])
 
 
 def _number(value: object, undefined: object = None) -> object:
@@ -150,14 +183,14 @@ def _match_all(
             boxes, sc, lab = np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)
         else:
             boxes, sc, lab = _as_numpy(pred)
-        tp, ignored = match_image(boxes, lab, rec.boxes, rec.labels, ~regular)
+        tp, ignored = match_image(boxes, sc, lab, rec.boxes, rec.labels, ~regular)
         keep = ~ignored
-        tps.append(tp[keep, 0])
+        tps.append(tp[keep])
         scores.append(sc[keep])
         labels.append(lab[keep])
-        sure = sc >= conf
+        sure = (sc >= conf) & keep
         confusion += confusion_matrix(
-            boxes[sure & keep], lab[sure & keep], rec.boxes[regular], rec.labels[regular], k
+            boxes[sure], sc[sure], lab[sure], rec.boxes[regular], rec.labels[regular], k
         )
     matched = (np.concatenate(tps), np.concatenate(scores), np.concatenate(labels), num_gt)
     return matched, images_with, confusion
@@ -166,12 +199,11 @@ def _match_all(
 def _per_class_rows(
     ds: DetectionDataset,
     coco: CocoEvaluation,
-    curves: dict,
-    best: int,
+    at_conf: dict,
     images_with: np.ndarray,
     num_gt: np.ndarray,
 ) -> list[dict]:
-    """The per-class table: counts, P/R at the best threshold, COCO AP50 and AP."""
+    """The per-class table: counts, P/R/F1 at ``conf``, COCO AP50 and AP."""
     ap50, ap = coco.per_class_ap()
     ap_by_label = {cid: (a50, a) for cid, a50, a in zip(coco.category_ids, ap50, ap, strict=True)}
     per_class = []
@@ -182,8 +214,9 @@ def _per_class_rows(
                 "class": ds.class_names[c - 1],
                 "images": int(images_with[c]),
                 "instances": int(num_gt[c]),
-                "precision": round(float(curves["precision"][c - 1, best]), 6),
-                "recall": round(float(curves["recall"][c - 1, best]), 6),
+                "precision": round(float(at_conf["precision"][c - 1, 0]), 6),
+                "recall": round(float(at_conf["recall"][c - 1, 0]), 6),
+                "F1": round(float(at_conf["f1"][c - 1, 0]), 6),
                 "mAP50": round(float(np.nan_to_num(a50)), 6),
                 "mAP50-95": round(float(np.nan_to_num(a)), 6),
             }
@@ -199,44 +232,62 @@ def _class_mean(values: np.ndarray, key: str) -> float:
     return float(np.nanmean(values))
 
 
+def _sizes(
+    ds: DetectionDataset, coco: CocoEvaluation, results: list[dict], max_dets: int, size_bins
+) -> SizeTable:
+    """AP/AR per size and class: COCO's bins from the main evaluation, others from a second."""
+    edges, names = parse_sizes(size_bins)
+    if size_bins is None:
+        return size_table(coco.precision, coco.recall, coco.category_ids, ds, edges, names)
+    ranges = [(a * a, min(b * b, 1e10)) for a, b in zip(edges, edges[1:], strict=False)]
+    own = CocoEvaluation(coco_ground_truth(ds), results, max_dets, ranges)
+    return size_table(own.precision, own.recall, own.category_ids, ds, edges, names)
+
+
 def evaluate_detections(
     ds: DetectionDataset,
     predictions: Sequence[dict],
     conf: float = CONF,
     score_weights: tuple[float, float] = (0.5, 0.5),
     max_dets: int = 100,
+    size_bins: Sequence[float] | None = None,
 ) -> EvalResult:
-    """Score detections against a dataset's ground truth.
+    """Score detections against a dataset's ground truth: COCO numbers, P/R/F1 at ``conf``,
+    per-class and per-size tables, the error breakdown and the scores' calibration.
 
     Args:
         ds: checked ground truth; ``image_id`` links predictions to records.
         predictions: per image ``image_id``, ``boxes`` [N, 4] xyxy, ``scores``, ``labels``
             (numpy or tensors), in original image coordinates. Images without an entry have
             no detections.
-        conf: score threshold for the thresholded precision/recall/F1 and confusion matrix.
+        conf: score threshold for precision/recall/F1 and the confusion matrix.
         score_weights: weights of mAP50 and F1-at-conf in ``score``.
         max_dets: the most detections per image the COCO numbers count (``maxDets``).
+        size_bins: edges of the size bins as box sides in pixels (COCO's 0 32 96 inf when
+            None).
     """
-    by_id = {int(p["image_id"]): p for p in predictions}
+    by_id = {
+        int(p["image_id"]): dict(zip(("boxes", "scores", "labels"), _as_numpy(p), strict=True))
+        for p in predictions
+    }
     unknown = set(by_id) - {int(r.image_id) for r in ds.images}
     if unknown:
         raise ValueError(
             f"predictions for image ids not in the ground truth: {sorted(unknown)[:10]}"
         )
-    coco = CocoEvaluation(coco_ground_truth(ds), coco_results(by_id.values()), max_dets)
-
+    results = coco_results([{"image_id": i, **p} for i, p in by_id.items()])
+    coco = CocoEvaluation(coco_ground_truth(ds), results, max_dets)
     matched, images_with, confusion = _match_all(ds, by_id, conf)
-    num_gt = matched[3]
+    tp, scores, labels, num_gt = matched
     curves = pr_curves(*matched)
     at_conf = pr_curves(*matched, thresholds=[conf])
     present = num_gt[1:] > 0
     mean_f1 = curves["f1"][present].mean(0) if present.any() else np.zeros_like(curves["threshold"])
     best = int(np.argmax(mean_f1))
 
-    def mean_at(key: str, i: int, source: dict = curves) -> float:
+    def mean_at(key: str, i: int, source: dict) -> float:
         return _class_mean(source[key][present, i], key)
 
-    per_class = _per_class_rows(ds, coco, curves, best, images_with, num_gt)
     f1_at_conf = mean_at("f1", 0, at_conf)
     coco_stats = {key: coco.stats[key] for key in COCO_KEYS}
     return EvalResult(
@@ -245,16 +296,20 @@ def evaluate_detections(
         class_names=list(ds.class_names),
         conf=conf,
         best_threshold=float(curves["threshold"][best]),
-        precision=mean_at("precision", best),
-        recall=mean_at("recall", best),
-        f1=mean_at("f1", best),
-        precision_at_conf=mean_at("precision", 0, at_conf),
-        recall_at_conf=mean_at("recall", 0, at_conf),
-        f1_at_conf=f1_at_conf,
+        precision=mean_at("precision", 0, at_conf),
+        recall=mean_at("recall", 0, at_conf),
+        f1=f1_at_conf,
+        precision_best=mean_at("precision", best, curves),
+        recall_best=mean_at("recall", best, curves),
+        f1_best=mean_at("f1", best, curves),
         score=score_weights[0] * coco_stats["AP50"] + score_weights[1] * f1_at_conf,
-        per_class=per_class,
+        per_class=_per_class_rows(ds, coco, at_conf, images_with, num_gt),
         curves=curves,
         coco_precision=coco.precision,
         confusion=confusion,
         num_images=len(ds.images),
+        errors=error_breakdown(ds, by_id, max_dets),
+        calibration=reliability(scores, tp, labels, ds.class_names),
+        sizes=_sizes(ds, coco, results, max_dets, size_bins),
+        predictions=by_id,
     )

@@ -52,6 +52,9 @@ def save_model(
         "config": json.dumps(model.config),
         "class_names": json.dumps(names),
     }
+    calibration = getattr(model, "calibration", None)
+    if calibration is not None:
+        metadata["calibration"] = json.dumps(calibration)
     return atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
 
 
@@ -173,6 +176,23 @@ def read_metadata(path: str | os.PathLike) -> tuple[ModelConfig, list[str] | Non
     return ModelConfig(**config), class_names
 
 
+def read_calibration(path: str | os.PathLike) -> dict | None:
+    """The score calibration ``frcnn calibrate`` stored in a model file, or None.
+
+    Raises:
+        ValueError: damaged calibration metadata.
+    """
+    from ..evaluation.calibration import check_calibration
+
+    text = _open_metadata(path).get("calibration")
+    if text is None:
+        return None
+    try:
+        return check_calibration(json.loads(text), str(path))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: damaged calibration metadata ({err})") from None
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> FasterRCNN:
     """Rebuild a detector from a file written by :func:`save_model`, in eval mode.
 
@@ -199,4 +219,5 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> F
         )
     model.load_state_dict(state)
     model.class_names = class_names
+    model.calibration = read_calibration(path)
     return model.to(device).eval()

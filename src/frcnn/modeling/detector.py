@@ -56,6 +56,9 @@ class FasterRCNN(nn.Module):
         self.config: dict[str, Any] = {}
         # Names of classes 1..K-1, when known (set by load_model or the caller).
         self.class_names: list[str] | None = None
+        # A score map fitted by `frcnn calibrate` (evaluation.calibration), kept in the model
+        # file; predictions use it only when asked (calibrated=True).
+        self.calibration: dict | None = None
 
     def forward(
         self, images: Sequence[Tensor], targets: Sequence[dict[str, Tensor]] | None = None

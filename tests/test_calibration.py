@@ -1,0 +1,68 @@
+"""Calibration of detection scores: reliability, ECE, temperature and isotonic maps."""
+
+import numpy as np
+import pytest
+
+from frcnn.evaluation import evaluate_detections
+from frcnn.evaluation.calibration import apply_calibration, fit_calibration, reliability
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def test_perfectly_calibrated_scores_have_ece_near_zero():
+    rng = np.random.default_rng(0)
+    scores = rng.random(200_000)
+    correct = rng.random(len(scores)) < scores
+    r = reliability(scores, correct)
+    assert r.ece < 0.005
+    np.testing.assert_allclose(r.precision, r.score, atol=0.01)
+    assert r.count.sum() == len(scores)
+
+
+def test_hand_computed_ece():
+    # Bin [0.9, 1.0]: scores 0.9 and 0.95, one correct: gap |0.925 - 0.5|; bin [0.1, 0.2): 0.1,
+    # wrong: gap 0.1. ECE = (2 * 0.425 + 1 * 0.1) / 3.
+    r = reliability([0.9, 0.95, 0.1], [True, False, False])
+    assert r.ece == pytest.approx((2 * 0.425 + 0.1) / 3)
+
+
+@pytest.mark.parametrize("method", ["temperature", "isotonic"])
+def test_known_miscalibration_is_recovered(method):
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 2, 50_000)
+    scores = _sigmoid(z)  # over-confident: the truth is sigmoid(z / 2)
+    correct = rng.random(len(z)) < _sigmoid(z / 2)
+    before = reliability(scores, correct).ece
+    cal = fit_calibration(scores, correct, method)
+    if method == "temperature":
+        assert cal["temperature"] == pytest.approx(2.0, rel=0.05)
+    after = reliability(apply_calibration(cal, scores), correct).ece
+    assert before > 0.05 and after < 0.01
+    # The order of the scores, and so AP, is kept.
+    order = np.argsort(scores)
+    assert (np.diff(apply_calibration(cal, scores[order])) >= 0).all()
+
+
+def test_calibrated_scores_keep_map():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_metrics import _dataset_and_predictions
+
+    ds, preds = _dataset_and_predictions()
+    before = evaluate_detections(ds, preds)
+    scores = np.concatenate([before.predictions[p["image_id"]]["scores"] for p in preds])
+    cal = fit_calibration(
+        scores, np.random.default_rng(0).random(len(scores)) < scores**2, "isotonic"
+    )
+    mapped = [{**p, "scores": apply_calibration(cal, p["scores"])} for p in preds]
+    after = evaluate_detections(ds, mapped)
+    assert after.coco == pytest.approx(before.coco, abs=1e-12)
+
+
+def test_calibration_needs_both_outcomes():
+    with pytest.raises(ValueError, match="correct and wrong"):
+        fit_calibration(np.array([0.5, 0.6]), np.array([True, True]))

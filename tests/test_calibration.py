@@ -66,3 +66,67 @@ def test_calibrated_scores_keep_map():
 def test_calibration_needs_both_outcomes():
     with pytest.raises(ValueError, match="correct and wrong"):
         fit_calibration(np.array([0.5, 0.6]), np.array([True, True]))
+
+
+def test_calibrate_command_writes_a_model_whose_predictions_are_calibrated(
+    tmp_path, monkeypatch, tiny_model, capsys
+):
+    import frcnn
+    import frcnn.api
+    from frcnn.cli import main
+    from frcnn.data.sources import read_dataset
+    from frcnn.data.synth import write_synth
+
+    write_synth(tmp_path / "val", 6, 96, seed=1)
+    ds = read_dataset(tmp_path / "val")
+    names = ds.class_names
+    model = frcnn.build_model("resnet18_fpn", len(names) + 1, **__import__("conftest").TINY)
+    weights = frcnn.save_model(model, tmp_path / "m.safetensors", class_names=names)
+    rng = np.random.default_rng(0)
+
+    def fake_predictions(model, ds, *args):  # objects found (with some shifted) and scored
+        out = []
+        for rec in ds.images:
+            shift = np.where(rng.random((len(rec.boxes), 1)) < 0.4, 30.0, 0.0)
+            out.append(
+                {
+                    "image_id": rec.image_id,
+                    "boxes": rec.boxes + shift,
+                    "scores": rng.uniform(0.5, 1.0, len(rec.boxes)),
+                    "labels": rec.labels,
+                }
+            )
+        return out
+
+    monkeypatch.setattr(frcnn.api, "predict_dataset", fake_predictions)
+    out = tmp_path / "cal.safetensors"
+    assert (
+        main(
+            [
+                "calibrate",
+                "--weights",
+                str(weights),
+                "--data",
+                str(tmp_path / "val"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "temperature" in printed and "->" in printed and str(out) in printed
+    loaded = frcnn.load_model(out)
+    assert (
+        loaded.calibration["method"] == "temperature"
+        and frcnn.load_model(weights).calibration is None
+    )
+    # predict --calibrated maps the model's own scores by the stored calibration.
+    image = ds.images[0].path
+    raw = frcnn.predict(out, [str(image)], conf=0.0)[0].scores
+    mapped = frcnn.predict(out, [str(image)], conf=0.0, calibrated=True)[0].scores
+    np.testing.assert_allclose(
+        mapped, apply_calibration(loaded.calibration, raw), rtol=1e-5, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="no score calibration"):
+        frcnn.predict(weights, [str(image)], calibrated=True)

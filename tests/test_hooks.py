@@ -315,13 +315,14 @@ def test_final_report_evaluates_best_when_it_is_not_the_last_epoch(tmp_path, mon
 
     monkeypatch.setattr(report_module, "load_model", lambda path, device: f"model {path.name}")
     written = []
-    result = SimpleNamespace(to_json=lambda: {"AP": 1.0}, write=written.append)
+    result = SimpleNamespace(to_json=lambda: {"AP": 1.0})
     trainer = FakeTrainer(epoch=4, best_epoch=2, weights=tmp_path, out=tmp_path, metrics={})
     trainer.evaluate = lambda model: result if model == "model best.safetensors" else None
     hook = FinalReport()
     hook._plots = lambda trainer, result: None
+    hook._report = lambda trainer, shown: written.append((trainer.out, shown))
     hook.after_train(trainer)
-    assert trainer.metrics == {"AP": 1.0} and written == [tmp_path]
+    assert trainer.metrics == {"AP": 1.0} and written == [(tmp_path, result)]
 
 
 @pytest.mark.parametrize(("heavy", "warned"), [(True, True), (False, False)])

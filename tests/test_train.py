@@ -80,8 +80,13 @@ def test_cli_train_eval_predict(tiny_data, tmp_path, capsys):
         "confusion_matrix.png",
         "val_predictions.jpg",
         "labels.png",
+        "errors.png",
+        "reliability.png",
+        "per_size.csv",
+        "report.html",
     ):
         assert (out / name).is_file(), name
+    assert "Learning curves" in (out / "report.html").read_text()
     for name in ("best.safetensors", "last.safetensors", "last.state.pt"):
         assert (out / "weights" / name).is_file(), name
     assert len(list((out / "weights").glob("epoch*.safetensors"))) == 2  # top-k (k = 3) of 2 epochs
@@ -141,6 +146,8 @@ def test_cli_train_eval_predict(tiny_data, tmp_path, capsys):
     )
     text = capsys.readouterr().out
     assert "Average Precision" in text and "mAP50-95" in text and "F1" in text
+    assert "errors (TIDE" in text and "calibration: ECE" in text and "per size" in text
+    assert (tmp_path / "ev" / "report.html").is_file()
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["AR100"] >= 0
 
     # predict on an image of another size: boxes are in that image's own coordinates

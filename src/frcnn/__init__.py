@@ -13,6 +13,7 @@ from ._version import __version__
 
 # Public name -> the module that defines it.
 _LAZY = {
+    "calibrate": ".api",
     "evaluate": ".api",
     "predict": ".api",
     "train": ".api",
@@ -55,6 +56,7 @@ __all__ = [
     "TrainConfig",
     "__version__",
     "build_model",
+    "calibrate",
     "evaluate",
     "find_label_issues",
     "load_config",
@@ -81,7 +83,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
-    from .api import evaluate, predict, train
+    from .api import calibrate, evaluate, predict, train
     from .config import TrainConfig, load_config
     from .engine.hooks import Callback, Hook
     from .experiments.kfold import run_kfold

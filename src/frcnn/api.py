@@ -19,6 +19,7 @@ from .engine.trainer import TrainResult
 from .engine.trainer import train as _train
 from .evaluation.coco import read_coco_results
 from .evaluation.report import EvalResult, evaluate_detections
+from .evaluation.write import write_evaluation
 from .inference.calibrated import CalibratedDetector
 from .inference.ensemble import TTA_SCALES, MergedDetector, MergeOptions, View, tta_views
 from .inference.outputs import save_drawn, write_predictions
@@ -70,53 +71,120 @@ def evaluate(
     tta: bool | Sequence[float] = False,
     ensemble: MergeOptions | None = None,
     merge: str | None = None,
+    calibrated: bool = False,
+    size_bins: Sequence[float] | None = None,
+    worst: int = 8,
 ) -> EvalResult:
     """Evaluate a model file on a dataset, or score an existing COCO results file
-    (``predictions``) without a model. With ``out``, writes ``metrics.json``,
-    ``per_class.csv`` and the plots. A model whose class names differ from the data's is an
-    error unless ``allow_mismatch``. ``tile`` predicts each image in overlapping tiles
-    merged as ``predict`` merges them; ``max_det`` is the most detections the model keeps
-    per image (per tile when tiled) and the COCO numbers count (default: the model's, 100).
-    ``dataset`` is checked ground truth to use instead of reading ``data``. ``run`` (a run
-    folder) scores the validation images that run recorded, with its best weights, tiled
-    and counted as it was trained; ``weights``, ``tile`` and ``max_det`` still override.
-    ``weights`` may name several model files (an ensemble); ``tta``, ``ensemble`` and
-    ``merge`` are as in :func:`predict`."""
+    (``predictions``) without a model. With ``out``, writes ``metrics.json``, the CSV
+    tables, the plots, ``worst`` images and ``report.html``. A model whose class names
+    differ from the data's is an error unless ``allow_mismatch``. ``tile`` predicts each
+    image in overlapping tiles merged as ``predict`` merges them; ``max_det`` is the most
+    detections the model keeps per image (per tile when tiled) and the COCO numbers count
+    (default: the model's, 100). ``dataset`` is checked ground truth to use instead of
+    reading ``data``. ``run`` (a run folder) scores the validation images that run recorded,
+    with its best weights, tiled and counted as it was trained; ``weights``, ``tile`` and
+    ``max_det`` still override. ``weights`` may name several model files (an ensemble);
+    ``tta``, ``ensemble``, ``merge``, ``calibrated`` are as in :func:`predict`;
+    ``size_bins``: box sides (px) bounding the per-size bins (COCO's 0 32 96 inf)."""
+    if predictions is not None and calibrated:
+        raise ValueError("calibrated scores need the model (--weights), not a results file")
+    data_lines: list[str] = []
     if run is not None:
-        from .engine.val_split import read_run_validation
-
-        recorded = read_run_validation(run)
-        d, e = recorded.config.data, recorded.config.eval
-        dataset, weights = recorded.dataset, weights or recorded.weights
-        tile, overlap = tile or d.tile, overlap if tile else d.overlap
-        max_det = max_det or e.max_dets
-        log.info("run %s: %d validation images, weights %s", run, len(dataset), weights)
+        dataset, weights, tile, overlap, max_det = _run_validation(
+            run, weights, tile, overlap, max_det
+        )
     if dataset is None:
         dataset, report = check_dataset(read_dataset(data, format, split), "header")
-        for line in report.summary_lines():
+        data_lines = report.summary_lines()
+        for line in data_lines:
             log.info("  %s", line)
     ds = dataset
     if predictions is not None:
         preds = read_coco_results(predictions, ds)
     else:
         models = _eval_model(weights, ds, device, allow_mismatch, max_det)
-        model = _detector(models, tta, ensemble, merge)
+        model = _detector(models, tta, ensemble, merge, calibrated)
         max_det = detections_per_img(model)
         preds = predict_dataset(model, ds, tile, overlap, batch_size)
-    result = evaluate_detections(ds, preds, conf, max_dets=max_det or 100)
+    result = evaluate_detections(ds, preds, conf, max_dets=max_det or 100, size_bins=size_bins)
     if out is not None:
-        _write_evaluation(result, Path(out))
+        title = f"frcnn eval: {predictions or weights} on {data or run}"
+        write_evaluation(result, ds, out, title, data_lines, max_det or 100, worst=worst)
     return result
 
 
-def _write_evaluation(result: EvalResult, out: Path) -> None:
-    """``metrics.json``, ``per_class.csv``, the PR and F1 curves and confusion matrices."""
-    from .evaluation import plots
+def _run_validation(
+    run: str | Path,
+    weights: str | Path | None,
+    tile: int | None,
+    overlap: float,
+    max_det: int | None,
+) -> tuple[DetectionDataset, str | Path, int | None, float, int | None]:
+    """A run's recorded validation images, best weights and tiling (arguments override)."""
+    from .engine.val_split import read_run_validation
 
-    result.write(out)
-    plots.plot_pr_curve(result, out / "PR_curve.png")
-    plots.plot_f1_curve(result, out / "F1_curve.png")
-    plots.plot_confusions(result, out)
+    recorded = read_run_validation(run)
+    d, e = recorded.config.data, recorded.config.eval
+    weights = weights or recorded.weights
+    log.info("run %s: %d validation images, weights %s", run, len(recorded.dataset), weights)
+    return (
+        recorded.dataset,
+        weights,
+        tile or d.tile,
+        overlap if tile else d.overlap,
+        max_det or e.max_dets,
+    )
+
+
+def calibrate(
+    weights: str | Path,
+    data: str | Path,
+    split: str | None = None,
+    method: str = "temperature",
+    out: str | Path | None = None,
+    format: str | None = None,
+    device: str = "auto",
+    tile: int | None = None,
+    overlap: float = TILE_OVERLAP,
+    batch_size: int = BATCH_SIZE,
+    max_det: int | None = None,
+) -> dict[str, Any]:
+    """Fit a score calibration (``temperature`` or ``isotonic``, see
+    :func:`frcnn.evaluation.calibration.fit_calibration`) on ``data``, images the model did
+    not train on, and write the model with it to ``out`` (default: ``<weights>`` with
+    ``.calibrated`` before the suffix). ``predict(..., calibrated=True)`` then reports
+    calibrated scores. Returns the calibration, the ECE before and after (on ``data``) and
+    the path written."""
+    from .evaluation.calibration import apply_calibration, fit_calibration, reliability
+    from .io.model_file import save_model
+
+    weights = Path(weights)
+    out = Path(out) if out else weights.with_name(f"{weights.stem}.calibrated{weights.suffix}")
+    result = evaluate(
+        weights,
+        data,
+        split,
+        format=format,
+        device=device,
+        tile=tile,
+        overlap=overlap,
+        batch_size=batch_size,
+        max_det=max_det,
+    )
+    d = result.detections
+    calibration = fit_calibration(d["scores"], d["correct"], method)
+    after = reliability(apply_calibration(calibration, d["scores"]), d["correct"])
+    model = load_model(weights)
+    model.calibration = calibration
+    save_model(model, out)
+    return {
+        "calibration": calibration,
+        "detections": len(d["scores"]),
+        "ece_before": result.calibration.ece,
+        "ece_after": after.ece,
+        "out": out,
+    }
 
 
 def _eval_model(
@@ -210,6 +278,7 @@ def predict(
     tta: bool | Sequence[float] = False,
     ensemble: MergeOptions | None = None,
     merge: str | None = None,
+    calibrated: bool = False,
 ) -> list[Prediction]:
     """Detections for files, folders or globs, or for images in memory (a PIL image, an
     RGB NumPy array HxWx3, a tensor CHW in 0..1, or a list of them; named ``image<i>`` in the
@@ -224,11 +293,12 @@ def predict(
     ``tta`` (True, or a list of scales) also predicts a flipped copy and rescaled copies of
     each image, fused the same way. ``merge="mean"`` averages each model's NMS clusters
     into one box. One model without TTA is never fused (WBF of a single model scores worse
-    than its NMS)."""
+    than its NMS). ``calibrated`` maps each score by the calibration stored in the model
+    file (``frcnn calibrate``); ``conf`` then applies to calibrated scores."""
     if out is not None:
         out = Path(out)
         _check_writable(out)  # before the work, not after it
-    model = _detector(_load_models(weights, device, max_det), tta, ensemble, merge)
+    model = _detector(_load_models(weights, device, max_det), tta, ensemble, merge, calibrated)
     items = (
         [sources]
         if isinstance(sources, (str, os.PathLike)) or _in_memory(sources)

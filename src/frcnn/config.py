@@ -96,6 +96,11 @@ class EvalSection:
     # Validation losses (a second, training-mode pass over the validation images or tiles)
     # in results.csv and results.png.
     val_loss: bool = True
+    # Box sides in pixels bounding the per-size table's bins (e.g. [0, 16, 32, .inf]); None:
+    # COCO's small < 32 <= medium < 96 <= large.
+    size_bins: list[float] | None = None
+    # Images in worst_images.jpg and report.html (0: none).
+    worst_images: int = 8
 
 
 @dataclass

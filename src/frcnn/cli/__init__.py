@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from .._version import __version__
 from . import (
     anchors,
+    calibrate,
     convert_weights,
     data,
     demo,
@@ -34,6 +35,7 @@ COMMANDS = [
     anchors,
     train,
     eval_command,
+    calibrate,
     predict,
     ensemble,
     models,

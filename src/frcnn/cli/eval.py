@@ -35,6 +35,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     add_merge_args(p)
     p.add_argument(
+        "--calibrated",
+        action="store_true",
+        help="score with the model file's calibration (frcnn calibrate): its ECE on these images",
+    )
+    p.add_argument(
+        "--size-bins",
+        nargs="+",
+        type=float,
+        metavar="PX",
+        help="box sides in pixels bounding the per-size bins, e.g. 0 16 32 inf "
+        "(default COCO's 0 32 96 inf)",
+    )
+    p.add_argument(
+        "--worst", type=int, default=8, help="images in worst_images.jpg (with --out; 0: none)"
+    )
+    p.add_argument(
         "--allow-mismatch",
         action="store_true",
         help="score a model whose class names differ from the data's (labels compared by number)",
@@ -64,24 +80,44 @@ def run(args: argparse.Namespace) -> int:
         args.max_det,
         run=args.run,
         **merge_options(args),
+        calibrated=args.calibrated,
+        size_bins=args.size_bins,
+        worst=args.worst,
     )
     report(result, args.out)
     return 0
 
 
 def report(result: EvalResult, out: str | None) -> None:
-    """What ``frcnn eval`` prints."""
+    """What ``frcnn eval`` prints: COCO summary, per-class and per-size tables, P/R/F1 at
+    the threshold, the error breakdown and the calibration error."""
     print(result.coco_summary.rstrip())
     print(result.table())
-    p, p_conf = _precision(result.precision), _precision(result.precision_at_conf)
     print(
-        f"F1 {result.f1:.4f} at the best score threshold {result.best_threshold:.3f} "
-        f"(P {p}, R {result.recall:.4f}); at conf {result.conf}: "
-        f"P {p_conf} R {result.recall_at_conf:.4f} F1 {result.f1_at_conf:.4f}; "
-        f"score {result.score:.4f}"
+        f"at conf {result.conf}: P {_precision(result.precision)} R {result.recall:.4f} "
+        f"F1 {result.f1:.4f}; score {result.score:.4f} (F1 would peak at {result.f1_best:.4f} "
+        f"with threshold {result.best_threshold:.3f})"
     )
+    if result.sizes is not None:
+        print(
+            f"\nper size (box side in px: {result.sizes.bins_text()}; all classes, per class in per_size.csv):"
+        )
+        print(result.sizes.table())
+    if result.errors is not None:
+        print(
+            f"\nerrors (TIDE; AP50 {result.errors.ap50:.3f} by its rules; dAP50 = AP50 gained by "
+            "fixing only that type):"
+        )
+        print(result.errors.table())
+    if result.calibration is not None:
+        c = result.calibration
+        ece = "undefined (no detections)" if c.ece != c.ece else f"{c.ece:.4f}"
+        print(
+            f"\ncalibration: ECE {ece} over {int(c.count.sum())} detections (score against "
+            "precision at IoU 0.5; `frcnn calibrate` fits a map)"
+        )
     if out:
-        print(f"wrote {Path(out) / 'metrics.json'}, per_class.csv and plots")
+        print(f"wrote {Path(out) / 'report.html'}, metrics.json, the tables and plots")
 
 
 def _precision(value: float) -> str:

@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--device", default="auto")
     add_merge_args(p)
+    p.add_argument(
+        "--calibrated",
+        action="store_true",
+        help="report scores mapped by the model file's calibration (frcnn calibrate); "
+        "--conf then applies to them",
+    )
     p.set_defaults(func=run)
 
 
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
             "show_scores": not args.hide_scores,
         },
         **merge_options(args),
+        calibrated=args.calibrated,
     )
     report(results, args.out, args.format)
     return 0

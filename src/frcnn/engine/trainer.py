@@ -208,7 +208,12 @@ class Trainer:
         e = self.cfg.eval
         max_dets = e.max_dets or self.raw_model.roi_heads.detections_per_img
         return evaluate_detections(
-            self.val_data, list(unique.values()), e.conf, tuple(e.score_weights), max_dets
+            self.val_data,
+            list(unique.values()),
+            e.conf,
+            tuple(e.score_weights),
+            max_dets,
+            e.size_bins,
         )
 
     def _val_losses(self, model: FasterRCNN) -> None:
@@ -232,7 +237,7 @@ class Trainer:
         """Data, model (DDP-wrapped under torchrun), optimiser, schedule and step options."""
         cfg, o, s = self.cfg, self.cfg.optim, self.cfg.schedule
         self.train_data, self.val_data, train_report, val_report = load_datasets(cfg)
-        self.data_report = train_report
+        self.data_report, self.val_report = train_report, val_report
         if self.info.is_main:
             self._log_data(train_report, val_report)
             for warning in data_warnings(self.train_data, self.val_data):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -219,6 +219,69 @@ def plot_confusions(result: EvalResult, folder: Path) -> None:
     plot_confusion(result, folder / "confusion_matrix_normalized.png", normalize=True)
 
 
+def plot_errors(result: EvalResult, out: Path) -> None:
+    """The error breakdown: dAP50 per type (count beside each bar), and the FalsePos /
+    FalseNeg bounds, as bar charts."""
+    from .errors import ERROR_TYPES, SPECIAL_TYPES
+
+    e = result.errors
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [3, 1.2]})
+    values = [e.dap[t] for t in ERROR_TYPES]
+    a.barh(
+        ERROR_TYPES[::-1],
+        values[::-1],
+        color=[np.array(ERROR_COLOURS[t]) / 255 for t in ERROR_TYPES[::-1]],
+    )
+    top = max(max(values), max(e.dap[t] for t in SPECIAL_TYPES), 0.01)
+    for i, t in enumerate(ERROR_TYPES[::-1]):
+        a.text(
+            e.dap[t] + top * 0.01, i, f"{e.dap[t]:.3f}  ({e.counts[t]})", va="center", fontsize=8
+        )
+    a.set(xlim=(0, top * 1.3), xlabel="dAP50: AP50 gained by fixing only this type")
+    a.set_title(
+        f"Errors at IoU 0.5 (AP50 {e.ap50:.3f} by TIDE's rules; count in brackets)", fontsize=9
+    )
+    b.bar(SPECIAL_TYPES, [e.dap[t] for t in SPECIAL_TYPES], color=["#d62728", "#ff00be"])
+    for i, t in enumerate(SPECIAL_TYPES):
+        b.text(i, e.dap[t], f"{e.dap[t]:.3f}", ha="center", va="bottom", fontsize=8)
+    b.set(ylim=(0, top * 1.2), ylabel="dAP50")
+    b.set_title("perfect precision / recall", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def plot_reliability(result: EvalResult, out: Path) -> None:
+    """The reliability diagram: precision at IoU 0.5 per score bin against the bin's mean
+    score (on the diagonal when scores are probabilities), detections per bin below."""
+    r = result.calibration
+    centres = (r.edges[:-1] + r.edges[1:]) / 2
+    width = np.diff(r.edges)
+    fig, (a, b) = plt.subplots(
+        2, 1, figsize=(5.5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    a.bar(
+        centres,
+        np.nan_to_num(r.precision),
+        width * 0.9,
+        color="#1f77b4",
+        label="precision (IoU 0.5)",
+    )
+    a.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
+    a.plot(r.score, r.precision, "o", color="orange", ms=4, label="mean score of the bin")
+    ece = "undefined" if r.ece != r.ece else f"{r.ece:.3f}"
+    a.set(xlim=(0, 1), ylim=(0, 1.02), ylabel="precision")
+    a.set_title(
+        f"Reliability of scores: ECE {ece} over {int(r.count.sum())} detections", fontsize=10
+    )
+    a.legend(fontsize=7, loc="upper left")
+    b.bar(centres, r.count, width * 0.9, color="grey")
+    b.set(xlabel="score", ylabel="detections")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
 def plot_labels(ds: DetectionDataset, out: Path) -> None:
     """Instances per class and box sizes of a dataset."""
     labels = np.concatenate([r.labels for r in ds.images]) if ds.images else np.zeros(0, int)
@@ -252,21 +315,32 @@ def draw_detections(
     """A copy of ``image`` with boxes and, unless hidden, class names and (for predictions)
     scores. ``width`` defaults to about 0.2% of the image's width + height (at least 2 px);
     the label text grows with it."""
+    texts = []
+    for i, label in enumerate(np.asarray(labels).tolist()):
+        parts = [label_name(class_names, label)] if show_labels else []
+        if scores is not None and show_scores:
+            parts.append(f"{float(scores[i]):.2f}")
+        texts.append(" ".join(parts))
+    return draw_boxes(image, boxes, [colour(c) for c in np.asarray(labels).tolist()], texts, width)
+
+
+def draw_boxes(
+    image: Image.Image,
+    boxes: np.ndarray,
+    colours: Sequence[tuple[int, int, int]],
+    texts: Sequence[str],
+    width: int | None = None,
+) -> Image.Image:
+    """A copy of ``image`` with each box outlined in its colour, its text (if any) on a bar
+    of that colour above it."""
     image = image.convert("RGB").copy()
     if width is None:
         width = max(2, round(0.001 * (image.width + image.height)))
     font = ImageFont.load_default(size=max(11, 5 * width + 2))
     draw = ImageDraw.Draw(image)
-    for i, (box, label) in enumerate(
-        zip(np.asarray(boxes).tolist(), np.asarray(labels).tolist(), strict=True)
-    ):
-        c = colour(label)
+    for box, c, text in zip(np.asarray(boxes).reshape(-1, 4).tolist(), colours, texts, strict=True):
         draw.rectangle(box, outline=c, width=width)
-        parts = [label_name(class_names, label)] if show_labels else []
-        if scores is not None and show_scores:
-            parts.append(f"{float(scores[i]):.2f}")
-        if parts:
-            text = " ".join(parts)
+        if text:
             left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
             tx, ty = box[0], max(0, box[1] - bottom - 2)
             draw.rectangle((tx, ty, tx + right + 4, ty + bottom + 2), fill=c)
@@ -302,21 +376,40 @@ def _in_window(boxes: np.ndarray, window: tuple[int, ...]) -> tuple[np.ndarray, 
 
 def _panel(
     view: Image.Image,
-    drawn: tuple[np.ndarray, np.ndarray, np.ndarray | None],
-    class_names: Sequence[str],
+    draw: Callable[[Image.Image, float], Image.Image],
     caption: str,
     cell: int,
 ) -> Image.Image:
-    """``view`` scaled into a ``cell`` square under a caption bar, then its boxes drawn at
-    that scale (so labels keep a readable size)."""
-    boxes, labels, scores = drawn
+    """``view`` scaled into a ``cell`` square under a caption bar, then ``draw(scaled, scale)``
+    puts its boxes on at that scale (so labels keep a readable size)."""
     scale = min((cell - 18) / view.height, cell / view.width)
     size = (max(1, round(view.width * scale)), max(1, round(view.height * scale)))
-    small = draw_detections(view.resize(size), boxes * scale, labels, class_names, scores, 2)
+    small = draw(view.resize(size), scale)
     panel = Image.new("RGB", (cell, cell), (255, 255, 255))
     panel.paste(small, (0, 18))
     ImageDraw.Draw(panel).text((4, 2), caption, fill=(0, 0, 0), font=ImageFont.load_default(14))
     return panel
+
+
+def _grid(panels: Sequence[Image.Image], cell: int, out: Path) -> None:
+    """Panels four to a row (two image pairs), saved as one picture."""
+    if not panels:
+        return
+    cols = min(4, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    grid = Image.new("RGB", (cols * cell, rows * cell), (255, 255, 255))
+    for i, t in enumerate(panels):
+        grid.paste(t, ((i % cols) * cell, (i // cols) * cell))
+    grid.save(out, quality=90)
+
+
+def _crop(image: Image.Image, gt_boxes: np.ndarray, crop: int) -> tuple[Image.Image, tuple, str]:
+    """The view of an image drawn in a grid: a ``crop`` square where its objects are when
+    it is larger, with a note saying so."""
+    window = focus_window(image.width, image.height, gt_boxes, crop)
+    whole = window == (0, 0, image.width, image.height)
+    note = "" if whole else f" (crop at {window[0]},{window[1]})"
+    return image.convert("RGB").crop(window), window, note
 
 
 def prediction_grid(
@@ -337,23 +430,69 @@ def prediction_grid(
     captions = captions or ["ground truth"] * len(images)
     pairs = zip(images, truths, predictions, captions, strict=True)
     for image, (gt_boxes, gt_labels), pred, caption in pairs:
-        window = focus_window(image.width, image.height, gt_boxes, crop)
-        whole = window == (0, 0, image.width, image.height)
-        note = "" if whole else f" (crop at {window[0]},{window[1]})"
-        view = image.convert("RGB").crop(window)
+        view, window, note = _crop(image, gt_boxes, crop)
         gt, gt_in = _in_window(gt_boxes, window)
         pb, p_in = _in_window(pred["boxes"], window)
         truth = (gt[gt_in], np.asarray(gt_labels)[gt_in], None)
         found = (pb[p_in], np.asarray(pred["labels"])[p_in], np.asarray(pred["scores"])[p_in])
         panels += [
-            _panel(view, truth, class_names, f"{caption}{note}", cell),
-            _panel(view, found, class_names, "predictions", cell),
+            _panel(view, _labelled(truth, class_names), f"{caption}{note}", cell),
+            _panel(view, _labelled(found, class_names), "predictions", cell),
         ]
-    if not panels:
-        return
-    cols = min(4, len(panels))
-    rows = (len(panels) + cols - 1) // cols
-    grid = Image.new("RGB", (cols * cell, rows * cell), (255, 255, 255))
-    for i, t in enumerate(panels):
-        grid.paste(t, ((i % cols) * cell, (i // cols) * cell))
-    grid.save(out, quality=90)
+    _grid(panels, cell, out)
+
+
+def _labelled(
+    drawn: tuple, class_names: Sequence[str]
+) -> Callable[[Image.Image, float], Image.Image]:
+    boxes, labels, scores = drawn
+    return lambda im, scale: draw_detections(im, boxes * scale, labels, class_names, scores, 2)
+
+
+def _coloured(
+    boxes: np.ndarray, colours: list, texts: list
+) -> Callable[[Image.Image, float], Image.Image]:
+    return lambda im, scale: draw_boxes(im, boxes * scale, colours, texts, 2)
+
+
+# Colours of the error types (and of true positives) in the worst-images gallery.
+ERROR_COLOURS = {
+    "TP": (0, 150, 0),
+    "Cls": (255, 120, 0),
+    "Loc": (200, 170, 0),
+    "Both": (150, 60, 200),
+    "Dupe": (0, 110, 230),
+    "Bkg": (220, 20, 20),
+    "Miss": (255, 0, 190),
+    "Near": (120, 120, 120),  # an object found only by a Cls or Loc error
+}
+
+
+def error_grid(
+    images: Sequence[Image.Image],
+    panels_boxes: Sequence[tuple[tuple, tuple]],
+    captions: Sequence[str],
+    out: Path,
+    cell: int = 400,
+    crop: int = 800,
+) -> None:
+    """Each image twice: its objects (found, missed) and its detections, each box coloured
+    and named by its error type (:data:`ERROR_COLOURS`). ``panels_boxes`` holds per image
+    ``((gt_boxes, gt_texts, gt_types), (boxes, texts, types))``."""
+    panels = []
+    for image, (truth, found), caption in zip(images, panels_boxes, captions, strict=True):
+        view, window, note = _crop(image, truth[0], crop)
+        sides = []
+        for boxes, texts, types in (truth, found):
+            shown, inside = _in_window(boxes, window)
+            keep = np.flatnonzero(inside)
+            sides.append(
+                _coloured(
+                    shown[keep], [ERROR_COLOURS[types[i]] for i in keep], [texts[i] for i in keep]
+                )
+            )
+        panels += [
+            _panel(view, sides[0], f"{caption}{note}", cell),
+            _panel(view, sides[1], "detections by error type", cell),
+        ]
+    _grid(panels, cell, out)

@@ -55,6 +55,9 @@ class EvalResult:
     calibration: Reliability | None = field(default=None, repr=False)
     sizes: SizeTable | None = field(default=None, repr=False)
     predictions: dict[int, dict] = field(default_factory=dict, repr=False)
+    # Every detection left in AP (crowd-region ones out): ``scores``, ``labels`` and
+    # ``correct`` (a true positive at IoU 0.5), as calibration learns from them.
+    detections: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     # Names of 0.1 (precision, recall and F1 were always at conf under these).
     precision_at_conf = property(lambda self: self.precision)
@@ -244,6 +247,45 @@ def _sizes(
     return size_table(own.precision, own.recall, own.category_ids, ds, edges, names)
 
 
+def _diagnosis(
+    ds: DetectionDataset,
+    by_id: dict[int, dict],
+    matched: tuple,
+    coco: CocoEvaluation,
+    results: list[dict],
+    max_dets: int,
+    size_bins: Sequence[float] | None,
+) -> dict:
+    """What tells a person what to fix: the error breakdown, the scores' calibration and
+    the per-size table (and the data they came from)."""
+    tp, scores, labels, _ = matched
+    return {
+        "errors": error_breakdown(ds, by_id, max_dets),
+        "calibration": reliability(scores, tp, labels, ds.class_names),
+        "sizes": _sizes(ds, coco, results, max_dets, size_bins),
+        "predictions": by_id,
+        "detections": {"scores": scores, "labels": labels, "correct": tp},
+    }
+
+
+def _by_image(ds: DetectionDataset, predictions: Sequence[dict]) -> dict[int, dict]:
+    """Predictions as NumPy ``boxes``, ``scores``, ``labels`` by image id.
+
+    Raises:
+        ValueError: an image id the ground truth does not have.
+    """
+    by_id = {
+        int(p["image_id"]): dict(zip(("boxes", "scores", "labels"), _as_numpy(p), strict=True))
+        for p in predictions
+    }
+    unknown = set(by_id) - {int(r.image_id) for r in ds.images}
+    if unknown:
+        raise ValueError(
+            f"predictions for image ids not in the ground truth: {sorted(unknown)[:10]}"
+        )
+    return by_id
+
+
 def evaluate_detections(
     ds: DetectionDataset,
     predictions: Sequence[dict],
@@ -266,24 +308,15 @@ def evaluate_detections(
         size_bins: edges of the size bins as box sides in pixels (COCO's 0 32 96 inf when
             None).
     """
-    by_id = {
-        int(p["image_id"]): dict(zip(("boxes", "scores", "labels"), _as_numpy(p), strict=True))
-        for p in predictions
-    }
-    unknown = set(by_id) - {int(r.image_id) for r in ds.images}
-    if unknown:
-        raise ValueError(
-            f"predictions for image ids not in the ground truth: {sorted(unknown)[:10]}"
-        )
+    by_id = _by_image(ds, predictions)
     results = coco_results([{"image_id": i, **p} for i, p in by_id.items()])
     coco = CocoEvaluation(coco_ground_truth(ds), results, max_dets)
     matched, images_with, confusion = _match_all(ds, by_id, conf)
-    tp, scores, labels, num_gt = matched
+    num_gt = matched[3]
     curves = pr_curves(*matched)
     at_conf = pr_curves(*matched, thresholds=[conf])
     present = num_gt[1:] > 0
-    mean_f1 = curves["f1"][present].mean(0) if present.any() else np.zeros_like(curves["threshold"])
-    best = int(np.argmax(mean_f1))
+    best = int(np.argmax(curves["f1"][present].mean(0))) if present.any() else 0
 
     def mean_at(key: str, i: int, source: dict) -> float:
         return _class_mean(source[key][present, i], key)
@@ -308,8 +341,5 @@ def evaluate_detections(
         coco_precision=coco.precision,
         confusion=confusion,
         num_images=len(ds.images),
-        errors=error_breakdown(ds, by_id, max_dets),
-        calibration=reliability(scores, tp, labels, ds.class_names),
-        sizes=_sizes(ds, coco, results, max_dets, size_bins),
-        predictions=by_id,
+        **_diagnosis(ds, by_id, matched, coco, results, max_dets, size_bins),
     )

@@ -40,8 +40,8 @@ class FinalReport(Hook):
             result = trainer.evaluate(load_model(best, trainer.device))
         if trainer.info.is_main and result is not None:
             trainer.metrics = result.to_json()
-            result.write(trainer.out)
             self._plots(trainer, result)
+            self._report(trainer, result)
         if trainer.info.is_main:
             log.info("done in %.1f min; results in %s", trainer.elapsed() / 60, trainer.out)
 
@@ -50,9 +50,6 @@ class FinalReport(Hook):
 
         out = trainer.out
         plots.plot_results(out / "results.csv", out / "results.png")
-        plots.plot_pr_curve(result, out / "PR_curve.png")
-        plots.plot_f1_curve(result, out / "F1_curve.png")
-        plots.plot_confusions(result, out)
         plots.plot_labels(trainer.train_data, out / "labels.png")
         val, exif, conf = trainer.val_data, trainer.cfg.data.exif, trainer.cfg.eval.conf
         sample = val.images[:8]
@@ -72,4 +69,33 @@ class FinalReport(Hook):
             keep,
             val.class_names,
             out / "val_predictions.jpg",
+        )
+
+    def _report(self, trainer: Trainer, result: EvalResult) -> None:
+        """``metrics.json``, the tables, the evaluation's plots, worst images and
+        ``report.html`` (with the run's curves and the data checks)."""
+        from ...evaluation.write import write_evaluation
+
+        cfg = trainer.cfg
+        lines = [f"training data {cfg.data.train}:"]
+        lines += (
+            [f"  {x}" for x in trainer.data_report.summary_lines()] if trainer.data_report else []
+        )
+        if trainer.val_report is not None:
+            lines += [f"validation data {cfg.data.val}:"]
+            lines += [f"  {x}" for x in trainer.val_report.summary_lines()]
+        lines.append(
+            f"{len(trainer.train_data)} training and {len(trainer.val_data)} validation images"
+        )
+        max_dets = cfg.eval.max_dets or trainer.raw_model.roi_heads.detections_per_img
+        title = f"frcnn run {trainer.out.name}: {cfg.model.name} on {cfg.data.train}"
+        write_evaluation(
+            result,
+            trainer.val_data,
+            trainer.out,
+            title,
+            lines,
+            max_dets,
+            cfg.data.exif,
+            cfg.eval.worst_images,
         )

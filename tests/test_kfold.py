@@ -38,7 +38,7 @@ def test_cli_kfold_writes_folds_summary_oof_and_label_issues(tmp_path, capsys):
     oof = json.loads((out / "oof_predictions.json").read_text())
     ids = {im["id"] for im in oof["images"]}
     assert len(oof["images"]) == 12 and {r["image_id"] for r in oof["annotations"]} <= ids
-    assert (out / "oof" / "metrics.json").is_file()
+    assert (out / "oof" / "metrics.json").is_file() and (out / "oof" / "report.html").is_file()
     assert (out / "label_issues" / "label_issues.csv").is_file()
 
     preds = out / "oof_predictions.json"

@@ -31,10 +31,12 @@ def run(args: argparse.Namespace) -> int:
     )
     m = result.metrics
     print(
-        f"held-out images: mAP50 {m['AP50']:.3f}  mAP50-95 {m['AP']:.3f}  F1 {m['F1_at_conf']:.3f} (score >= {m['conf']})"
+        f"held-out images: mAP50 {m['AP50']:.3f}  mAP50-95 {m['AP']:.3f}  F1 {m['F1']:.3f} (score >= {m['conf']})"
     )
     print(f"data:        {out / 'data'}")
-    print(f"run folder:  {result.out} (results.csv, plots, metrics.json)")
+    print(
+        f"run folder:  {result.out} (report.html: the evaluation on one page; results.csv, plots)"
+    )
     print(f"weights:     {weights}")
     print(
         f"predictions: {out / 'predictions'} ({sum(len(p.boxes) for p in predictions)} boxes on {len(predictions)} held-out images, drawn in images/)"

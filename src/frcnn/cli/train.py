@@ -100,6 +100,6 @@ def run(args: argparse.Namespace) -> int:
     elif result.metrics:
         m = result.metrics
         print(
-            f"validation: mAP {m['AP']:.4f}  mAP50 {m['AP50']:.4f}  F1 {m['F1_at_conf']:.4f}  score {m['score']:.4f}"
+            f"validation: mAP {m['AP']:.4f}  mAP50 {m['AP50']:.4f}  F1 {m['F1']:.4f}  score {m['score']:.4f}"
         )
     return 0

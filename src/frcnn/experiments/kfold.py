@@ -33,6 +33,7 @@ from ..engine.run_folder import run_folder
 from ..engine.trainer import train
 from ..evaluation.coco import coco_results
 from ..evaluation.report import EvalResult, evaluate_detections
+from ..evaluation.write import write_evaluation
 from ..inference.predict import predict_dataset
 from ..io.atomic import atomic_write_csv, atomic_write_text
 from ..io.model_file import load_model
@@ -114,8 +115,15 @@ def run_kfold(
         oof += preds
         rows.append({"fold": k + 1, "images": int((assign == k).sum()), **metrics})
     oof_file = _write_oof(out / "oof_predictions.json", ds, oof)
-    oof_metrics = evaluate_detections(ds, oof, cfg.eval.conf, tuple(cfg.eval.score_weights))
-    oof_metrics.write(out / "oof")
+    e = cfg.eval
+    max_dets = e.max_dets or 100
+    oof_metrics = evaluate_detections(
+        ds, oof, e.conf, tuple(e.score_weights), max_dets, e.size_bins
+    )
+    title = f"frcnn kfold {out.name}: every image predicted by the model that did not train on it"
+    write_evaluation(
+        oof_metrics, ds, out / "oof", title, (), max_dets, cfg.data.exif, e.worst_images
+    )
     result = KFoldResult(out, rows, oof_file, oof_metrics, runs=runs)
     _write_summary(out / "summary.csv", result)
     if label_issues:

@@ -110,6 +110,8 @@ def test_calibrate_command_writes_a_model_whose_predictions_are_calibrated(
                 str(tmp_path / "val"),
                 "--out",
                 str(out),
+                "--method",
+                "temperature",
             ]
         )
         == 0

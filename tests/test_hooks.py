@@ -347,3 +347,12 @@ def test_a_gpu_sized_recipe_on_a_cpu_is_pointed_to_cpu_fast(heavy, warned, frcnn
     if warned:
         assert "2000 proposals, 512 RoIs per image, 1024-wide box head" in seen[0]
         assert "2.0 images/s" in seen[0] and "--config cpu-fast" in seen[0]
+
+
+def test_atomic_writes_get_a_plain_files_permissions(tmp_path):
+    from frcnn.io.atomic import atomic_write_text
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic_write_text(tmp_path / "report.html", "<html></html>")
+    assert (tmp_path / "report.html").stat().st_mode == plain.stat().st_mode

@@ -141,7 +141,7 @@ def calibrate(
     weights: str | Path,
     data: str | Path,
     split: str | None = None,
-    method: str = "temperature",
+    method: str = "isotonic",
     out: str | Path | None = None,
     format: str | None = None,
     device: str = "auto",
@@ -150,7 +150,7 @@ def calibrate(
     batch_size: int = BATCH_SIZE,
     max_det: int | None = None,
 ) -> dict[str, Any]:
-    """Fit a score calibration (``temperature`` or ``isotonic``, see
+    """Fit a score calibration (``isotonic``, or ``temperature``: see
     :func:`frcnn.evaluation.calibration.fit_calibration`) on ``data``, images the model did
     not train on, and write the model with it to ``out`` (default: ``<weights>`` with
     ``.calibrated`` before the suffix). ``predict(..., calibrated=True)`` then reports

@@ -27,9 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--method",
         choices=METHODS,
-        default="temperature",
-        help="temperature: one number, smooth (default); isotonic: any monotone shape, "
-        "needs more detections",
+        default="isotonic",
+        help="isotonic: any increasing shape (default; on the demo, held-out ECE 0.139 -> "
+        "0.008); temperature: one number, smooth, for few detections (0.139 -> 0.091)",
     )
     p.add_argument("--out", help="model file to write (default: WEIGHTS.calibrated.safetensors)")
     add_tile_args(p, "evaluate")

@@ -268,7 +268,7 @@ def plot_reliability(result: EvalResult, out: Path) -> None:
         label="precision (IoU 0.5)",
     )
     a.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
-    a.plot(r.score, r.precision, "o", color="orange", ms=4, label="mean score of the bin")
+    a.plot(centres, r.score, "o", color="orange", ms=5, label="mean score of the bin")
     ece = "undefined" if r.ece != r.ece else f"{r.ece:.3f}"
     a.set(xlim=(0, 1), ylim=(0, 1.02), ylabel="precision")
     a.set_title(

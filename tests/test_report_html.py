@@ -128,3 +128,12 @@ def test_report_renders_in_headless_chromium(tmp_path):
     )
     image = np.asarray(Image.open(shot).convert("RGB"))
     assert image.shape[0] >= 2000 and image.std() > 10  # drawn, not a blank page
+
+
+def test_worst_images_by_one_error_type(tmp_path):
+    ds, preds = _case(tmp_path)
+    by_id = {p["image_id"]: p for p in preds}
+    assert [w.record.image_id for w in worst_images(ds, by_id, 0.5, 8, by="Miss")] == [4]
+    assert [w.record.image_id for w in worst_images(ds, by_id, 0.5, 8, by="Bkg")] == [3]
+    with pytest.raises(ValueError, match="unknown error type"):
+        worst_images(ds, by_id, 0.5, by="Wrong")

@@ -74,6 +74,7 @@ def evaluate(
     calibrated: bool = False,
     size_bins: Sequence[float] | None = None,
     worst: int = 8,
+    worst_by: str | None = None,
 ) -> EvalResult:
     """Evaluate a model file on a dataset, or score an existing COCO results file
     (``predictions``) without a model. With ``out``, writes ``metrics.json``, the CSV
@@ -110,7 +111,7 @@ def evaluate(
     result = evaluate_detections(ds, preds, conf, max_dets=max_det or 100, size_bins=size_bins)
     if out is not None:
         title = f"frcnn eval: {predictions or weights} on {data or run}"
-        write_evaluation(result, ds, out, title, data_lines, max_det or 100, worst=worst)
+        write_evaluation(result, ds, out, title, data_lines, max_det or 100, True, worst, worst_by)
     return result
 
 

@@ -14,3 +14,6 @@ ENSEMBLE_METHODS = ("wbf", "nms", "soft-nms", "nmw")
 ENSEMBLE_IOU = 0.55
 # Test-time augmentation: these input scales, plus a left-right flip at scale 1.
 TTA_SCALES = (1.0, 1.2)
+
+# The error types of the breakdown (evaluation/errors.py), for options that name one.
+ERROR_TYPES = ("Cls", "Loc", "Both", "Dupe", "Bkg", "Miss")

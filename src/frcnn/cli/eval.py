@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..defaults import BATCH_SIZE, CONF
+from ..defaults import BATCH_SIZE, CONF, ERROR_TYPES
 
 if TYPE_CHECKING:
     from ..evaluation.report import EvalResult
@@ -51,6 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--worst", type=int, default=8, help="images in worst_images.jpg (with --out; 0: none)"
     )
     p.add_argument(
+        "--worst-by",
+        choices=ERROR_TYPES,
+        help="rank the worst images by one error type (default: all errors)",
+    )
+    p.add_argument(
         "--allow-mismatch",
         action="store_true",
         help="score a model whose class names differ from the data's (labels compared by number)",
@@ -83,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         calibrated=args.calibrated,
         size_bins=args.size_bins,
         worst=args.worst,
+        worst_by=args.worst_by,
     )
     report(result, args.out)
     return 0

@@ -36,9 +36,9 @@ import numpy as np
 
 from ..boxes.overlap import box_ioa, box_iou
 from ..data.records import DetectionDataset, ImageRecord
+from ..defaults import ERROR_TYPES
 from .matching import greedy_by_score
 
-ERROR_TYPES = ("Cls", "Loc", "Both", "Dupe", "Bkg", "Miss")
 SPECIAL_TYPES = ("FalsePos", "FalseNeg")
 DESCRIPTIONS = {
     "Cls": "right box, wrong class (IoU >= 0.5 with an object of another class)",

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.records import DetectionDataset, ImageRecord, label_name
-from .errors import KINDS, ImageErrors, classify_image
+from .errors import ERROR_TYPES, KINDS, ImageErrors, classify_image
 
 
 @dataclass
@@ -39,10 +39,14 @@ def worst_images(
     conf: float,
     n: int = 8,
     max_dets: int = 100,
+    by: str | None = None,
 ) -> list[WorstImage]:
-    """The ``n`` images with the most errors (detection errors and missed objects) among the
+    """The ``n`` images with the most errors (detection errors and missed objects, or only
+    the type ``by``, one of :data:`~frcnn.evaluation.errors.ERROR_TYPES`) among the
     detections scoring at least ``conf``, most first (ties: dataset order); images without
-    errors are left out."""
+    such errors are left out."""
+    if by is not None and by not in ERROR_TYPES:
+        raise ValueError(f"unknown error type {by!r}; choose from {', '.join(ERROR_TYPES)}")
     found = []
     for rec in ds.images:
         pred = predictions.get(int(rec.image_id))
@@ -53,11 +57,11 @@ def worst_images(
             boxes, scores, labels = pred["boxes"][sure], pred["scores"][sure], pred["labels"][sure]
         e = classify_image(boxes, scores, labels, rec, max_dets)
         counts = e.counts()
-        if sum(counts.values()):
+        if counts[by] if by else sum(counts.values()):
             found.append(
                 WorstImage(rec, e, boxes[e.order], scores[e.order], labels[e.order], counts)
             )
-    totals = np.array([-w.total for w in found])
+    totals = np.array([-(w.counts[by] if by else w.total) for w in found])
     return [found[i] for i in np.argsort(totals, kind="stable")[:n]]
 
 
@@ -95,6 +99,7 @@ def write_worst_images(
     n: int = 8,
     max_dets: int = 100,
     exif: bool = True,
+    by: str | None = None,
 ) -> list[WorstImage]:
     """``out`` (a JPEG): the worst images, objects on the left (missed ones named so),
     detections on the right coloured by error type. Returns the images shown."""
@@ -102,7 +107,7 @@ def write_worst_images(
     from ..data.loader import read_record_image
     from .plots import error_grid
 
-    worst = worst_images(ds, predictions, conf, n, max_dets)
+    worst = worst_images(ds, predictions, conf, n, max_dets, by)
     if worst:
         images = [to_pil(read_record_image(w.record, exif)) for w in worst]
         drawn = [_drawn_boxes(w, ds.class_names) for w in worst]

@@ -18,9 +18,10 @@ def write_evaluation(
     max_dets: int = 100,
     exif: bool = True,
     worst: int = 8,
+    worst_by: str | None = None,
 ) -> Path:
     """``metrics.json``, the CSV tables, PR/F1 curves, confusion matrices, error and
-    reliability charts, ``worst_images.jpg`` (``worst`` images) and ``report.html``, which
+    reliability charts, ``worst_images.jpg`` (``worst`` images, ranked by all errors or by the type ``worst_by``) and ``report.html``, which
     embeds these and whatever other pictures ``out`` already holds (a run's curves).
     Returns the report's path."""
     from . import plots
@@ -38,6 +39,13 @@ def write_evaluation(
         plots.plot_reliability(result, out / "reliability.png")
     if worst > 0 and result.predictions:
         write_worst_images(
-            ds, result.predictions, result.conf, out / "worst_images.jpg", worst, max_dets, exif
+            ds,
+            result.predictions,
+            result.conf,
+            out / "worst_images.jpg",
+            worst,
+            max_dets,
+            exif,
+            worst_by,
         )
     return write_report(result, out, title, data_lines)

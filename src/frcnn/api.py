@@ -86,33 +86,42 @@ def evaluate(
     reading ``data``. ``run`` (a run folder) scores the validation images that run recorded,
     with its best weights, tiled and counted as it was trained; ``weights``, ``tile`` and
     ``max_det`` still override. ``weights`` may name several model files (an ensemble);
-    ``tta``, ``ensemble``, ``merge``, ``calibrated`` are as in :func:`predict`;
-    ``size_bins``: box sides (px) bounding the per-size bins (COCO's 0 32 96 inf)."""
+    ``tta``, ``ensemble``, ``merge``, ``calibrated`` are as in :func:`predict`; ``size_bins``
+    (box sides in px) bound the per-size bins; ``worst_by`` ranks worst images by a type."""
     if predictions is not None and calibrated:
         raise ValueError("calibrated scores need the model (--weights), not a results file")
-    data_lines: list[str] = []
+    data_lines: list[str] = []  # the data checks' summary, for the report
     if run is not None:
         dataset, weights, tile, overlap, max_det = _run_validation(
             run, weights, tile, overlap, max_det
         )
     if dataset is None:
-        dataset, report = check_dataset(read_dataset(data, format, split), "header")
-        data_lines = report.summary_lines()
-        for line in data_lines:
-            log.info("  %s", line)
-    ds = dataset
+        dataset, data_lines = _checked(data, format, split)
     if predictions is not None:
-        preds = read_coco_results(predictions, ds)
+        preds = read_coco_results(predictions, dataset)
     else:
-        models = _eval_model(weights, ds, device, allow_mismatch, max_det)
+        models = _eval_model(weights, dataset, device, allow_mismatch, max_det)
         model = _detector(models, tta, ensemble, merge, calibrated)
         max_det = detections_per_img(model)
-        preds = predict_dataset(model, ds, tile, overlap, batch_size)
-    result = evaluate_detections(ds, preds, conf, max_dets=max_det or 100, size_bins=size_bins)
+        preds = predict_dataset(model, dataset, tile, overlap, batch_size)
+    result = evaluate_detections(dataset, preds, conf, max_dets=max_det or 100, size_bins=size_bins)
     if out is not None:
         title = f"frcnn eval: {predictions or weights} on {data or run}"
-        write_evaluation(result, ds, out, title, data_lines, max_det or 100, True, worst, worst_by)
+        write_evaluation(
+            result, dataset, out, title, data_lines, max_det or 100, True, worst, worst_by
+        )
     return result
+
+
+def _checked(
+    data: str | Path, format: str | None, split: str | None
+) -> tuple[DetectionDataset, list[str]]:
+    """The dataset read and checked, and the checks' summary (also logged)."""
+    dataset, report = check_dataset(read_dataset(data, format, split), "header")
+    lines = report.summary_lines()
+    for line in lines:
+        log.info("  %s", line)
+    return dataset, lines
 
 
 def _run_validation(

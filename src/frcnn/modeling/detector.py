@@ -73,7 +73,7 @@ class FasterRCNN(nn.Module):
         check_images(images, self.transform.mean.shape[0])
         if self.training:
             check_targets(targets, len(images), self.num_classes)
-        original_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
+        original_sizes = [(im.shape[-2], im.shape[-1]) for im in images]  # SymInts when exported
         batch, image_sizes, targets = self.transform(images, targets if self.training else None)
         if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -73,7 +73,8 @@ class ImageTransform(nn.Module):
         else:
             short = self.min_size[-1]
         h, w = image.shape[-2:]
-        scale = min(short / min(h, w), self.max_size / max(h, w))
+        # sym_min/sym_max: plain min/max on ints, and no branch on the size when exported.
+        scale = torch.sym_min(short / torch.sym_min(h, w), self.max_size / torch.sym_max(h, w))
         # recompute_scale_factor=True makes the output size floor(side * scale) and the
         # sampling grid follow that size, matching torchvision's reference transform.
         return F.interpolate(
@@ -115,19 +116,18 @@ class ImageTransform(nn.Module):
                 )
                 out_targets.append(target)
             resized.append(image)
-        image_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in resized]
+        image_sizes = [(im.shape[-2], im.shape[-1]) for im in resized]  # SymInts when exported
         return self.batch(resized), image_sizes, out_targets
 
     def batch(self, images: Sequence[Tensor]) -> Tensor:
         """Zero-pad images to a common size, rounded up to ``size_divisible``."""
         d = self.size_divisible
-        height = int(math.ceil(max(im.shape[-2] for im in images) / d) * d)
-        width = int(math.ceil(max(im.shape[-1] for im in images) / d) * d)
-        first = images[0]
-        out = first.new_zeros((len(images), first.shape[0], height, width))
-        for slot, image in zip(out, images, strict=True):
-            slot[:, : image.shape[-2], : image.shape[-1]].copy_(image)
-        return out
+        height = functools.reduce(torch.sym_max, [im.shape[-2] for im in images])
+        width = functools.reduce(torch.sym_max, [im.shape[-1] for im in images])
+        height, width = (height + d - 1) // d * d, (width + d - 1) // d * d
+        return torch.stack(
+            [F.pad(im, (0, width - im.shape[-1], 0, height - im.shape[-2])) for im in images]
+        )
 
     @staticmethod
     def postprocess(

@@ -60,8 +60,10 @@ class AnchorGenerator(nn.Module):
         device: torch.device,
     ) -> list[Tensor]:
         """Per level, FloatTensor[H*W*A, 4] ordered location-major (row, column, anchor)."""
-        key = (tuple(feature_sizes), tuple(strides), dtype, device)
-        cached = self._cache.get(key)
+        # Sizes are symbolic (not hashable) while the model is being exported: no cache.
+        symbolic = not all(isinstance(v, int) for size in feature_sizes for v in size)
+        key = None if symbolic else (tuple(feature_sizes), tuple(strides), dtype, device)
+        cached = None if symbolic else self._cache.get(key)
         if cached is not None:
             return cached
         if len(feature_sizes) != len(self.sizes):
@@ -84,7 +86,8 @@ class AnchorGenerator(nn.Module):
         # A handful of distinct input sizes occur in practice; keep the cache bounded anyway.
         if len(self._cache) > 32:
             self._cache.clear()
-        self._cache[key] = anchors
+        if not symbolic:
+            self._cache[key] = anchors
         return anchors
 
     def forward(self, batch_shape: tuple[int, int], features: Sequence[Tensor]) -> list[Tensor]:

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.ops import batched_nms
 
 from ...boxes.matcher import Matcher
+from ...boxes.nms import batched_nms
 from ...boxes.ops import BoxCoder, box_iou, clip_boxes, remove_small_boxes
 from ...boxes.sampler import subsample_labels
 from .anchors import AnchorGenerator

@@ -102,12 +102,9 @@ class MultiScaleRoIAlign(nn.Module):
         """
         features = [features[i] for i in self.levels]
         all_boxes = torch.cat(list(boxes))
-        image_idx = torch.cat(
-            [
-                torch.full((len(b), 1), i, dtype=all_boxes.dtype, device=all_boxes.device)
-                for i, b in enumerate(boxes)
-            ]
-        )
+        # Each box's image index, built from the boxes themselves (no Python int of a
+        # data-dependent count, so the graph exports with torch.export).
+        image_idx = torch.cat([torch.zeros_like(b[:, :1]) + i for i, b in enumerate(boxes)])
         rois = torch.cat([image_idx, all_boxes], dim=1)  # (R, 5): image index, x1, y1, x2, y2
         if len(self._first) == 1:
             return fast_roi_align(

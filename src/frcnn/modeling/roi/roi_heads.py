@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.ops import batched_nms
 
 from ...boxes.matcher import BACKGROUND, IGNORE, Matcher
 from ...boxes.merge import merge_clusters
+from ...boxes.nms import batched_nms
 from ...boxes.ops import BoxCoder, box_iou, clip_boxes, remove_small_boxes
 from ...boxes.sampler import subsample_labels
 from .box_head import FastRCNNPredictor, TwoMLPHead
@@ -171,10 +171,14 @@ class RoIHeads(nn.Module):
         into its mean box when ``merge`` is "mean"), top-k per image."""
         num_classes = class_logits.shape[-1]
         scores = F.softmax(class_logits, -1)
-        counts = [len(p) for p in proposals]
+        if len(proposals) == 1:  # one image: no split (and no data-dependent sizes to export)
+            per_image = [(scores, box_deltas)]
+        else:
+            counts = [len(p) for p in proposals]
+            per_image = list(zip(scores.split(counts), box_deltas.split(counts), strict=True))
         detections = []
-        for img_scores, img_deltas, props, size in zip(
-            scores.split(counts), box_deltas.split(counts), proposals, image_sizes, strict=True
+        for (img_scores, img_deltas), props, size in zip(
+            per_image, proposals, image_sizes, strict=True
         ):
             # Drop the background column, then work on (proposal, class) pairs that pass
             # the threshold; only those are decoded.
@@ -182,7 +186,7 @@ class RoIHeads(nn.Module):
             roi_idx, cls_idx = torch.where(fg_scores > self.score_thresh)
             labels = cls_idx + 1
             # (R, K*4) -> (R, K, 4), then the chosen class's deltas per pair.
-            deltas = img_deltas.reshape(len(props), num_classes, 4)[roi_idx, labels]
+            deltas = img_deltas.reshape(-1, num_classes, 4)[roi_idx, labels]
             boxes = clip_boxes(self.box_coder.decode(deltas, props[roi_idx]), size)
             pair_scores = fg_scores[roi_idx, cls_idx]
             keep = remove_small_boxes(boxes, MIN_DETECTION_SIZE)

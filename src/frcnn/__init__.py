@@ -38,6 +38,7 @@ _LAZY = {
     "run_kfold": ".experiments.kfold",
     "find_label_issues": ".experiments.label_issues",
     "run_tune": ".experiments.tune",
+    "export_model": ".deploy.export",
 }
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "build_model",
     "calibrate",
     "evaluate",
+    "export_model",
     "find_label_issues",
     "load_config",
     "load_model",
@@ -85,6 +87,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
     from .api import calibrate, evaluate, predict, train
     from .config import TrainConfig, load_config
+    from .deploy.export import export_model
     from .engine.hooks import Callback, Hook
     from .experiments.kfold import run_kfold
     from .experiments.label_issues import find_label_issues

@@ -13,6 +13,7 @@ from .data.check import check_dataset
 from .data.records import DetectionDataset
 from .data.sources import read_dataset
 from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP
+from .deploy.onnx_runtime import OnnxDetector
 from .engine.device import resolve_device
 from .engine.hooks import Callback
 from .engine.trainer import TrainResult
@@ -227,7 +228,7 @@ def _load_models(
     files = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights)
     if not files:
         raise ValueError("no model file given (--weights)")
-    models = [load_model(f, resolve_device(device)) for f in files]
+    models = [_load_one(f, device) for f in files]
     for f, m in zip(files[1:], models[1:], strict=True):
         if m.class_names != models[0].class_names:
             raise ValueError(
@@ -235,9 +236,18 @@ def _load_models(
                 f"{models[0].class_names}; an ensemble needs models of the same classes"
             )
     if max_det is not None:
-        for m in models:
+        for f, m in zip(files, models, strict=True):
+            if isinstance(m, OnnxDetector):
+                raise ValueError(f"{f}: an exported model's --max-det is fixed; export it again")
             m.roi_heads.detections_per_img = int(max_det)
     return models
+
+
+def _load_one(path: str | Path, device: str) -> FasterRCNN | OnnxDetector:
+    """A model file, or an ONNX model ``frcnn export`` wrote (run by ONNX Runtime)."""
+    if Path(path).suffix.lower() == ".onnx":
+        return OnnxDetector(path)
+    return load_model(path, resolve_device(device))
 
 
 def _detector(
@@ -249,6 +259,10 @@ def _detector(
 ) -> FasterRCNN | MergedDetector | CalibratedDetector:
     """One model as it is (its scores calibrated when asked), or the models (and TTA views)
     fused into one detector."""
+    if any(isinstance(m, OnnxDetector) for m in models) and (len(models) > 1 or tta or merge):
+        raise ValueError(
+            "ensembles, --tta and --merge take frcnn model files, not exported ONNX models"
+        )
     if merge is not None:
         for m in models:
             m.roi_heads.merge = merge
@@ -267,7 +281,7 @@ def _detector(
 
 def detections_per_img(detector: FasterRCNN | MergedDetector | CalibratedDetector) -> int:
     """The most detections per image a model (or the fused ensemble) returns."""
-    if isinstance(detector, (MergedDetector, CalibratedDetector)):
+    if isinstance(detector, (MergedDetector, CalibratedDetector, OnnxDetector)):
         return detector.detections_per_img
     return detector.roi_heads.detections_per_img
 

@@ -34,7 +34,8 @@ class CalibratedDetector(nn.Module):
 
     @property
     def detections_per_img(self) -> int:
-        return self.model.roi_heads.detections_per_img
+        inner = getattr(self.model, "roi_heads", self.model)  # an ONNX model has it itself
+        return inner.detections_per_img
 
     @torch.no_grad()
     def forward(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:

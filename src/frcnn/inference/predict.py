@@ -95,6 +95,14 @@ def predict_batches(
     return out
 
 
+def model_device(model: object) -> torch.device:
+    """Where a detector's weights are: the CPU for one without PyTorch parameters (an
+    exported model run by ONNX Runtime)."""
+    parameters = getattr(model, "parameters", None)
+    first = next(parameters(), None) if parameters is not None else None
+    return first.device if first is not None else torch.device("cpu")
+
+
 def predict_dataset(
     model: nn.Module,
     ds: DetectionDataset,
@@ -107,7 +115,7 @@ def predict_dataset(
     from ..data.loader import DetectionTorchDataset, build_loader
 
     loader = build_loader(DetectionTorchDataset(ds), 1 if tile else batch_size)
-    device = next(model.parameters()).device
+    device = model_device(model)
     return predict_batches(model, loader, device, tile, overlap, batch_size)
 
 
@@ -244,7 +252,7 @@ def _predict_chunks(
 ) -> list[Prediction]:
     """Detections with score >= ``conf`` for batches of ``(name, HxWx3 array)``."""
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     out: list[Prediction] = []
     for chunk in chunks:
         if not chunk:

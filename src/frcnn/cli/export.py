@@ -1,0 +1,43 @@
+"""``frcnn export``: a model file as ONNX, checked against PyTorch right after writing."""
+
+from __future__ import annotations
+
+import argparse
+
+FORMATS = ("onnx",)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a model to ONNX (checked against PyTorch)",
+        description="Write the whole detector (preprocessing included) as one ONNX graph: "
+        "a float32 image [3, H, W] in 0..1 in; boxes, scores, labels out. The export is run "
+        "by ONNX Runtime on a few images right away and must detect what PyTorch detects.",
+    )
+    p.add_argument("--weights", required=True, help="frcnn model file (.safetensors)")
+    p.add_argument("--format", choices=FORMATS, default="onnx")
+    p.add_argument("--out", help="file to write (default: WEIGHTS with the format's suffix)")
+    p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.add_argument(
+        "--dynamic",
+        action="store_true",
+        help="any image height and width (default: the model's input size only)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..deploy.export import export_model, input_size
+    from ..io.model_file import load_model
+
+    out, cases = export_model(args.weights, args.format, args.out, args.opset, args.dynamic)
+    for case in cases:
+        print(f"  {case.line()}")
+    if args.dynamic:
+        shape = "any height and width"
+    else:
+        h, w = input_size(load_model(args.weights))
+        shape = f"{h}x{w} images only (resize yours; boxes come back in that image's pixels)"
+    print(f"wrote {out}: float32 [3, H, W] RGB in 0..1, {shape}; checked against PyTorch")
+    return 0

@@ -1,0 +1,1 @@
+"""Deployment: exported models (ONNX) that run without frcnn, checked against PyTorch."""

@@ -1,0 +1,177 @@
+"""Export a model to ONNX: one image in, ``boxes, scores, labels`` out, at any image size.
+
+The graph holds the whole detector, preprocessing included (normalisation, resize, padding),
+so running it needs nothing from frcnn: ONNX Runtime and an image as a float32 array
+``[3, H, W]`` of RGB values in 0..1. Class names, the build configuration and the input's
+description travel in the file's metadata (``metadata_props``). It is made with
+``torch.export`` (sizes symbolic, not traced constants) and ``torch.onnx``'s exporter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .._version import __version__
+from ..modeling.detector import FasterRCNN
+
+log = logging.getLogger("frcnn")
+
+FORMATS = ("onnx",)
+INPUT_NAME = "image"
+OUTPUT_NAMES = ("boxes", "scores", "labels")
+INPUT_DOC = (
+    "image: float32 [3, H, W], RGB in 0..1, any H and W (a fixed size without --dynamic); "
+    "outputs boxes float32 [D, 4] x1 y1 x2 y2 in that image's pixels, scores float32 [D], "
+    "labels int64 [D] (1..K, index into class_names from 1)"
+)
+
+
+class OneImage(nn.Module):
+    """A detector as a function of one CHW image returning ``(boxes, scores, labels)``."""
+
+    def __init__(self, model: FasterRCNN) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        found = self.model([image])[0]
+        return found["boxes"], found["scores"], found["labels"]
+
+
+def input_size(model: FasterRCNN) -> tuple[int, int]:
+    """The (height, width) of a fixed-size export: the model's own input size."""
+    size = model.transform.fixed_size or (model.transform.min_size[-1],) * 2
+    return int(size[0]), int(size[1])
+
+
+def _sample_image(model: FasterRCNN, dynamic: bool) -> Tensor:
+    """An example input for the export: the fixed input size, or (dynamic) a non-square
+    image near the model's size, so no size is special."""
+    h, w = input_size(model)
+    generator = torch.Generator().manual_seed(0)
+    return torch.rand(3, h, w + (37 if dynamic else 0), generator=generator)
+
+
+def export_program(model: FasterRCNN, dynamic: bool = True) -> torch.export.ExportedProgram:
+    """The model (eval mode, on the CPU) as a ``torch.export`` program of one image; with
+    ``dynamic``, its height and width are symbolic (any size from 32 to 8192 pixels)."""
+    model = model.eval().cpu()
+    example = _sample_image(model, dynamic)
+    shapes = None
+    if dynamic:
+        dims = {1: torch.export.Dim("height", min=32, max=8192)}
+        dims[2] = torch.export.Dim("width", min=32, max=8192)
+        shapes = (dims,)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torchvision's meta registrations
+        return torch.export.export(OneImage(model), (example,), dynamic_shapes=shapes, strict=False)
+
+
+def metadata(model: FasterRCNN) -> dict[str, str]:
+    """What an exported file carries besides the graph."""
+    return {
+        "frcnn_version": __version__,
+        "class_names": json.dumps(model.class_names),
+        "config": json.dumps(model.config),
+        "calibration": json.dumps(getattr(model, "calibration", None)),
+        "input": INPUT_DOC,
+    }
+
+
+def export_onnx(
+    model: FasterRCNN,
+    out: str | os.PathLike,
+    dynamic: bool = True,
+    opset: int | None = None,
+) -> Path:
+    """Write ``model`` as an ONNX file (see the module doc); returns its path.
+
+    Raises:
+        ImportError: onnx or onnxscript missing, saying what to install.
+    """
+    try:
+        import onnx
+    except ImportError as err:
+        raise ImportError(
+            "ONNX export needs the onnx packages: pip install 'frcnn[export]'"
+        ) from err
+    program = export_program(model, dynamic)
+    options = {} if opset is None else {"opset_version": int(opset)}
+    chatter = io.StringIO()  # the exporter's progress and optimiser lines, kept for --debug
+    for name in ("onnx_ir", "onnxscript", "torch.onnx"):  # their INFO lines are not ours
+        logging.getLogger(name).setLevel(logging.WARNING)
+    with (
+        contextlib.redirect_stdout(chatter),
+        contextlib.redirect_stderr(chatter),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", FutureWarning)
+        onnx_program = torch.onnx.export(
+            program, dynamo=True, report=False, verbose=False, **options
+        )
+    log.debug("torch.onnx: %s", chatter.getvalue())
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx_program.save(str(out))
+    graph = onnx.load(str(out))
+    _rename_io(graph)
+    del graph.metadata_props[:]
+    for key, value in metadata(model).items():
+        graph.metadata_props.add(key=key, value=value)
+    onnx.save(graph, str(out))
+    return out
+
+
+def _rename_io(graph: object) -> None:
+    """Name the graph's input ``image`` and outputs ``boxes``, ``scores``, ``labels``."""
+    renames = {graph.graph.input[0].name: INPUT_NAME}
+    renames.update({o.name: n for o, n in zip(graph.graph.output, OUTPUT_NAMES, strict=True)})
+    for value in [*graph.graph.input, *graph.graph.output]:
+        value.name = renames.get(value.name, value.name)
+    for node in graph.graph.node:
+        node.input[:] = [renames.get(n, n) for n in node.input]
+        node.output[:] = [renames.get(n, n) for n in node.output]
+
+
+def export_model(
+    weights: str | os.PathLike,
+    format: str = "onnx",
+    out: str | os.PathLike | None = None,
+    opset: int | None = None,
+    dynamic: bool = False,
+) -> tuple[Path, list]:
+    """Export a model file and check the export against PyTorch on a few images (see
+    :mod:`frcnn.deploy.parity`); returns the file and the checked cases.
+
+    Raises:
+        ValueError: the exported model's detections differ (the file is removed), or an
+            unknown format.
+    """
+    from ..io.model_file import load_model
+    from .onnx_runtime import OnnxDetector
+    from .parity import check_parity, parity_images
+
+    if format not in FORMATS:
+        raise ValueError(f"unknown export format {format!r}; choose from {', '.join(FORMATS)}")
+    weights = Path(weights)
+    out = Path(out) if out else weights.with_suffix(f".{format}")
+    model = load_model(weights, "cpu")
+    written = export_onnx(model, out, dynamic, opset)
+    cases = check_parity(model, OnnxDetector(written), parity_images(input_size(model), dynamic))
+    failed = [c for c in cases if c.problem]
+    if failed:
+        written.unlink(missing_ok=True)
+        raise ValueError(
+            f"the exported model's detections differ from PyTorch's, so {written} was removed: "
+            + "; ".join(c.line() for c in failed)
+        )
+    return written, cases

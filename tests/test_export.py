@@ -1,0 +1,90 @@
+"""ONNX export: the whole detector in one graph, equal to PyTorch at any size."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import frcnn
+from conftest import TINY
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A random tiny model and its dynamic ONNX export (made once: exporting takes seconds)."""
+    folder = tmp_path_factory.mktemp("export")
+    torch.manual_seed(0)
+    model = frcnn.build_model("resnet18_fpn", 3, **TINY)
+    weights = frcnn.save_model(model, folder / "m.safetensors", class_names=["cat", "dog"])
+    from frcnn.deploy.export import export_model
+
+    out, cases = export_model(weights, "onnx", folder / "m.onnx", dynamic=True)
+    return weights, out, cases
+
+
+def test_dynamic_export_matches_pytorch_at_two_sizes(exported):
+    weights, out, cases = exported
+    assert all(c.problem is None for c in cases)
+    sizes = {c.size for c in cases if c.detections}
+    assert len(sizes) >= 2  # one graph, two image sizes, detections compared
+    graph = onnx.load(str(out))
+    meta = {p.key: p.value for p in graph.metadata_props}
+    assert json.loads(meta["class_names"]) == ["cat", "dog"]
+    assert json.loads(meta["config"])["name"] == "resnet18_fpn"
+    assert [i.name for i in graph.graph.input] == ["image"]
+    assert [o.name for o in graph.graph.output] == ["boxes", "scores", "labels"]
+
+
+def test_exported_model_runs_without_frcnn_and_predict_takes_it(exported, tmp_path):
+    import onnxruntime as ort
+
+    weights, out, _ = exported
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    image = torch.rand(3, 150, 97, generator=torch.Generator().manual_seed(3))
+    boxes, scores, labels = session.run(None, {"image": image.numpy()})
+    reference = frcnn.load_model(weights)([image])[0]
+    assert len(scores) == len(reference["scores"]) > 0
+    np.testing.assert_allclose(np.sort(scores), np.sort(reference["scores"].numpy()), atol=1e-4)
+    # frcnn predict with the .onnx file: the same detections as with the model file.
+    from PIL import Image
+
+    path = tmp_path / "x.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 120, 3), np.uint8)).save(path)
+    a = frcnn.predict(weights, [str(path)], conf=0.0)[0]
+    b = frcnn.predict(out, [str(path)], conf=0.0)[0]
+    assert len(a.scores) == len(b.scores) > 0
+    np.testing.assert_allclose(b.boxes, a.boxes, atol=1e-2)
+    np.testing.assert_allclose(b.scores, a.scores, atol=1e-4)
+    np.testing.assert_array_equal(b.labels, a.labels)
+    with pytest.raises(ValueError, match="ensembles, --tta and --merge"):
+        frcnn.predict([out, out], [str(path)])
+
+
+def test_a_model_that_detects_nothing_exports_and_runs(tmp_path):
+    torch.manual_seed(0)
+    model = frcnn.build_model("resnet18_fpn", 3, **{**TINY, "box_score_thresh": 1.0})
+    weights = frcnn.save_model(model, tmp_path / "none.safetensors", class_names=["a", "b"])
+    from frcnn.deploy.export import export_model
+    from frcnn.deploy.onnx_runtime import OnnxDetector
+
+    out, cases = export_model(weights, "onnx", tmp_path / "none.onnx", dynamic=False)
+    assert cases and all(c.detections == 0 and c.problem is None for c in cases)
+    found = OnnxDetector(out)([torch.rand(3, 128, 128)])[0]
+    assert found["boxes"].shape == (0, 4) and found["labels"].dtype == torch.int64
+    shape = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in shape] == [3, 128, 128]  # a fixed size without --dynamic
+
+
+def test_a_file_that_is_not_an_exported_model_is_refused(tmp_path):
+    from frcnn.deploy.onnx_runtime import OnnxDetector
+
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not a readable ONNX model"):
+        OnnxDetector(junk)
+    with pytest.raises(ValueError, match="not a readable ONNX model"):
+        frcnn.predict(junk, [str(junk)])

@@ -28,6 +28,8 @@ class ParityCase:
         head = f"{self.name} {self.size[0]}x{self.size[1]}: {self.detections} detections"
         if self.problem:
             return f"{head}: {self.problem}"
+        if self.detections == 0:
+            return f"{head} in either (the empty case)"
         return f"{head}, boxes within {self.box_error:.1e} px, scores within {self.score_error:.1e}"
 
 

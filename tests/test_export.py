@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 
 import frcnn
-from conftest import TINY
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -88,3 +88,20 @@ def test_a_file_that_is_not_an_exported_model_is_refused(tmp_path):
         OnnxDetector(junk)
     with pytest.raises(ValueError, match="not a readable ONNX model"):
         frcnn.predict(junk, [str(junk)])
+
+
+def test_benchmark_times_each_format_and_measures_its_memory(exported, capsys):
+    from frcnn.cli import main
+    from frcnn.deploy.benchmark import run_benchmark, table
+
+    weights, out, _ = exported
+    results = run_benchmark({"pytorch": weights, "onnx": out}, size=96, n=3, memory=True)
+    assert [r.format for r in results] == ["pytorch", "onnx"]
+    assert all(len(r.seconds) == 3 and r.median_ms > 0 and r.peak_mb > 50 for r in results)
+    text = table(results, 96)
+    assert "pytorch" in text and "onnx" in text and "1.00x" in text
+    args = ["benchmark", "--weights", str(weights), "--formats", "pytorch,onnx"]
+    assert main([*args, "--img-size", "64", "--images", "2", "--no-memory"]) == 0
+    printed = capsys.readouterr().out
+    assert "ms/image" in printed and "onnx" in printed  # the export beside the weights is used
+    assert main(["benchmark", "--weights", str(weights), "--formats", "tflite"]) == 2

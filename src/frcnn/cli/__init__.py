@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from .._version import __version__
 from . import (
     anchors,
+    benchmark,
     calibrate,
     convert_weights,
     data,
@@ -40,6 +41,7 @@ COMMANDS = [
     predict,
     ensemble,
     export,
+    benchmark,
     models,
     recipes,
     pretrain,

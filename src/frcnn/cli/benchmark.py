@@ -1,0 +1,61 @@
+"""``frcnn benchmark``: ms per image, images/s, peak memory and accuracy of each format."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+FORMATS = ("pytorch", "onnx")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "benchmark",
+        help="speed, memory and accuracy of a model in each format",
+        description="Times the model in each format on the same images, interleaved (median "
+        "and p90 ms per image, images/s), measures each format's peak memory in a fresh "
+        "process and, with --data, its mAP50 and mAP. A missing export is made (and "
+        "checked) first.",
+    )
+    p.add_argument("--weights", required=True, help="frcnn model file (.safetensors)")
+    p.add_argument("--data", help="also score each format on this data")
+    p.add_argument(
+        "--formats",
+        default="pytorch,onnx",
+        help=f"comma-separated, from {', '.join(FORMATS)} (default pytorch,onnx)",
+    )
+    p.add_argument("--img-size", type=int, default=640, help="side of the timed images")
+    p.add_argument("--images", type=int, default=20, help="timed images per format")
+    p.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..deploy.benchmark import run_benchmark, table
+
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown or not formats:
+        raise ValueError(f"--formats: unknown {unknown}; choose from {', '.join(FORMATS)}")
+    weights = Path(args.weights)
+    files = {fmt: _file_for(weights, fmt) for fmt in formats}
+    results = run_benchmark(
+        files, args.img_size, args.images, args.threads, args.data, not args.no_memory
+    )
+    print(table(results, args.img_size))
+    return 0
+
+
+def _file_for(weights: Path, fmt: str) -> Path:
+    """The model file of a format: the weights themselves, or their export beside them
+    (made and checked now when missing)."""
+    if fmt == "pytorch":
+        return weights
+    exported = weights.with_suffix(f".{fmt}")
+    if not exported.exists():
+        from ..deploy.export import export_model
+
+        print(f"exporting {weights} to {exported} (--dynamic), checked against PyTorch")
+        export_model(weights, fmt, exported, dynamic=True)
+    return exported

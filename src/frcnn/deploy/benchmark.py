@@ -1,0 +1,138 @@
+"""What each format of a model costs: ms per image (median, p90), images/s and peak memory,
+and (with data) whether it changes accuracy.
+
+Speeds are measured in one process with the formats interleaved image by image, so that a
+busy machine slows them alike; peak memory is each format's own, measured in a fresh child
+process (load, warm up, run the same images).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FORMATS = ("pytorch", "onnx")
+
+
+@dataclass
+class FormatResult:
+    """One format's figures."""
+
+    format: str
+    file: str
+    seconds: list[float] = field(default_factory=list)
+    peak_mb: float = float("nan")
+    map50: float | None = None
+    map: float | None = None
+
+    @property
+    def median_ms(self) -> float:
+        return float(np.median(self.seconds) * 1000)
+
+    @property
+    def p90_ms(self) -> float:
+        return float(np.percentile(self.seconds, 90) * 1000)
+
+
+def load_runner(fmt: str, path: str | Path, threads: int | None) -> Callable:
+    """A callable ``runner([image]) -> detections`` of a model file in a format."""
+    if fmt == "onnx":
+        from .onnx_runtime import OnnxDetector
+
+        return OnnxDetector(path, threads)
+    from ..io.model_file import load_model
+
+    return torch.no_grad()(load_model(path).eval())
+
+
+def benchmark_images(size: int, n: int) -> list[torch.Tensor]:
+    """``n`` textured images of ``size`` pixels (seeded), as the model takes them."""
+    g = torch.Generator().manual_seed(0)
+    return [torch.rand(3, size, size, generator=g) for _ in range(n)]
+
+
+def interleaved(runners: dict[str, Callable], images: Sequence[torch.Tensor]) -> dict[str, list]:
+    """Seconds per image of each runner, runners interleaved image by image, after one
+    warm-up image each."""
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    for run in runners.values():
+        run([images[0]])
+    for image in images:
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run([image])
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def _peak_child(fmt: str, path: str, threads: int | None, size: int, n: int, queue) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+    run = load_runner(fmt, path, threads)
+    for image in benchmark_images(size, n):
+        run([image])
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20)
+
+
+def peak_memory_mb(fmt: str, path: str, threads: int | None, size: int, n: int) -> float:
+    """Peak resident memory (MiB) of a fresh process that loads the model and runs ``n``
+    images (the interpreter and libraries included)."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_peak_child, args=(fmt, path, threads, size, n, queue))
+    child.start()
+    child.join()
+    return float(queue.get()) if child.exitcode == 0 and not queue.empty() else float("nan")
+
+
+def run_benchmark(
+    files: dict[str, str | Path],
+    size: int = 640,
+    n: int = 20,
+    threads: int | None = None,
+    data: str | Path | None = None,
+    memory: bool = True,
+) -> list[FormatResult]:
+    """Figures for each ``format -> file`` (see the module doc)."""
+    from ..api import evaluate
+
+    if threads:
+        torch.set_num_threads(threads)
+    runners = {fmt: load_runner(fmt, path, threads) for fmt, path in files.items()}
+    times = interleaved(runners, benchmark_images(size, n))
+    results = []
+    for fmt, path in files.items():
+        r = FormatResult(fmt, str(path), times[fmt])
+        if memory:
+            r.peak_mb = peak_memory_mb(fmt, str(path), threads, size, min(n, 5))
+        if data is not None:
+            scored = evaluate(path, data)
+            r.map50, r.map = scored.coco["AP50"], scored.coco["AP"]
+        results.append(r)
+    return results
+
+
+def table(results: Sequence[FormatResult], size: int) -> str:
+    """The results as ``frcnn benchmark`` prints them, with each format's time relative to
+    the first's."""
+    lines = [
+        f"{'format':<9}{'ms/image':>10}{'p90 ms':>8}{'images/s':>10}{'peak MiB':>10}"
+        f"{'vs ' + results[0].format:>12}{'mAP50':>8}{'mAP':>8}   ({size} px)"
+    ]
+    base = results[0].median_ms
+    for r in results:
+        scores = f"{r.map50:>8.4f}{r.map:>8.4f}" if r.map50 is not None else f"{'-':>8}{'-':>8}"
+        lines.append(
+            f"{r.format:<9}{r.median_ms:>10.1f}{r.p90_ms:>8.1f}{1000 / r.median_ms:>10.1f}"
+            f"{r.peak_mb:>10.0f}{r.median_ms / base:>11.2f}x{scores}"
+        )
+    return "\n".join(lines)

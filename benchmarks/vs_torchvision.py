@@ -1,6 +1,7 @@
 """frcnn vs torchvision Faster R-CNN (ResNet-50 FPN), same weights, one process, alternating.
 
-Prints the median inference time per image at 400 and 800 px, the median training step time
+Prints the median inference time per image at 400 and 800 px (and of MobileNetV3-Large-320
+FPN), ours also through ``frcnn.deploy.optimize`` ("fast": batch norms folded), the median training step time
 (batch 2, 400 px) for training from scratch (BatchNorm, all stages, torchvision's default
 without pretrained weights) and for fine-tuning (frozen BatchNorm, 3 trainable stages,
 torchvision's default with them), and the ratios ours / torchvision (< 1 means we are faster).
@@ -17,10 +18,14 @@ from collections.abc import Callable
 
 import torch
 from torchvision.models.detection import FasterRCNN as TVFasterRCNN
-from torchvision.models.detection import fasterrcnn_resnet50_fpn
+from torchvision.models.detection import (
+    fasterrcnn_mobilenet_v3_large_320_fpn,
+    fasterrcnn_resnet50_fpn,
+)
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops import FrozenBatchNorm2d
 
+from frcnn.deploy.optimize import optimize
 from frcnn.io.convert import model_from_torchvision
 
 
@@ -45,11 +50,21 @@ def images_at(size: int, n: int, seed: int) -> list[torch.Tensor]:
     return [torch.rand(3, size, size * 4 // 3, generator=g) for _ in range(n)]
 
 
-def inference(size: int, repeats: int) -> dict[str, float]:
+def inference(size: int, repeats: int, mobilenet: bool = False) -> dict[str, float]:
+    """Per-image inference of torchvision's model, ours with the same weights, and ours
+    through ``frcnn.deploy.optimize`` (batch norms folded; the default of predict)."""
     torch.manual_seed(0)
-    kw = dict(min_size=size, max_size=size * 1333 // 800)
-    tv = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91, **kw).eval()
-    ours = model_from_torchvision(tv.state_dict(), **kw).eval()
+    if mobilenet:  # torchvision's 320 px model keeps its own sizes
+        tv = fasterrcnn_mobilenet_v3_large_320_fpn(
+            weights=None, weights_backbone=None, num_classes=91
+        ).eval()
+        ours = model_from_torchvision(tv.state_dict(), "mobilenet_v3_large_320_fpn").eval()
+    else:
+        kw = dict(min_size=size, max_size=size * 1333 // 800)
+        tv = fasterrcnn_resnet50_fpn(
+            weights=None, weights_backbone=None, num_classes=91, **kw
+        ).eval()
+        ours = model_from_torchvision(tv.state_dict(), **kw).eval()
     images = images_at(size, 1, seed=size)
 
     def run(model):
@@ -59,7 +74,8 @@ def inference(size: int, repeats: int) -> dict[str, float]:
 
         return call
 
-    return alternate({"torchvision": run(tv), "frcnn": run(ours)}, repeats)
+    fast = optimize(ours)
+    return alternate({"torchvision": run(tv), "frcnn": run(ours), "frcnn fast": run(fast)}, repeats)
 
 
 def training(size: int, repeats: int, finetune: bool) -> dict[str, float]:
@@ -116,13 +132,18 @@ def main() -> None:
     rows = [
         ("inference 400 px, per image", inference(400, args.repeats)),
         ("inference 800 px, per image", inference(800, args.repeats)),
+        ("MobileNetV3-L 320 FPN, per image", inference(320, args.repeats, mobilenet=True)),
         ("train step, batch 2, 400 px, scratch", training(400, args.repeats, finetune=False)),
         ("train step, batch 2, 400 px, fine-tune", training(400, args.repeats, finetune=True)),
     ]
-    print(f"{'':40s} {'torchvision':>12s} {'frcnn':>10s} {'ratio':>7s}")
+    print(f"{'':40s} {'torchvision':>12s} {'frcnn':>10s} {'ratio':>7s} {'fast':>9s} {'ratio':>7s}")
     for name, t in rows:
         ratio = t["frcnn"] / t["torchvision"]
-        print(f"{name:40s} {t['torchvision']:11.3f}s {t['frcnn']:9.3f}s {ratio:7.3f}")
+        line = f"{name:40s} {t['torchvision']:11.3f}s {t['frcnn']:9.3f}s {ratio:7.3f}"
+        if "frcnn fast" in t:
+            fast = t["frcnn fast"]
+            line += f" {fast:8.3f}s {fast / t['torchvision']:7.3f}"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ _LAZY = {
     "find_label_issues": ".experiments.label_issues",
     "run_tune": ".experiments.tune",
     "export_model": ".deploy.export",
+    "optimize": ".deploy.optimize",
 }
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "find_label_issues",
     "load_config",
     "load_model",
+    "optimize",
     "predict",
     "pretrain_backbone",
     "run_kfold",
@@ -88,6 +90,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
     from .api import calibrate, evaluate, predict, train
     from .config import TrainConfig, load_config
     from .deploy.export import export_model
+    from .deploy.optimize import optimize
     from .engine.hooks import Callback, Hook
     from .experiments.kfold import run_kfold
     from .experiments.label_issues import find_label_issues

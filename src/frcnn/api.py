@@ -14,6 +14,7 @@ from .data.records import DetectionDataset
 from .data.sources import read_dataset
 from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP
 from .deploy.onnx_runtime import OnnxDetector
+from .deploy.optimize import optimize
 from .engine.device import resolve_device
 from .engine.hooks import Callback
 from .engine.trainer import TrainResult
@@ -247,7 +248,8 @@ def _load_one(path: str | Path, device: str) -> FasterRCNN | OnnxDetector:
     """A model file, or an ONNX model ``frcnn export`` wrote (run by ONNX Runtime)."""
     if Path(path).suffix.lower() == ".onnx":
         return OnnxDetector(path)
-    return load_model(path, resolve_device(device))
+    # Batch norms folded into the convolutions: the same detections, sooner.
+    return optimize(load_model(path, resolve_device(device)), copy_model=False)
 
 
 def _detector(

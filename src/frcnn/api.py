@@ -32,6 +32,7 @@ from .inference.predict import (
     predict_dataset,
     predict_images,
 )
+from .inference.video import is_video, predict_video
 from .io.model_file import load_model
 from .modeling.detector import FasterRCNN
 
@@ -313,6 +314,8 @@ def predict(
     Unreadable files are skipped with a warning; the others are predicted and written.
     ``max_det`` is the most detections kept per image (per tile when tiled). ``draw`` holds
     options of the drawn images: ``line_width`` (pixels), ``show_labels``, ``show_scores``.
+    Videos and camera indices (``"0"``) give a :class:`Prediction` per frame
+    (``<video>#frame<N>``) and, with ``out``, ``<stem>.mp4`` drawn and ``<stem>.frames.json``.
 
     Several ``weights`` files are an ensemble, fused per image as ``ensemble`` says
     (:class:`~frcnn.inference.ensemble.MergeOptions`: Weighted Boxes Fusion by default).
@@ -334,17 +337,55 @@ def predict(
     if any(in_memory) and not all(in_memory):
         raise ValueError("predict: give paths or images in memory, not both in one call")
     if any(in_memory):
-        results = predict_arrays(model, items, conf, batch_size, tile, overlap)
+        results, frames = predict_arrays(model, items, conf, batch_size, tile, overlap), []
     else:
-        files = expand_sources([str(item) for item in items])
-        skipped: list[tuple[Path, str]] = []
-        results = predict_images(model, files, conf, batch_size, tile, overlap, skipped=skipped)
-        if skipped:
-            log.warning("%d of %d images skipped (see above)", len(skipped), len(files))
-    if out is not None:
+        video = {"out": out, "class_names": model.class_names, "fmt": format, "draw": draw}
+        results, frames = _predict_paths(model, items, conf, batch_size, tile, overlap, video)
+    if out is not None and (results or not frames):
         write_predictions(results, out, format, model.class_names)
         if save_images:
             save_drawn(results, out / "images", model.class_names, **(draw or {}))
+    return results + frames
+
+
+def _predict_paths(
+    model: object,
+    items: list,
+    conf: float,
+    batch_size: int,
+    tile: int | None,
+    overlap: float,
+    video: dict,
+) -> tuple[list[Prediction], list[Prediction]]:
+    """Images (files, folders, globs) and, frame by frame, videos and cameras."""
+    paths = [str(item) for item in items]
+    images = [p for p in paths if not is_video(p)]
+    results = _predict_files(model, images, conf, batch_size, tile, overlap)
+    frames = [
+        frame
+        for path in paths
+        if is_video(path)
+        for frame in predict_video(model, path, conf, batch_size, tile, overlap, **video).frames
+    ]
+    return results, frames
+
+
+def _predict_files(
+    model: object,
+    sources: list[str],
+    conf: float,
+    batch_size: int,
+    tile: int | None,
+    overlap: float,
+) -> list[Prediction]:
+    """Detections for image files, folders and globs; unreadable images skipped and counted."""
+    if not sources:
+        return []
+    files = expand_sources(sources)
+    skipped: list[tuple[Path, str]] = []
+    results = predict_images(model, files, conf, batch_size, tile, overlap, skipped=skipped)
+    if skipped:
+        log.warning("%d of %d images skipped (see above)", len(skipped), len(files))
     return results
 
 

@@ -13,7 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--weights", required=True, nargs="+", help="frcnn model file (several: an ensemble)"
     )
-    p.add_argument("sources", nargs="*", help="image files, folders or globs")
+    p.add_argument(
+        "sources", nargs="*", help="image files, folders or globs; video files; camera indices"
+    )
     p.add_argument("--out", help="output folder")
     p.add_argument("--conf", type=float, default=CONF, help=f"score threshold (default {CONF})")
     p.add_argument(
@@ -71,11 +73,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def report(results: list, out: str | None, fmt: str) -> None:
-    """What ``frcnn predict`` prints."""
+    """What ``frcnn predict`` prints: a line per image, one per video (its frames summed)."""
+    videos: dict[str, list[int]] = {}
     for p in results:
-        print(f"{p.path}: {len(p.boxes)} detections")
+        name = str(p.path)
+        if "#frame" in name:
+            videos.setdefault(name.rsplit("#frame", 1)[0], []).append(len(p.boxes))
+        else:
+            print(f"{name}: {len(p.boxes)} detections")
+    for name, counts in videos.items():
+        print(f"{name}: {len(counts)} frames, {sum(counts)} detections")
     if out:
-        print(f"wrote {fmt} predictions to {out}")
+        extra = " and annotated videos with per-frame detections" if videos else ""
+        print(f"wrote {fmt} predictions{extra} to {out}")
 
 
 def _one_or_many(weights: list[str]) -> str | list[str]:

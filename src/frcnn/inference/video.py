@@ -1,0 +1,197 @@
+"""Video in and out: every frame of a video file (or a camera) predicted in batches, an
+annotated copy written, and per-frame detections with frame number and timestamp.
+
+Frames are read and written with OpenCV (its wheels carry FFmpeg). Written per video, in
+the output folder: ``<stem>.mp4`` (the frames with their boxes, at the source's frame rate)
+and ``<stem>.frames.json`` or ``<stem>.frames.csv`` (one entry per frame, or one row per
+detection, with ``frame`` counted from 0 and ``time_s``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.images import to_pil, to_tensor
+from ..data.records import label_name
+from .predict import Prediction, detect, model_device
+
+log = logging.getLogger("frcnn")
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
+def is_video(source: str | Path) -> bool:
+    """A video file by its suffix, or a camera index (``0``, ``1``, ...)."""
+    return str(source).isdigit() or Path(str(source)).suffix.lower() in VIDEO_SUFFIXES
+
+
+@dataclass
+class VideoPrediction:
+    """A video's detections, one :class:`Prediction` per frame (``frame``, ``time_s``)."""
+
+    source: str
+    fps: float
+    frames: list[Prediction] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+
+def _open(source: str | Path):
+    import cv2
+
+    capture = cv2.VideoCapture(int(source) if str(source).isdigit() else str(source))
+    if not capture.isOpened():
+        raise ValueError(f"cannot open the video {source} (not a video OpenCV can decode?)")
+    return capture
+
+
+def _frames(capture, batch: int) -> Iterator[list[np.ndarray]]:
+    """RGB frames in batches until the video (or camera) ends."""
+    import cv2
+
+    chunk: list[np.ndarray] = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        chunk.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        if len(chunk) == batch:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@torch.no_grad()
+def predict_video(
+    model: object,
+    source: str | Path,
+    conf: float,
+    batch_size: int,
+    tile: int | None,
+    overlap: float,
+    out: Path | None = None,
+    class_names: Sequence[str] | None = None,
+    fmt: str = "json",
+    draw: dict | None = None,
+) -> VideoPrediction:
+    """Every frame of ``source`` predicted (detections scoring >= ``conf``); with ``out``,
+    the annotated video and the per-frame detections written there (module doc)."""
+    from tqdm import tqdm
+
+    capture = _open(source)
+    import cv2
+
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    result = VideoPrediction(str(source), float(fps))
+    writer = None
+    stem = f"camera{source}" if str(source).isdigit() else Path(str(source)).stem
+    device = model_device(model)
+    bar = tqdm(total=total, desc=f"{stem}", unit="frame", leave=False, disable=None)
+    try:
+        for chunk in _frames(capture, batch_size):
+            dets = detect(model, [to_tensor(f) for f in chunk], device, tile, overlap, batch_size)
+            for frame, det in zip(chunk, dets, strict=True):
+                n = len(result.frames)
+                p = _prediction(f"{source}#frame{n}", frame, det, conf)
+                result.frames.append(p)
+                result.times.append(n / fps)
+                if out is not None:
+                    writer = writer or _writer(out / f"{stem}.mp4", fps, frame)
+                    writer.write(_drawn(frame, p, class_names, draw or {}))
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+        capture.release()
+        if writer is not None:
+            writer.release()
+    if out is not None:
+        result.written = [out / f"{stem}.mp4", _write_frames(result, out, stem, fmt, class_names)]
+    log.info("%s: %d frames at %.1f fps", source, len(result.frames), fps)
+    return result
+
+
+def _prediction(name: str, frame: np.ndarray, det: dict, conf: float) -> Prediction:
+    sure = det["scores"] >= conf
+    return Prediction(
+        Path(name),
+        int(frame.shape[1]),
+        int(frame.shape[0]),
+        det["boxes"][sure].float().cpu().numpy(),
+        det["scores"][sure].float().cpu().numpy(),
+        det["labels"][sure].cpu().numpy(),
+    )
+
+
+def _writer(path: Path, fps: float, frame: np.ndarray):
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = (int(frame.shape[1]), int(frame.shape[0]))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise OSError(f"cannot write the video {path} (OpenCV has no mp4v encoder here?)")
+    return writer
+
+
+def _drawn(frame: np.ndarray, p: Prediction, class_names, draw: dict) -> np.ndarray:
+    """The frame with its boxes, as OpenCV's BGR."""
+    from ..evaluation.plots import draw_detections
+
+    image = draw_detections(
+        to_pil(frame),
+        p.boxes,
+        p.labels,
+        class_names or [],
+        p.scores,
+        draw.get("line_width"),
+        draw.get("show_labels", True),
+        draw.get("show_scores", True),
+    )
+    return np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
+
+
+def _write_frames(
+    result: VideoPrediction, out: Path, stem: str, fmt: str, class_names: Sequence[str] | None
+) -> Path:
+    """``<stem>.frames.json`` (an entry per frame) or ``<stem>.frames.csv`` (a row per
+    detection), each with the frame number and its time in seconds."""
+    out.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        path = out / f"{stem}.frames.csv"
+        with path.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["frame", "time_s", "xmin", "ymin", "xmax", "ymax", "label", "score"])
+            for n, (p, t) in enumerate(zip(result.frames, result.times, strict=True)):
+                for b, s, c in zip(
+                    p.boxes.tolist(), p.scores.tolist(), p.labels.tolist(), strict=True
+                ):
+                    w.writerow(
+                        [
+                            n,
+                            f"{t:.3f}",
+                            *(f"{v:.2f}" for v in b),
+                            label_name(class_names, c),
+                            f"{s:.5f}",
+                        ]
+                    )
+        return path
+    path = out / f"{stem}.frames.json"
+    frames = []
+    for n, (p, t) in enumerate(zip(result.frames, result.times, strict=True)):
+        entry = p.to_json(class_names)
+        entry.pop("image")
+        frames.append({"frame": n, "time_s": round(t, 4), **entry})
+    path.write_text(
+        json.dumps({"video": result.source, "fps": result.fps, "frames": frames}, indent=1)
+    )
+    return path

@@ -105,3 +105,27 @@ def test_benchmark_times_each_format_and_measures_its_memory(exported, capsys):
     printed = capsys.readouterr().out
     assert "ms/image" in printed and "onnx" in printed  # the export beside the weights is used
     assert main(["benchmark", "--weights", str(weights), "--formats", "tflite"]) == 2
+
+
+def test_torchscript_export_at_the_model_size(exported, tmp_path):
+    from frcnn.deploy.export import export_model
+    from frcnn.deploy.onnx_runtime import TorchScriptDetector
+
+    weights, _, _ = exported
+    out, cases = export_model(weights, "torchscript", tmp_path / "m.torchscript")
+    assert cases and all(c.problem is None for c in cases)
+    assert any(c.detections for c in cases)
+    script = TorchScriptDetector(out)
+    assert script.class_names == ["cat", "dog"]
+    image = torch.rand(3, 128, 128, generator=torch.Generator().manual_seed(5))
+    reference = frcnn.load_model(weights)([image])[0]
+    found = script([image])[0]
+    torch.testing.assert_close(found["scores"], reference["scores"], atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="traced at one image size"):
+        export_model(weights, "torchscript", tmp_path / "x.torchscript", dynamic=True)
+    # a traced model that found nothing while tracing still runs where nothing is found
+    torch.manual_seed(0)
+    none = frcnn.build_model("resnet18_fpn", 3, **{**TINY, "box_score_thresh": 1.0})
+    none_file = frcnn.save_model(none, tmp_path / "none.safetensors", class_names=["a", "b"])
+    none_out, none_cases = export_model(none_file, "torchscript", tmp_path / "none.torchscript")
+    assert all(c.detections == 0 and c.problem is None for c in none_cases)

@@ -13,7 +13,7 @@ from .data.check import check_dataset
 from .data.records import DetectionDataset
 from .data.sources import read_dataset
 from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP
-from .deploy.onnx_runtime import OnnxDetector
+from .deploy.onnx_runtime import OnnxDetector, TorchScriptDetector
 from .deploy.optimize import optimize
 from .engine.device import resolve_device
 from .engine.hooks import Callback
@@ -239,7 +239,7 @@ def _load_models(
             )
     if max_det is not None:
         for f, m in zip(files, models, strict=True):
-            if isinstance(m, OnnxDetector):
+            if isinstance(m, (OnnxDetector, TorchScriptDetector)):
                 raise ValueError(f"{f}: an exported model's --max-det is fixed; export it again")
             m.roi_heads.detections_per_img = int(max_det)
     return models
@@ -249,6 +249,8 @@ def _load_one(path: str | Path, device: str) -> FasterRCNN | OnnxDetector:
     """A model file, or an ONNX model ``frcnn export`` wrote (run by ONNX Runtime)."""
     if Path(path).suffix.lower() == ".onnx":
         return OnnxDetector(path)
+    if Path(path).suffix.lower() == ".torchscript":
+        return TorchScriptDetector(path)
     # Batch norms folded into the convolutions: the same detections, sooner.
     return optimize(load_model(path, resolve_device(device)), copy_model=False)
 
@@ -262,7 +264,9 @@ def _detector(
 ) -> FasterRCNN | MergedDetector | CalibratedDetector:
     """One model as it is (its scores calibrated when asked), or the models (and TTA views)
     fused into one detector."""
-    if any(isinstance(m, OnnxDetector) for m in models) and (len(models) > 1 or tta or merge):
+    if any(isinstance(m, (OnnxDetector, TorchScriptDetector)) for m in models) and (
+        len(models) > 1 or tta or merge
+    ):
         raise ValueError(
             "ensembles, --tta and --merge take frcnn model files, not exported ONNX models"
         )
@@ -284,7 +288,9 @@ def _detector(
 
 def detections_per_img(detector: FasterRCNN | MergedDetector | CalibratedDetector) -> int:
     """The most detections per image a model (or the fused ensemble) returns."""
-    if isinstance(detector, (MergedDetector, CalibratedDetector, OnnxDetector)):
+    if isinstance(
+        detector, (MergedDetector, CalibratedDetector, OnnxDetector, TorchScriptDetector)
+    ):
         return detector.detections_per_img
     return detector.roi_heads.detections_per_img
 

@@ -1,5 +1,5 @@
 """Per-class NMS that also exports: torchvision's ``batched_nms``, and while a model is being
-exported (``torch.export``, ONNX) the same coordinate trick written without branches on the
+exported (``torch.export``, ONNX, or traced for TorchScript) the same coordinate trick written without branches on the
 data (an empty input included), so the graph holds for any number of boxes."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from torchvision.ops import nms
 
 def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
     """Indices of the boxes kept by NMS within each ``idxs`` group, by decreasing score."""
-    if not torch.compiler.is_exporting():
+    if not (torch.compiler.is_exporting() or torch.jit.is_tracing()):
         return _torchvision_batched_nms(boxes, scores, idxs, iou_threshold)
     # Shift each group far from the others so that one NMS never mixes them; the zero keeps
     # the maximum defined when there are no boxes.

@@ -122,7 +122,7 @@ def merge_options(args: argparse.Namespace) -> dict:
     }
 
 
-MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx")
+MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".torchscript")
 
 
 def split_weights(weights: list[str], sources: list[str]) -> tuple[list[str], list[str]]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-FORMATS = ("onnx",)
+FORMATS = ("onnx", "torchscript")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
-        help="export a model to ONNX (checked against PyTorch)",
+        help="export a model to ONNX or TorchScript (checked against PyTorch)",
         description="Write the whole detector (preprocessing included) as one ONNX graph: "
         "a float32 image [3, H, W] in 0..1 in; boxes, scores, labels out. The export is run "
         "by ONNX Runtime on a few images right away and must detect what PyTorch detects.",

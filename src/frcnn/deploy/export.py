@@ -25,7 +25,7 @@ from ..modeling.detector import FasterRCNN
 
 log = logging.getLogger("frcnn")
 
-FORMATS = ("onnx",)
+FORMATS = ("onnx", "torchscript")
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("boxes", "scores", "labels")
 INPUT_DOC = (
@@ -142,6 +142,20 @@ def _rename_io(graph: object) -> None:
         node.output[:] = [renames.get(n, n) for n in node.output]
 
 
+def export_torchscript(model: FasterRCNN, out: str | os.PathLike) -> Path:
+    """Write ``model`` as TorchScript traced at its input size (a fixed-size graph: tracing
+    records one size; use ONNX for any size), the metadata in ``frcnn.json`` inside."""
+    model = model.eval().cpu()
+    example = _sample_image(model, dynamic=False)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python values: sizes are fixed
+        traced = torch.jit.trace(OneImage(model), (example,), check_trace=False)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.save(traced, str(out), _extra_files={"frcnn.json": json.dumps(metadata(model))})
+    return out
+
+
 def export_model(
     weights: str | os.PathLike,
     format: str = "onnx",
@@ -157,7 +171,7 @@ def export_model(
             unknown format.
     """
     from ..io.model_file import load_model
-    from .onnx_runtime import OnnxDetector
+    from .onnx_runtime import OnnxDetector, TorchScriptDetector
     from .parity import check_parity, parity_images
 
     if format not in FORMATS:
@@ -165,8 +179,18 @@ def export_model(
     weights = Path(weights)
     out = Path(out) if out else weights.with_suffix(f".{format}")
     model = load_model(weights, "cpu")
-    written = export_onnx(model, out, dynamic, opset)
-    cases = check_parity(model, OnnxDetector(written), parity_images(input_size(model), dynamic))
+    if format == "torchscript":
+        if dynamic:
+            raise ValueError(
+                "a TorchScript export is traced at one image size; for any size use "
+                "--format onnx --dynamic"
+            )
+        written = export_torchscript(model, out)
+        runner = TorchScriptDetector(written)
+    else:
+        written = export_onnx(model, out, dynamic, opset)
+        runner = OnnxDetector(written)
+    cases = check_parity(model, runner, parity_images(input_size(model), dynamic))
     failed = [c for c in cases if c.problem]
     if failed:
         written.unlink(missing_ok=True)

@@ -1,4 +1,5 @@
-"""An exported ONNX model run by ONNX Runtime, called like a FasterRCNN in eval mode."""
+"""Exported models (ONNX run by ONNX Runtime, TorchScript) called like a FasterRCNN in eval
+mode."""
 
 from __future__ import annotations
 
@@ -61,4 +62,41 @@ class OnnxDetector:
                     "labels": torch.from_numpy(labels).long(),
                 }
             )
+        return out
+
+
+class TorchScriptDetector:
+    """A TorchScript file ``frcnn export --format torchscript`` wrote (traced at one image
+    size: give it images of that size), called like :class:`OnnxDetector`.
+
+    Raises:
+        ValueError: not a TorchScript file frcnn exported.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        import torchvision  # noqa: F401 (registers the nms and roi_align ops the graph calls)
+
+        extra = {"frcnn.json": ""}
+        try:
+            self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        except Exception as err:  # TorchScript raises its own error types
+            raise ValueError(f"{path}: not a readable TorchScript model ({err})") from None
+        if not extra["frcnn.json"]:
+            raise ValueError(f"{path} is a TorchScript model but not one `frcnn export` wrote")
+        meta = json.loads(extra["frcnn.json"])
+        self.path = path
+        self.class_names = json.loads(meta.get("class_names", "null"))
+        self.config = json.loads(meta.get("config", "{}"))
+        self.calibration = json.loads(meta.get("calibration", "null"))
+        self.detections_per_img = int(self.config.get("box_detections_per_img", 100))
+
+    def eval(self) -> TorchScriptDetector:
+        return self
+
+    def __call__(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:
+        out = []
+        with torch.no_grad():
+            for image in images:
+                boxes, scores, labels = self.module(image.float().cpu())
+                out.append({"boxes": boxes, "scores": scores, "labels": labels})
         return out

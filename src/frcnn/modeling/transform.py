@@ -22,6 +22,21 @@ def scale_boxes(boxes: Tensor, from_size: tuple[int, int], to_size: tuple[int, i
     return torch.stack((x1 * ratio_w, y1 * ratio_h, x2 * ratio_w, y2 * ratio_h), dim=-1)
 
 
+def _min(a: object, b: object) -> object:
+    """min of two sizes: ints, torch.export's symbolic ints (no branch on the size), or the
+    0-d tensors torch.jit.trace gives."""
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return torch.minimum(torch.as_tensor(a), torch.as_tensor(b))
+    return torch.sym_min(a, b)
+
+
+def _max(a: object, b: object) -> object:
+    """max of two sizes, as :func:`_min`."""
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return torch.maximum(torch.as_tensor(a), torch.as_tensor(b))
+    return torch.sym_max(a, b)
+
+
 class ImageTransform(nn.Module):
     """Normalise, resize and pad a list of images into one batch tensor.
 
@@ -74,7 +89,7 @@ class ImageTransform(nn.Module):
             short = self.min_size[-1]
         h, w = image.shape[-2:]
         # sym_min/sym_max: plain min/max on ints, and no branch on the size when exported.
-        scale = torch.sym_min(short / torch.sym_min(h, w), self.max_size / torch.sym_max(h, w))
+        scale = _min(short / _min(h, w), self.max_size / _max(h, w))
         # recompute_scale_factor=True makes the output size floor(side * scale) and the
         # sampling grid follow that size, matching torchvision's reference transform.
         return F.interpolate(
@@ -122,8 +137,8 @@ class ImageTransform(nn.Module):
     def batch(self, images: Sequence[Tensor]) -> Tensor:
         """Zero-pad images to a common size, rounded up to ``size_divisible``."""
         d = self.size_divisible
-        height = functools.reduce(torch.sym_max, [im.shape[-2] for im in images])
-        width = functools.reduce(torch.sym_max, [im.shape[-1] for im in images])
+        height = functools.reduce(_max, [im.shape[-2] for im in images])
+        width = functools.reduce(_max, [im.shape[-1] for im in images])
         height, width = (height + d - 1) // d * d, (width + d - 1) // d * d
         return torch.stack(
             [F.pad(im, (0, width - im.shape[-1], 0, height - im.shape[-2])) for im in images]

@@ -27,6 +27,7 @@ from .inference.ensemble import TTA_SCALES, MergedDetector, MergeOptions, View, 
 from .inference.outputs import save_drawn, write_predictions
 from .inference.predict import (
     Prediction,
+    detections_per_img,
     expand_sources,
     predict_arrays,
     predict_dataset,
@@ -284,15 +285,6 @@ def _detector(
         return models[0]
     views = tta_views(TTA_SCALES if tta is True else tta) if tta else [View()]
     return MergedDetector(models, views, ensemble)
-
-
-def detections_per_img(detector: FasterRCNN | MergedDetector | CalibratedDetector) -> int:
-    """The most detections per image a model (or the fused ensemble) returns."""
-    if isinstance(
-        detector, (MergedDetector, CalibratedDetector, OnnxDetector, TorchScriptDetector)
-    ):
-        return detector.detections_per_img
-    return detector.roi_heads.detections_per_img
 
 
 def predict(

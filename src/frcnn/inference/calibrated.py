@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..evaluation.calibration import apply_calibration
 from ..modeling.detector import FasterRCNN
+from .predict import detections_per_img
 
 
 class CalibratedDetector(nn.Module):
@@ -34,8 +35,7 @@ class CalibratedDetector(nn.Module):
 
     @property
     def detections_per_img(self) -> int:
-        inner = getattr(self.model, "roi_heads", self.model)  # an ONNX model has it itself
-        return inner.detections_per_img
+        return detections_per_img(self.model)
 
     @torch.no_grad()
     def forward(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:

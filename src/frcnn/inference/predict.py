@@ -103,6 +103,12 @@ def model_device(model: object) -> torch.device:
     return first.device if first is not None else torch.device("cpu")
 
 
+def detections_per_img(detector: object) -> int:
+    """The most detections per image a detector returns: a FasterRCNN's box head's limit;
+    wrappers (ensembles, calibrated or exported models) say it themselves."""
+    return getattr(detector, "roi_heads", detector).detections_per_img
+
+
 def predict_dataset(
     model: nn.Module,
     ds: DetectionDataset,

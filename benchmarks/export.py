@@ -18,7 +18,7 @@ import torch
 
 import frcnn
 from frcnn.deploy.export import export_model
-from frcnn.deploy.onnx_runtime import OnnxDetector
+from frcnn.deploy.exported import OnnxDetector
 
 
 def timings(runners: dict, images: list[torch.Tensor]) -> dict[str, list[float]]:

@@ -69,7 +69,7 @@ def test_a_model_that_detects_nothing_exports_and_runs(tmp_path):
     model = frcnn.build_model("resnet18_fpn", 3, **{**TINY, "box_score_thresh": 1.0})
     weights = frcnn.save_model(model, tmp_path / "none.safetensors", class_names=["a", "b"])
     from frcnn.deploy.export import export_model
-    from frcnn.deploy.onnx_runtime import OnnxDetector
+    from frcnn.deploy.exported import OnnxDetector
 
     out, cases = export_model(weights, "onnx", tmp_path / "none.onnx", dynamic=False)
     assert cases and all(c.detections == 0 and c.problem is None for c in cases)
@@ -80,7 +80,7 @@ def test_a_model_that_detects_nothing_exports_and_runs(tmp_path):
 
 
 def test_a_file_that_is_not_an_exported_model_is_refused(tmp_path):
-    from frcnn.deploy.onnx_runtime import OnnxDetector
+    from frcnn.deploy.exported import OnnxDetector
 
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
@@ -109,7 +109,7 @@ def test_benchmark_times_each_format_and_measures_its_memory(exported, capsys):
 
 def test_torchscript_export_at_the_model_size(exported, tmp_path):
     from frcnn.deploy.export import export_model
-    from frcnn.deploy.onnx_runtime import TorchScriptDetector
+    from frcnn.deploy.exported import TorchScriptDetector
 
     weights, _, _ = exported
     out, cases = export_model(weights, "torchscript", tmp_path / "m.torchscript")

@@ -13,7 +13,7 @@ from .data.check import check_dataset
 from .data.records import DetectionDataset
 from .data.sources import read_dataset
 from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP
-from .deploy.onnx_runtime import OnnxDetector, TorchScriptDetector
+from .deploy.exported import ExportedDetector, OnnxDetector, TorchScriptDetector
 from .deploy.optimize import optimize
 from .engine.device import resolve_device
 from .engine.hooks import Callback
@@ -240,14 +240,15 @@ def _load_models(
             )
     if max_det is not None:
         for f, m in zip(files, models, strict=True):
-            if isinstance(m, (OnnxDetector, TorchScriptDetector)):
+            if isinstance(m, ExportedDetector):
                 raise ValueError(f"{f}: an exported model's --max-det is fixed; export it again")
             m.roi_heads.detections_per_img = int(max_det)
     return models
 
 
-def _load_one(path: str | Path, device: str) -> FasterRCNN | OnnxDetector:
-    """A model file, or an ONNX model ``frcnn export`` wrote (run by ONNX Runtime)."""
+def _load_one(path: str | Path, device: str) -> FasterRCNN | ExportedDetector:
+    """A model file, or an ONNX (run by ONNX Runtime) or TorchScript model ``frcnn export``
+    wrote."""
     if Path(path).suffix.lower() == ".onnx":
         return OnnxDetector(path)
     if Path(path).suffix.lower() == ".torchscript":
@@ -265,11 +266,10 @@ def _detector(
 ) -> FasterRCNN | MergedDetector | CalibratedDetector:
     """One model as it is (its scores calibrated when asked), or the models (and TTA views)
     fused into one detector."""
-    if any(isinstance(m, (OnnxDetector, TorchScriptDetector)) for m in models) and (
-        len(models) > 1 or tta or merge
-    ):
+    if any(isinstance(m, ExportedDetector) for m in models) and (len(models) > 1 or tta or merge):
         raise ValueError(
-            "ensembles, --tta and --merge take frcnn model files, not exported ONNX models"
+            "ensembles, --tta and --merge take frcnn model files, not exported (ONNX or "
+            "TorchScript) models"
         )
     if merge is not None:
         for m in models:

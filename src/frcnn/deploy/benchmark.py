@@ -45,7 +45,7 @@ class FormatResult:
 def load_runner(fmt: str, path: str | Path, threads: int | None) -> Callable:
     """A callable ``runner([image]) -> detections`` of a model file in a format."""
     if fmt == "onnx":
-        from .onnx_runtime import OnnxDetector
+        from .exported import OnnxDetector
 
         return OnnxDetector(path, threads)
     from ..io.model_file import load_model

@@ -171,7 +171,7 @@ def export_model(
             unknown format.
     """
     from ..io.model_file import load_model
-    from .onnx_runtime import OnnxDetector, TorchScriptDetector
+    from .exported import OnnxDetector, TorchScriptDetector
     from .parity import check_parity, parity_images
 
     if format not in FORMATS:

@@ -1,0 +1,97 @@
+"""Exported models (ONNX run by ONNX Runtime, TorchScript) called like a FasterRCNN in eval
+mode: ``detector(images)`` returns per image ``boxes``, ``scores``, ``labels`` tensors."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+
+class ExportedDetector:
+    """What both kinds share: ``class_names``, ``config``, ``calibration`` and
+    ``detections_per_img`` from the metadata ``frcnn export`` wrote, and the call over a
+    list of images (each run alone: the graphs take one image)."""
+
+    def __init__(self, path: str | os.PathLike, meta: Mapping[str, str]) -> None:
+        self.path = path
+        self.class_names = json.loads(meta.get("class_names", "null"))
+        self.config = json.loads(meta.get("config", "{}"))
+        self.calibration = json.loads(meta.get("calibration", "null"))
+        self.detections_per_img = int(self.config.get("box_detections_per_img", 100))
+
+    def eval(self) -> ExportedDetector:
+        return self
+
+    def run(self, image: Tensor) -> tuple:
+        """``(boxes, scores, labels)`` of one CHW image."""
+        raise NotImplementedError
+
+    def __call__(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:
+        out = []
+        for image in images:
+            boxes, scores, labels = (torch.as_tensor(v) for v in self.run(image))
+            out.append({"boxes": boxes, "scores": scores, "labels": labels.long()})
+        return out
+
+
+class OnnxDetector(ExportedDetector):
+    """An ONNX model ``frcnn export`` wrote, run by ONNX Runtime on the CPU.
+
+    Raises:
+        ImportError: onnxruntime missing. ValueError: not an ONNX model frcnn exported.
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise ImportError(
+                "running an .onnx model needs onnxruntime: pip install 'frcnn[export]'"
+            ) from err
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        try:
+            self.session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:  # ONNX Runtime raises its own error types
+            raise ValueError(f"{path}: not a readable ONNX model ({err})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if "frcnn_version" not in meta:
+            raise ValueError(f"{path} is an ONNX model but not one `frcnn export` wrote")
+        super().__init__(path, meta)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def run(self, image: Tensor) -> tuple:
+        array = image.detach().float().cpu().numpy()
+        return tuple(self.session.run(None, {self.input_name: array}))
+
+
+class TorchScriptDetector(ExportedDetector):
+    """A TorchScript file ``frcnn export --format torchscript`` wrote (traced at one image
+    size: give it images of that size).
+
+    Raises:
+        ValueError: not a TorchScript file frcnn exported.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        import torchvision  # noqa: F401 (registers the nms and roi_align ops the graph calls)
+
+        extra = {"frcnn.json": ""}
+        try:
+            self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        except Exception as err:  # TorchScript raises its own error types
+            raise ValueError(f"{path}: not a readable TorchScript model ({err})") from None
+        if not extra["frcnn.json"]:
+            raise ValueError(f"{path} is a TorchScript model but not one `frcnn export` wrote")
+        super().__init__(path, json.loads(extra["frcnn.json"]))
+
+    @torch.no_grad()
+    def run(self, image: Tensor) -> tuple:
+        return self.module(image.float().cpu())

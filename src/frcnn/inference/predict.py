@@ -136,6 +136,19 @@ class Prediction:
     # The image itself when it came from memory (not a file), for drawing.
     array: np.ndarray | None = field(default=None, repr=False)
 
+    @classmethod
+    def kept(cls, path: Path, image: torch.Tensor, det: dict, conf: float) -> Prediction:
+        """A detector's output for a CHW image, detections scoring >= ``conf`` kept."""
+        sure = det["scores"] >= conf
+        return cls(
+            Path(path),
+            int(image.shape[-1]),
+            int(image.shape[-2]),
+            det["boxes"][sure].float().cpu().numpy(),
+            det["scores"][sure].float().cpu().numpy(),
+            det["labels"][sure].cpu().numpy(),
+        )
+
     def to_json(self, class_names: Sequence[str] | None) -> dict:
         return {
             "image": str(self.path),
@@ -266,15 +279,5 @@ def _predict_chunks(
         tensors = [to_tensor(im) for _, im in chunk]
         dets = detect(model, tensors, device, tile, overlap, batch_size)
         for (path, _), image, det in zip(chunk, tensors, dets, strict=True):
-            sure = det["scores"] >= conf
-            out.append(
-                Prediction(
-                    path,
-                    int(image.shape[-1]),
-                    int(image.shape[-2]),
-                    det["boxes"][sure].float().cpu().numpy(),
-                    det["scores"][sure].float().cpu().numpy(),
-                    det["labels"][sure].cpu().numpy(),
-                )
-            )
+            out.append(Prediction.kept(path, image, det, conf))
     return out

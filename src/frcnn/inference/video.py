@@ -99,10 +99,11 @@ def predict_video(
     bar = tqdm(total=total, desc=f"{stem}", unit="frame", leave=False, disable=None)
     try:
         for chunk in _frames(capture, batch_size):
-            dets = detect(model, [to_tensor(f) for f in chunk], device, tile, overlap, batch_size)
-            for frame, det in zip(chunk, dets, strict=True):
+            tensors = [to_tensor(f) for f in chunk]
+            dets = detect(model, tensors, device, tile, overlap, batch_size)
+            for frame, tensor, det in zip(chunk, tensors, dets, strict=True):
                 n = len(result.frames)
-                p = _prediction(f"{source}#frame{n}", frame, det, conf)
+                p = Prediction.kept(f"{source}#frame{n}", tensor, det, conf)
                 result.frames.append(p)
                 result.times.append(n / fps)
                 if out is not None:
@@ -118,18 +119,6 @@ def predict_video(
         result.written = [out / f"{stem}.mp4", _write_frames(result, out, stem, fmt, class_names)]
     log.info("%s: %d frames at %.1f fps", source, len(result.frames), fps)
     return result
-
-
-def _prediction(name: str, frame: np.ndarray, det: dict, conf: float) -> Prediction:
-    sure = det["scores"] >= conf
-    return Prediction(
-        Path(name),
-        int(frame.shape[1]),
-        int(frame.shape[0]),
-        det["boxes"][sure].float().cpu().numpy(),
-        det["scores"][sure].float().cpu().numpy(),
-        det["labels"][sure].cpu().numpy(),
-    )
 
 
 def _writer(path: Path, fps: float, frame: np.ndarray):

@@ -43,14 +43,17 @@ class FormatResult:
 
 
 def load_runner(fmt: str, path: str | Path, threads: int | None) -> Callable:
-    """A callable ``runner([image]) -> detections`` of a model file in a format."""
+    """A callable ``runner([image]) -> detections`` of a model file in a format, as
+    ``frcnn predict`` would run it."""
     if fmt == "onnx":
         from .exported import OnnxDetector
 
         return OnnxDetector(path, threads)
     from ..io.model_file import load_model
+    from .optimize import optimize
 
-    return torch.no_grad()(load_model(path).eval())
+    # What `frcnn predict` runs: the model with its batch norms folded.
+    return torch.no_grad()(optimize(load_model(path), copy_model=False))
 
 
 def benchmark_images(size: int, n: int) -> list[torch.Tensor]:
@@ -121,6 +124,10 @@ def run_benchmark(
     return results
 
 
+def _mib(value: float) -> str:
+    return f"{'-':>10}" if value != value else f"{value:>10.0f}"  # NaN: not measured
+
+
 def table(results: Sequence[FormatResult], size: int) -> str:
     """The results as ``frcnn benchmark`` prints them, with each format's time relative to
     the first's."""
@@ -133,6 +140,6 @@ def table(results: Sequence[FormatResult], size: int) -> str:
         scores = f"{r.map50:>8.4f}{r.map:>8.4f}" if r.map50 is not None else f"{'-':>8}{'-':>8}"
         lines.append(
             f"{r.format:<9}{r.median_ms:>10.1f}{r.p90_ms:>8.1f}{1000 / r.median_ms:>10.1f}"
-            f"{r.peak_mb:>10.0f}{r.median_ms / base:>11.2f}x{scores}"
+            f"{_mib(r.peak_mb)}{r.median_ms / base:>11.2f}x{scores}"
         )
     return "\n".join(lines)

@@ -153,7 +153,13 @@ def read_metadata(path: str | os.PathLike) -> tuple[ModelConfig, list[str] | Non
         ValueError: not an frcnn model file (saying what it is), or metadata that is not
             valid (naming the key).
     """
-    meta = _open_metadata(path)
+    return _parse_metadata(_open_metadata(path), path)
+
+
+def _parse_metadata(
+    meta: dict[str, str], path: str | os.PathLike
+) -> tuple[ModelConfig, list[str] | None]:
+    """:func:`read_metadata` of metadata already read."""
     if meta.get("format") != FORMAT or "config" not in meta:
         raise ValueError(
             f"{path} is not an frcnn model file (no frcnn metadata); for a torchvision "
@@ -176,15 +182,15 @@ def read_metadata(path: str | os.PathLike) -> tuple[ModelConfig, list[str] | Non
     return ModelConfig(**config), class_names
 
 
-def read_calibration(path: str | os.PathLike) -> dict | None:
-    """The score calibration ``frcnn calibrate`` stored in a model file, or None.
+def _calibration(meta: dict[str, str], path: str | os.PathLike) -> dict | None:
+    """The score calibration ``frcnn calibrate`` stored in a model file's metadata, or None.
 
     Raises:
         ValueError: damaged calibration metadata.
     """
     from ..evaluation.calibration import check_calibration
 
-    text = _open_metadata(path).get("calibration")
+    text = meta.get("calibration")
     if text is None:
         return None
     try:
@@ -202,7 +208,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> F
         ValueError: not an frcnn model file, damaged metadata, or weights that do not fit
             the stored configuration (naming the tensors).
     """
-    config, class_names = read_metadata(path)
+    meta = _open_metadata(path)  # read once: configuration, names and calibration
+    config, class_names = _parse_metadata(meta, path)
     model = build_from_config(config)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
@@ -219,5 +226,5 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> F
         )
     model.load_state_dict(state)
     model.class_names = class_names
-    model.calibration = read_calibration(path)
+    model.calibration = _calibration(meta, path)
     return model.to(device).eval()

@@ -74,7 +74,8 @@ class Trainer:
     ``fit_total`` reshapes the run), ``epoch`` (from 0), ``first_epoch``, ``epochs_total``
     (writable), ``global_step`` (optimiser steps), ``steps_per_epoch``, ``stats`` (the
     epoch's :class:`EpochStats`), ``result`` (the epoch's evaluation or None),
-    ``step_losses``, ``best_epoch``, ``clock()`` and ``elapsed()``.
+    ``step_losses``, ``best_epoch``, ``data_lines`` (the data checks' summary, as logged),
+    ``eval_max_dets()``, ``clock()`` and ``elapsed()``.
 
     Args:
         cfg: the run's configuration.
@@ -206,15 +207,19 @@ class Trainer:
             return None
         unique = {p["image_id"]: p for p in predictions}  # DistributedSampler may pad with repeats
         e = self.cfg.eval
-        max_dets = e.max_dets or self.raw_model.roi_heads.detections_per_img
         return evaluate_detections(
             self.val_data,
             list(unique.values()),
             e.conf,
             tuple(e.score_weights),
-            max_dets,
+            self.eval_max_dets(),
             e.size_bins,
         )
+
+    def eval_max_dets(self) -> int:
+        """The most detections per image the evaluation counts: ``eval.max_dets``, else the
+        model's own limit."""
+        return self.cfg.eval.max_dets or self.raw_model.roi_heads.detections_per_img
 
     def _val_losses(self, model: FasterRCNN) -> None:
         """``val_losses``: mean validation losses per image over every rank (empty when
@@ -237,9 +242,11 @@ class Trainer:
         """Data, model (DDP-wrapped under torchrun), optimiser, schedule and step options."""
         cfg, o, s = self.cfg, self.cfg.optim, self.cfg.schedule
         self.train_data, self.val_data, train_report, val_report = load_datasets(cfg)
-        self.data_report, self.val_report = train_report, val_report
+        self.data_report = train_report
+        self.data_lines = self._data_lines(train_report, val_report)
         if self.info.is_main:
-            self._log_data(train_report, val_report)
+            for line in self.data_lines:
+                log.info("%s", line)
             for warning in data_warnings(self.train_data, self.val_data):
                 log.warning("warning: %s", warning)
             cfg.save(self.out / "config.yaml")
@@ -335,22 +342,19 @@ class Trainer:
         desc = f"epoch {self.epoch + 1}/{self.epochs_total}"
         return tqdm(self.loaders.train, desc=desc, leave=False, dynamic_ncols=True)
 
-    def _log_data(self, train_report: DataReport, val_report: DataReport | None) -> None:
-        log.info("training data %s:", self.cfg.data.train)
-        for line in train_report.summary_lines():
-            log.info("  %s", line)
+    def _data_lines(self, train_report: DataReport, val_report: DataReport | None) -> list[str]:
+        """The data checks' summary: logged at set-up, and in the run's report.html."""
+        lines = [f"training data {self.cfg.data.train}:"]
+        lines += [f"  {line}" for line in train_report.summary_lines()]
         if val_report is not None:
-            log.info("validation data %s:", self.cfg.data.val)
-            for line in val_report.summary_lines():
-                log.info("  %s", line)
+            lines.append(f"validation data {self.cfg.data.val}:")
+            lines += [f"  {line}" for line in val_report.summary_lines()]
         names = self.train_data.class_names
-        log.info(
-            "%d training and %d validation images, %d classes: %s",
-            len(self.train_data),
-            len(self.val_data),
-            len(names),
-            ", ".join(names),
+        lines.append(
+            f"{len(self.train_data)} training and {len(self.val_data)} validation images, "
+            f"{len(names)} classes: {', '.join(names)}"
         )
+        return lines
 
     # ---- resume -----------------------------------------------------------------------
     @property

@@ -21,9 +21,9 @@ def write_evaluation(
     worst_by: str | None = None,
 ) -> Path:
     """``metrics.json``, the CSV tables, PR/F1 curves, confusion matrices, error and
-    reliability charts, ``worst_images.jpg`` (``worst`` images, ranked by all errors or by the type ``worst_by``) and ``report.html``, which
-    embeds these and whatever other pictures ``out`` already holds (a run's curves).
-    Returns the report's path."""
+    reliability charts, ``worst_images.jpg`` (``worst`` images, ranked by all errors or by
+    the type ``worst_by``) and ``report.html``, which embeds these and whatever other
+    pictures ``out`` already holds (a run's curves). Returns the report's path."""
     from . import plots
     from .gallery import write_worst_images
     from .html import write_report

@@ -77,25 +77,14 @@ class FinalReport(Hook):
         from ...evaluation.write import write_evaluation
 
         cfg = trainer.cfg
-        lines = [f"training data {cfg.data.train}:"]
-        lines += (
-            [f"  {x}" for x in trainer.data_report.summary_lines()] if trainer.data_report else []
-        )
-        if trainer.val_report is not None:
-            lines += [f"validation data {cfg.data.val}:"]
-            lines += [f"  {x}" for x in trainer.val_report.summary_lines()]
-        lines.append(
-            f"{len(trainer.train_data)} training and {len(trainer.val_data)} validation images"
-        )
-        max_dets = cfg.eval.max_dets or trainer.raw_model.roi_heads.detections_per_img
         title = f"frcnn run {trainer.out.name}: {cfg.model.name} on {cfg.data.train}"
         write_evaluation(
             result,
             trainer.val_data,
             trainer.out,
             title,
-            lines,
-            max_dets,
+            trainer.data_lines,
+            trainer.eval_max_dets(),
             cfg.data.exif,
             cfg.eval.worst_images,
         )

@@ -37,7 +37,7 @@ import numpy as np
 from ..boxes.overlap import box_ioa, box_iou
 from ..data.records import DetectionDataset, ImageRecord
 from ..defaults import ERROR_TYPES
-from .matching import greedy_by_score
+from .matching import detection_arrays, greedy_by_score
 
 SPECIAL_TYPES = ("FalsePos", "FalseNeg")
 DESCRIPTIONS = {
@@ -216,10 +216,7 @@ def _gather(ds: DetectionDataset, by_id: Mapping[int, dict], max_dets: int, k1: 
     n_gt, missed, unmatched = (np.zeros(k1, np.int64) for _ in range(3))
     offset = 0
     for rec in ds.images:
-        pred = by_id.get(int(rec.image_id), {})
-        boxes = np.asarray(pred.get("boxes", np.zeros((0, 4))), np.float64).reshape(-1, 4)
-        scores = np.asarray(pred.get("scores", np.zeros(0)), np.float64).reshape(-1)
-        labels = np.asarray(pred.get("labels", np.zeros(0)), np.int64).reshape(-1)
+        boxes, scores, labels = detection_arrays(by_id.get(int(rec.image_id)))
         e = classify_image(boxes, scores, labels, rec, max_dets)
         images[int(rec.image_id)] = e
         regular = ~(rec.iscrowd | rec.ignore)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..data.records import DetectionDataset, ImageRecord, label_name
 from .errors import ERROR_TYPES, KINDS, ImageErrors, classify_image
+from .matching import detection_arrays
 
 
 @dataclass
@@ -49,12 +50,9 @@ def worst_images(
         raise ValueError(f"unknown error type {by!r}; choose from {', '.join(ERROR_TYPES)}")
     found = []
     for rec in ds.images:
-        pred = predictions.get(int(rec.image_id))
-        if pred is None:
-            boxes, scores, labels = np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)
-        else:
-            sure = np.asarray(pred["scores"]) >= conf
-            boxes, scores, labels = pred["boxes"][sure], pred["scores"][sure], pred["labels"][sure]
+        boxes, scores, labels = detection_arrays(predictions.get(int(rec.image_id)))
+        sure = scores >= conf
+        boxes, scores, labels = boxes[sure], scores[sure], labels[sure]
         e = classify_image(boxes, scores, labels, rec, max_dets)
         counts = e.counts()
         if counts[by] if by else sum(counts.values()):

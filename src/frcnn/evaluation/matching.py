@@ -7,6 +7,18 @@ import numpy as np
 from ..boxes.overlap import box_ioa, box_iou
 
 
+def detection_arrays(pred: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's ``boxes`` [N, 4], ``scores`` [N], ``labels`` [N] as NumPy (float64,
+    float64, int64), from arrays or tensors; empty for an image without predictions."""
+    if pred is None:
+        return np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)
+    return (
+        np.asarray(pred["boxes"], np.float64).reshape(-1, 4),
+        np.asarray(pred["scores"], np.float64).reshape(-1),
+        np.asarray(pred["labels"], np.int64).reshape(-1),
+    )
+
+
 def greedy_by_score(iou: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """For detections sorted by score (rows) and objects (columns): the object each detection
     takes, in order, the unused one of highest IoU if that IoU >= ``threshold``; -1 for none.

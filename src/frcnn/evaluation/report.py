@@ -17,7 +17,7 @@ from ..io.atomic import atomic_write_text
 from .calibration import Reliability, reliability
 from .coco import COCO_KEYS, CocoEvaluation, coco_ground_truth, coco_results
 from .errors import ErrorBreakdown, error_breakdown
-from .matching import confusion_matrix, match_image, pr_curves
+from .matching import confusion_matrix, detection_arrays, match_image, pr_curves
 from .sizes import SizeTable, parse_sizes, size_table
 
 
@@ -157,15 +157,6 @@ def _cell(value: float, width: int) -> str:
     return f"{'-':>{width}}" if math.isnan(value) else f"{value:>{width}.3f}"
 
 
-def _as_numpy(pred: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    boxes = np.asarray(pred["boxes"], np.float64).reshape(-1, 4)
-    return (
-        boxes,
-        np.asarray(pred["scores"], np.float64).reshape(-1),
-        np.asarray(pred["labels"], np.int64).reshape(-1),
-    )
-
-
 def _match_all(
     ds: DetectionDataset, by_id: dict[int, dict], conf: float
 ) -> tuple[tuple, np.ndarray, np.ndarray]:
@@ -181,11 +172,7 @@ def _match_all(
         regular = ~(rec.iscrowd | rec.ignore)
         np.add.at(num_gt, rec.labels[regular], 1)
         images_with[np.unique(rec.labels[regular])] += 1
-        pred = by_id.get(int(rec.image_id))
-        if pred is None:
-            boxes, sc, lab = np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)
-        else:
-            boxes, sc, lab = _as_numpy(pred)
+        boxes, sc, lab = detection_arrays(by_id.get(int(rec.image_id)))
         tp, ignored = match_image(boxes, sc, lab, rec.boxes, rec.labels, ~regular)
         keep = ~ignored
         tps.append(tp[keep])
@@ -275,7 +262,9 @@ def _by_image(ds: DetectionDataset, predictions: Sequence[dict]) -> dict[int, di
         ValueError: an image id the ground truth does not have.
     """
     by_id = {
-        int(p["image_id"]): dict(zip(("boxes", "scores", "labels"), _as_numpy(p), strict=True))
+        int(p["image_id"]): dict(
+            zip(("boxes", "scores", "labels"), detection_arrays(p), strict=True)
+        )
         for p in predictions
     }
     unknown = set(by_id) - {int(r.image_id) for r in ds.images}

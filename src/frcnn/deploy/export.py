@@ -99,7 +99,8 @@ def export_onnx(
         ImportError: onnx or onnxscript missing, saying what to install.
     """
     try:
-        import onnx
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
     except ImportError as err:
         raise ImportError(
             "ONNX export needs the onnx packages: pip install 'frcnn[export]'"
@@ -116,30 +117,20 @@ def export_onnx(
     ):
         warnings.simplefilter("ignore", FutureWarning)
         onnx_program = torch.onnx.export(
-            program, dynamo=True, report=False, verbose=False, **options
+            program,
+            dynamo=True,
+            report=False,
+            verbose=False,
+            input_names=[INPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
+            **options,
         )
     log.debug("torch.onnx: %s", chatter.getvalue())
+    onnx_program.model.metadata_props.update(metadata(model))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx_program.save(str(out))
-    graph = onnx.load(str(out))
-    _rename_io(graph)
-    del graph.metadata_props[:]
-    for key, value in metadata(model).items():
-        graph.metadata_props.add(key=key, value=value)
-    onnx.save(graph, str(out))
     return out
-
-
-def _rename_io(graph: object) -> None:
-    """Name the graph's input ``image`` and outputs ``boxes``, ``scores``, ``labels``."""
-    renames = {graph.graph.input[0].name: INPUT_NAME}
-    renames.update({o.name: n for o, n in zip(graph.graph.output, OUTPUT_NAMES, strict=True)})
-    for value in [*graph.graph.input, *graph.graph.output]:
-        value.name = renames.get(value.name, value.name)
-    for node in graph.graph.node:
-        node.input[:] = [renames.get(n, n) for n in node.input]
-        node.output[:] = [renames.get(n, n) for n in node.output]
 
 
 def export_torchscript(model: FasterRCNN, out: str | os.PathLike) -> Path:

@@ -17,3 +17,10 @@ TTA_SCALES = (1.0, 1.2)
 
 # The error types of the breakdown (evaluation/errors.py), for options that name one.
 ERROR_TYPES = ("Cls", "Loc", "Both", "Dupe", "Bkg", "Miss")
+
+# Score calibrations `frcnn calibrate` fits (evaluation/calibration.py).
+CALIBRATION_METHODS = ("temperature", "isotonic")
+
+# What `frcnn export` writes (deploy/export.py) and `frcnn benchmark` times (deploy/benchmark.py).
+EXPORT_FORMATS = ("onnx", "torchscript")
+BENCHMARK_FORMATS = ("pytorch", "onnx")

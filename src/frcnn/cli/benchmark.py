@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-FORMATS = ("pytorch", "onnx")
+from ..defaults import BENCHMARK_FORMATS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--formats",
         default="pytorch,onnx",
-        help=f"comma-separated, from {', '.join(FORMATS)} (default pytorch,onnx)",
+        help=f"comma-separated, from {', '.join(BENCHMARK_FORMATS)} (default pytorch,onnx)",
     )
     p.add_argument("--img-size", type=int, default=640, help="side of the timed images")
     p.add_argument("--images", type=int, default=20, help="timed images per format")
@@ -35,9 +35,11 @@ def run(args: argparse.Namespace) -> int:
     from ..deploy.benchmark import run_benchmark, table
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    unknown = sorted(set(formats) - set(FORMATS))
+    unknown = sorted(set(formats) - set(BENCHMARK_FORMATS))
     if unknown or not formats:
-        raise ValueError(f"--formats: unknown {unknown}; choose from {', '.join(FORMATS)}")
+        raise ValueError(
+            f"--formats: unknown {unknown}; choose from {', '.join(BENCHMARK_FORMATS)}"
+        )
     weights = Path(args.weights)
     files = {fmt: _file_for(weights, fmt) for fmt in formats}
     results = run_benchmark(

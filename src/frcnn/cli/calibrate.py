@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..defaults import BATCH_SIZE
+from ..defaults import BATCH_SIZE, CALIBRATION_METHODS
 from .common import FORMATS, add_tile_args
-
-METHODS = ("temperature", "isotonic")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS)
     p.add_argument(
         "--method",
-        choices=METHODS,
+        choices=CALIBRATION_METHODS,
         default="isotonic",
         help="isotonic: any increasing shape (default; on the demo, held-out ECE 0.139 -> "
         "0.008); temperature: one number, smooth, for few detections (0.139 -> 0.091)",

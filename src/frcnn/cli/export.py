@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-FORMATS = ("onnx", "torchscript")
+from ..defaults import EXPORT_FORMATS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "by ONNX Runtime on a few images right away and must detect what PyTorch detects.",
     )
     p.add_argument("--weights", required=True, help="frcnn model file (.safetensors)")
-    p.add_argument("--format", choices=FORMATS, default="onnx")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="onnx")
     p.add_argument("--out", help="file to write (default: WEIGHTS with the format's suffix)")
     p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
     p.add_argument(
@@ -28,8 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..deploy.export import export_model, input_size
-    from ..io.model_file import load_model
+    from ..deploy.export import export_model
 
     out, cases = export_model(args.weights, args.format, args.out, args.opset, args.dynamic)
     for case in cases:
@@ -37,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dynamic:
         shape = "any height and width"
     else:
-        h, w = input_size(load_model(args.weights))
+        h, w = cases[0].size  # the first check image is at the model's input size
         shape = f"{h}x{w} images only (resize yours; boxes come back in that image's pixels)"
     print(f"wrote {out}: float32 [3, H, W] RGB in 0..1, {shape}; checked against PyTorch")
     return 0

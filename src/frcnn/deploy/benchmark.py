@@ -19,8 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-FORMATS = ("pytorch", "onnx")
-
 
 @dataclass
 class FormatResult:

@@ -21,11 +21,11 @@ import torch
 from torch import Tensor, nn
 
 from .._version import __version__
+from ..defaults import EXPORT_FORMATS
 from ..modeling.detector import FasterRCNN
 
 log = logging.getLogger("frcnn")
 
-FORMATS = ("onnx", "torchscript")
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("boxes", "scores", "labels")
 INPUT_DOC = (
@@ -165,8 +165,10 @@ def export_model(
     from .exported import OnnxDetector, TorchScriptDetector
     from .parity import check_parity, parity_images
 
-    if format not in FORMATS:
-        raise ValueError(f"unknown export format {format!r}; choose from {', '.join(FORMATS)}")
+    if format not in EXPORT_FORMATS:
+        raise ValueError(
+            f"unknown export format {format!r}; choose from {', '.join(EXPORT_FORMATS)}"
+        )
     weights = Path(weights)
     out = Path(out) if out else weights.with_suffix(f".{format}")
     model = load_model(weights, "cpu")

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-METHODS = ("temperature", "isotonic")
+from ..defaults import CALIBRATION_METHODS
+
 # Clip scores away from 0 and 1 before taking logits.
 _EDGE = 1e-7
 # Share of the raw score blended into an isotonic map so that it is strictly increasing:
@@ -156,7 +157,9 @@ def fit_calibration(scores: np.ndarray, correct: np.ndarray, method: str = "temp
             "x": [float(v) for v in iso.X_thresholds_],
             "y": [float(v) for v in iso.y_thresholds_],
         }
-    raise ValueError(f"unknown calibration method {method!r}; choose from {', '.join(METHODS)}")
+    raise ValueError(
+        f"unknown calibration method {method!r}; choose from {', '.join(CALIBRATION_METHODS)}"
+    )
 
 
 def apply_calibration(calibration: dict, scores: np.ndarray) -> np.ndarray:
@@ -176,7 +179,7 @@ def check_calibration(calibration: object, source: str) -> dict:
     Raises:
         ValueError: naming ``source`` and what is wrong.
     """
-    ok = isinstance(calibration, dict) and calibration.get("method") in METHODS
+    ok = isinstance(calibration, dict) and calibration.get("method") in CALIBRATION_METHODS
     if ok and calibration["method"] == "temperature":
         t = calibration.get("temperature")
         ok = isinstance(t, (int, float)) and t > 0

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..data.images import load_image, to_pil
-from ..data.records import label_name
 from ..evaluation.coco import coco_results
 from .predict import Prediction
 
@@ -42,11 +41,7 @@ def write_predictions(
             writer = csv.writer(f)
             writer.writerow(["image_path", "xmin", "ymin", "xmax", "ymax", "label", "score"])
             for p in predictions:
-                for b, s, c in zip(
-                    p.boxes.tolist(), p.scores.tolist(), p.labels.tolist(), strict=True
-                ):
-                    name = label_name(class_names, c)
-                    writer.writerow([str(p.path), *(f"{v:.2f}" for v in b), name, f"{s:.5f}"])
+                writer.writerows([str(p.path), *cells] for cells in p.csv_cells(class_names))
     else:
         raise ValueError(f"unknown output format {fmt!r}; choose json, coco or csv")
     return path

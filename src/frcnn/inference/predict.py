@@ -149,6 +149,15 @@ class Prediction:
             det["labels"][sure].cpu().numpy(),
         )
 
+    def csv_cells(self, class_names: Sequence[str] | None) -> list[list[str]]:
+        """Per detection: xmin, ymin, xmax, ymax (2 decimals), class name, score (5)."""
+        return [
+            [*(f"{v:.2f}" for v in b), label_name(class_names, c), f"{s:.5f}"]
+            for b, s, c in zip(
+                self.boxes.tolist(), self.scores.tolist(), self.labels.tolist(), strict=True
+            )
+        ]
+
     def to_json(self, class_names: Sequence[str] | None) -> dict:
         return {
             "image": str(self.path),

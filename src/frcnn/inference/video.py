@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from ..data.images import to_pil, to_tensor
-from ..data.records import label_name
 from .predict import Prediction, detect, model_device
 
 log = logging.getLogger("frcnn")
@@ -161,18 +160,7 @@ def _write_frames(
             w = csv.writer(f)
             w.writerow(["frame", "time_s", "xmin", "ymin", "xmax", "ymax", "label", "score"])
             for n, (p, t) in enumerate(zip(result.frames, result.times, strict=True)):
-                for b, s, c in zip(
-                    p.boxes.tolist(), p.scores.tolist(), p.labels.tolist(), strict=True
-                ):
-                    w.writerow(
-                        [
-                            n,
-                            f"{t:.3f}",
-                            *(f"{v:.2f}" for v in b),
-                            label_name(class_names, c),
-                            f"{s:.5f}",
-                        ]
-                    )
+                w.writerows([n, f"{t:.3f}", *cells] for cells in p.csv_cells(class_names))
         return path
     path = out / f"{stem}.frames.json"
     frames = []

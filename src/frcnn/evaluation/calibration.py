@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..defaults import CALIBRATION_METHODS
+from .numbers import json_number, json_row
 
 # Clip scores away from 0 and 1 before taking logits.
 _EDGE = 1e-7
@@ -45,18 +46,15 @@ class Reliability:
     per_class: list[dict[str, object]] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        def number(v: float) -> float | None:
-            return None if v != v else round(float(v), 6)
-
         return {
-            "ECE": number(self.ece),
+            "ECE": json_number(self.ece),
             "bins": [
                 {
-                    "from": number(a),
-                    "to": number(b),
+                    "from": json_number(a),
+                    "to": json_number(b),
                     "count": int(n),
-                    "score": number(s),
-                    "precision": number(p),
+                    "score": json_number(s),
+                    "precision": json_number(p),
                 }
                 for a, b, n, s, p in zip(
                     self.edges[:-1],
@@ -67,10 +65,7 @@ class Reliability:
                     strict=True,
                 )
             ],
-            "per_class": [
-                {k: number(v) if isinstance(v, float) else v for k, v in r.items()}
-                for r in self.per_class
-            ],
+            "per_class": [json_row(r) for r in self.per_class],
         }
 
 

@@ -38,6 +38,7 @@ from ..boxes.overlap import box_ioa, box_iou
 from ..data.records import DetectionDataset, ImageRecord
 from ..defaults import ERROR_TYPES
 from .matching import detection_arrays, greedy_by_score
+from .numbers import json_row
 
 SPECIAL_TYPES = ("FalsePos", "FalseNeg")
 DESCRIPTIONS = {
@@ -176,13 +177,7 @@ class ErrorBreakdown:
             "ap50": round(self.ap50, 6),
             "dAP": {k: round(v, 6) for k, v in self.dap.items()},
             "counts": dict(self.counts),
-            "per_class": [
-                {
-                    k: (None if v != v else round(v, 6)) if isinstance(v, float) else v
-                    for k, v in r.items()
-                }
-                for r in self.per_class
-            ],
+            "per_class": [json_row(r) for r in self.per_class],
         }
 
     def table(self) -> str:

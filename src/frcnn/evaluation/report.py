@@ -18,6 +18,7 @@ from .calibration import Reliability, reliability
 from .coco import COCO_KEYS, CocoEvaluation, coco_ground_truth, coco_results
 from .errors import ErrorBreakdown, error_breakdown
 from .matching import confusion_matrix, detection_arrays, match_image, pr_curves
+from .numbers import cell, json_number, json_row
 from .sizes import SizeTable, parse_sizes, size_table
 
 
@@ -77,17 +78,17 @@ class EvalResult:
     def to_json(self) -> dict:
         at_conf = {"precision": self.precision, "recall": self.recall, "F1": self.f1}
         return {
-            **{k: _number(v) for k, v in self.coco.items()},
+            **{k: json_number(v) for k, v in self.coco.items()},
             "conf": self.conf,
-            **{k: _number(v) for k, v in at_conf.items()},
-            **{f"{k}_at_conf": _number(v) for k, v in at_conf.items()},
+            **{k: json_number(v) for k, v in at_conf.items()},
+            **{f"{k}_at_conf": json_number(v) for k, v in at_conf.items()},
             "best_threshold": round(self.best_threshold, 4),
-            "precision_best": _number(self.precision_best),
-            "recall_best": _number(self.recall_best),
-            "F1_best": _number(self.f1_best),
-            "score": _number(self.score),
+            "precision_best": json_number(self.precision_best),
+            "recall_best": json_number(self.recall_best),
+            "F1_best": json_number(self.f1_best),
+            "score": json_number(self.score),
             "thresholds": THRESHOLDS_NOTE,
-            "per_class": [{k: _number(v) for k, v in r.items()} for r in self.per_class],
+            "per_class": [json_row(r) for r in self.per_class],
             **({"errors": self.errors.to_json()} if self.errors else {}),
             **({"calibration": self.calibration.to_json()} if self.calibration else {}),
             **({"sizes": self.sizes.to_json()} if self.sizes else {}),
@@ -113,10 +114,10 @@ class EvalResult:
         head = f"{'class':<20}{'images':>8}{'instances':>10}{'P':>8}{'R':>8}{'F1':>8}{'mAP50':>8}{'mAP50-95':>10}"
         rows = [title, head]
         for r in [self.all_row(), *self.per_class]:
-            cells = [_cell(r[k], 8) for k in ("precision", "recall", "F1", "mAP50")]
+            cells = [cell(r[k], 8) for k in ("precision", "recall", "F1", "mAP50")]
             rows.append(
                 f"{str(r['class'])[:19]:<20}{r['images']:>8}{r['instances']:>10}{''.join(cells)}"
-                f"{_cell(r['mAP50-95'], 10)}"
+                f"{cell(r['mAP50-95'], 10)}"
             )
         return "\n".join(rows)
 
@@ -143,18 +144,7 @@ def _write_csv(path: Path, rows: Sequence[dict]) -> None:
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows([{k: _number(v, "") for k, v in r.items()} for r in rows])
-
-
-def _number(value: object, undefined: object = None) -> object:
-    """A float rounded to 6 digits, ``undefined`` for NaN; other values as they are."""
-    if isinstance(value, float):
-        return undefined if math.isnan(value) else round(value, 6)
-    return value
-
-
-def _cell(value: float, width: int) -> str:
-    return f"{'-':>{width}}" if math.isnan(value) else f"{value:>{width}.3f}"
+        writer.writerows([json_row(r, "") for r in rows])
 
 
 def _match_all(

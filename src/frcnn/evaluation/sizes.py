@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.records import DetectionDataset
+from .numbers import cell, json_row
 
 COCO_SIZES = (0.0, 32.0, 96.0, math.inf)
 COCO_SIZE_NAMES = ("small", "medium", "large")
@@ -76,7 +77,7 @@ class SizeTable:
         lines = [f"{'class':<20}{'size':>12}{'instances':>10}{'AP50':>8}{'AP':>8}{'AR':>8}"]
         for r in self.rows:
             if classes or r["class"] == "all":
-                cells = "".join(_cell(r[k]) for k in ("AP50", "AP", "AR"))
+                cells = "".join(cell(r[k], 8) for k in ("AP50", "AP", "AR"))
                 lines.append(
                     f"{str(r['class'])[:19]:<20}{str(r['size']):>12}{r['instances']:>10}{cells}"
                 )
@@ -86,15 +87,8 @@ class SizeTable:
         return {
             "edges_px": [e if math.isfinite(e) else None for e in self.edges],
             "names": list(self.names),
-            "rows": [
-                {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
-                for r in self.rows
-            ],
+            "rows": [json_row(r) for r in self.rows],
         }
-
-
-def _cell(v: object) -> str:
-    return f"{'-':>8}" if not isinstance(v, float) or v != v else f"{v:>8.3f}"
 
 
 def _mean_valid(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:

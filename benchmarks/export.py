@@ -30,7 +30,7 @@ def main() -> None:
     files = {"pytorch": args.weights, "onnx": onnx}
     results = run_benchmark(files, args.size, args.images, data=args.data, memory=False)
     print(f"{args.images} images of {args.size} px, {torch.get_num_threads()} threads")
-    print(table(results, args.size))
+    print(table(results))
 
 
 if __name__ == "__main__":

@@ -1,20 +1,24 @@
 """frcnn vs torchvision Faster R-CNN (ResNet-50 FPN), same weights, one process, alternating.
 
 Prints the median inference time per image at 400 and 800 px (and of MobileNetV3-Large-320
-FPN), ours also through ``frcnn.deploy.optimize`` ("fast": batch norms folded), the median training step time
+FPN), ours also through ``frcnn.deploy.optimize`` ("fast": batch norms folded, exact), in
+bfloat16 (``--precision bf16``: not exact) and, for ResNet-50, run by ONNX Runtime (float32
+export, and int8 calibrated on the timed image: speed only), the median training step time
 (batch 2, 400 px) for training from scratch (BatchNorm, all stages, torchvision's default
 without pretrained weights) and for fine-tuning (frozen BatchNorm, 3 trainable stages,
 torchvision's default with them), and the ratios ours / torchvision (< 1 means we are faster).
 
-    .venv/bin/python benchmarks/vs_torchvision.py [--repeats 5] [--threads N]
+    .venv/bin/python benchmarks/vs_torchvision.py [--repeats 5] [--threads N] [--no-onnx]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torchvision.models.detection import FasterRCNN as TVFasterRCNN
@@ -26,6 +30,7 @@ from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops import FrozenBatchNorm2d
 
 from frcnn.deploy.optimize import optimize
+from frcnn.deploy.precision import with_precision
 from frcnn.io.convert import model_from_torchvision
 
 
@@ -50,7 +55,9 @@ def images_at(size: int, n: int, seed: int) -> list[torch.Tensor]:
     return [torch.rand(3, size, size * 4 // 3, generator=g) for _ in range(n)]
 
 
-def inference(size: int, repeats: int, mobilenet: bool = False) -> dict[str, float]:
+def inference(
+    size: int, repeats: int, mobilenet: bool = False, onnx: bool = False
+) -> dict[str, float]:
     """Per-image inference of torchvision's model, ours with the same weights, and ours
     through ``frcnn.deploy.optimize`` (batch norms folded; the default of predict)."""
     torch.manual_seed(0)
@@ -75,7 +82,26 @@ def inference(size: int, repeats: int, mobilenet: bool = False) -> dict[str, flo
         return call
 
     fast = optimize(ours)
-    return alternate({"torchvision": run(tv), "frcnn": run(ours), "frcnn fast": run(fast)}, repeats)
+    bf16 = with_precision(optimize(ours), "bf16")
+    fns = {"torchvision": run(tv), "frcnn": run(ours), "frcnn fast": run(fast), "bf16": run(bf16)}
+    if onnx:
+        fns.update(onnx_runners(fast, images))
+    return alternate(fns, repeats)
+
+
+def onnx_runners(model, images: list[torch.Tensor]) -> dict[str, Callable[[], None]]:
+    """ONNX Runtime running ``model``'s export (float32) and its int8 version (calibrated on
+    the timed image itself: a speed figure only; accuracy is measured on real data by
+    ``frcnn benchmark --data``)."""
+    from frcnn.deploy.export import export_onnx
+    from frcnn.deploy.exported import OnnxDetector
+    from frcnn.deploy.quantize import quantize_int8
+
+    folder = Path(tempfile.mkdtemp(prefix="frcnn-bench-"))
+    fp32 = export_onnx(model, folder / "m.onnx", dynamic=True)
+    int8 = quantize_int8(fp32, folder / "m.int8.onnx", [images[0].numpy()])
+    runners = {"onnx": OnnxDetector(fp32), "onnx int8": OnnxDetector(int8)}
+    return {name: (lambda r=r: r(images)) for name, r in runners.items()}
 
 
 def training(size: int, repeats: int, finetune: bool) -> dict[str, float]:
@@ -125,24 +151,25 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime columns")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats}")
     rows = [
-        ("inference 400 px, per image", inference(400, args.repeats)),
-        ("inference 800 px, per image", inference(800, args.repeats)),
+        ("inference 400 px, per image", inference(400, args.repeats, onnx=not args.no_onnx)),
+        ("inference 800 px, per image", inference(800, args.repeats, onnx=not args.no_onnx)),
         ("MobileNetV3-L 320 FPN, per image", inference(320, args.repeats, mobilenet=True)),
         ("train step, batch 2, 400 px, scratch", training(400, args.repeats, finetune=False)),
         ("train step, batch 2, 400 px, fine-tune", training(400, args.repeats, finetune=True)),
     ]
-    print(f"{'':40s} {'torchvision':>12s} {'frcnn':>10s} {'ratio':>7s} {'fast':>9s} {'ratio':>7s}")
+    columns = ("frcnn", "frcnn fast", "bf16", "onnx", "onnx int8")
+    head = "".join(f"{c:>10s} {'ratio':>6s}" for c in columns)
+    print(f"{'':40s} {'torchvision':>11s}{head}   (ratio: / torchvision)")
     for name, t in rows:
-        ratio = t["frcnn"] / t["torchvision"]
-        line = f"{name:40s} {t['torchvision']:11.3f}s {t['frcnn']:9.3f}s {ratio:7.3f}"
-        if "frcnn fast" in t:
-            fast = t["frcnn fast"]
-            line += f" {fast:8.3f}s {fast / t['torchvision']:7.3f}"
+        line = f"{name:40s} {t['torchvision']:10.3f}s"
+        for c in columns:
+            line += f"{t[c]:9.3f}s {t[c] / t['torchvision']:6.3f}" if c in t else f"{'-':>17s}"
         print(line)
 
 

@@ -98,7 +98,7 @@ def test_benchmark_times_each_format_and_measures_its_memory(exported, capsys):
     results = run_benchmark({"pytorch": weights, "onnx": out}, size=96, n=3, memory=True)
     assert [r.format for r in results] == ["pytorch", "onnx"]
     assert all(len(r.seconds) == 3 and r.median_ms > 0 and r.peak_mb > 50 for r in results)
-    text = table(results, 96)
+    text = table(results)
     assert "pytorch" in text and "onnx" in text and "1.00x" in text
     args = ["benchmark", "--weights", str(weights), "--formats", "pytorch,onnx"]
     assert main([*args, "--img-size", "64", "--images", "2", "--no-memory"]) == 0

@@ -15,6 +15,7 @@ from .data.sources import read_dataset
 from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP
 from .deploy.exported import ExportedDetector, OnnxDetector, TorchScriptDetector
 from .deploy.optimize import optimize
+from .deploy.precision import with_precision
 from .engine.device import resolve_device
 from .engine.hooks import Callback
 from .engine.trainer import TrainResult
@@ -79,6 +80,7 @@ def evaluate(
     size_bins: Sequence[float] | None = None,
     worst: int = 8,
     worst_by: str | None = None,
+    precision: str = "fp32",
 ) -> EvalResult:
     """Evaluate a model file on a dataset, or score an existing COCO results file
     (``predictions``) without a model. With ``out``, writes ``metrics.json``, the CSV
@@ -90,8 +92,8 @@ def evaluate(
     reading ``data``. ``run`` (a run folder) scores the validation images that run recorded,
     with its best weights, tiled and counted as it was trained; ``weights``, ``tile`` and
     ``max_det`` still override. ``weights`` may name several model files (an ensemble);
-    ``tta``, ``ensemble``, ``merge``, ``calibrated`` are as in :func:`predict`; ``size_bins``
-    (box sides in px) bound the per-size bins; ``worst_by`` ranks worst images by a type."""
+    ``tta``, ``ensemble``, ``merge``, ``calibrated``, ``precision`` are as in :func:`predict`;
+    ``size_bins`` (box sides in px) bound the per-size bins; ``worst_by`` ranks by a type."""
     if predictions is not None and calibrated:
         raise ValueError("calibrated scores need the model (--weights), not a results file")
     data_lines: list[str] = []  # the data checks' summary, for the report
@@ -104,7 +106,7 @@ def evaluate(
     if predictions is not None:
         preds = read_coco_results(predictions, dataset)
     else:
-        models = _eval_model(weights, dataset, device, allow_mismatch, max_det)
+        models = _eval_model(weights, dataset, device, allow_mismatch, max_det, precision)
         model = _detector(models, tta, ensemble, merge, calibrated)
         max_det = detections_per_img(model)
         preds = predict_dataset(model, dataset, tile, overlap, batch_size)
@@ -207,11 +209,12 @@ def _eval_model(
     device: str,
     allow_mismatch: bool,
     max_det: int | None,
+    precision: str = "fp32",
 ) -> list[FasterRCNN]:
     """The models to evaluate, their classes checked against the data's."""
     if weights is None:
         raise ValueError("evaluate needs weights or a predictions file")
-    models = _load_models(weights, device, max_det)
+    models = _load_models(weights, device, max_det, precision)
     model = models[0]
     if model.class_names and model.class_names != ds.class_names:
         message = f"model classes {model.class_names} differ from the data's {ds.class_names}"
@@ -225,13 +228,16 @@ def _eval_model(
 
 
 def _load_models(
-    weights: str | Path | Sequence[str | Path], device: str, max_det: int | None
+    weights: str | Path | Sequence[str | Path],
+    device: str,
+    max_det: int | None,
+    precision: str = "fp32",
 ) -> list[FasterRCNN]:
     """Every model file of ``weights`` (one or several), all with the same classes."""
     files = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights)
     if not files:
         raise ValueError("no model file given (--weights)")
-    models = [_load_one(f, device) for f in files]
+    models = [_load_one(f, device, precision) for f in files]
     for f, m in zip(files[1:], models[1:], strict=True):
         if m.class_names != models[0].class_names:
             raise ValueError(
@@ -246,15 +252,24 @@ def _load_models(
     return models
 
 
-def _load_one(path: str | Path, device: str) -> FasterRCNN | ExportedDetector:
-    """A model file, or an ONNX (run by ONNX Runtime) or TorchScript model ``frcnn export``
-    wrote."""
-    if Path(path).suffix.lower() == ".onnx":
+def _load_one(
+    path: str | Path, device: str, precision: str = "fp32"
+) -> FasterRCNN | ExportedDetector:
+    """A model file (computing in ``precision``), or an ONNX (run by ONNX Runtime) or
+    TorchScript model ``frcnn export`` wrote."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".onnx", ".torchscript") and precision != "fp32":
+        raise ValueError(
+            f"{path}: an exported model computes in the precision it was exported with; "
+            "--precision is for frcnn model files"
+        )
+    if suffix == ".onnx":
         return OnnxDetector(path)
-    if Path(path).suffix.lower() == ".torchscript":
+    if suffix == ".torchscript":
         return TorchScriptDetector(path)
     # Batch norms folded into the convolutions: the same detections, sooner.
-    return optimize(load_model(path, resolve_device(device)), copy_model=False)
+    model = optimize(load_model(path, resolve_device(device)), copy_model=False)
+    return with_precision(model, precision)
 
 
 def _detector(
@@ -304,6 +319,7 @@ def predict(
     ensemble: MergeOptions | None = None,
     merge: str | None = None,
     calibrated: bool = False,
+    precision: str = "fp32",
 ) -> list[Prediction]:
     """Detections for files, folders or globs, or for images in memory (a PIL image, an
     RGB NumPy array HxWx3, a tensor CHW in 0..1, or a list of them; named ``image<i>`` in the
@@ -321,11 +337,13 @@ def predict(
     each image, fused the same way. ``merge="mean"`` averages each model's NMS clusters
     into one box. One model without TTA is never fused (WBF of a single model scores worse
     than its NMS). ``calibrated`` maps each score by the calibration stored in the model
-    file (``frcnn calibrate``); ``conf`` then applies to calibrated scores."""
+    file (``frcnn calibrate``); ``conf`` then applies to calibrated scores. ``precision="bf16"``
+    runs the heavy layers in bfloat16 (faster, slightly different: :mod:`frcnn.deploy.precision`)."""
     if out is not None:
         out = Path(out)
         _check_writable(out)  # before the work, not after it
-    model = _detector(_load_models(weights, device, max_det), tta, ensemble, merge, calibrated)
+    models = _load_models(weights, device, max_det, precision)
+    model = _detector(models, tta, ensemble, merge, calibrated)
     items = (
         [sources]
         if isinstance(sources, (str, os.PathLike)) or _in_memory(sources)

@@ -23,4 +23,8 @@ CALIBRATION_METHODS = ("temperature", "isotonic")
 
 # What `frcnn export` writes (deploy/export.py) and `frcnn benchmark` times (deploy/benchmark.py).
 EXPORT_FORMATS = ("onnx", "torchscript")
-BENCHMARK_FORMATS = ("pytorch", "onnx")
+# Precisions of an export: fp32 exact; fp16 (--half) and int8 (--int8) heavy layers, ONNX.
+EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
+BENCHMARK_FORMATS = ("pytorch", "pytorch-bf16", "onnx", "onnx-int8", "onnx-fp16", "torchscript")
+# What PyTorch inference computes in (deploy/precision.py): fp32 exact, bf16 behind a flag.
+PRECISIONS = ("fp32", "bf16")

@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--formats",
         default="pytorch,onnx",
-        help=f"comma-separated, from {', '.join(BENCHMARK_FORMATS)} (default pytorch,onnx)",
+        help=f"comma-separated, from {', '.join(BENCHMARK_FORMATS)} (default pytorch,onnx); "
+        "-bf16/-fp16/-int8 are reduced-precision versions, torchscript a fixed-size graph "
+        "(then every format is timed at the model's input size)",
     )
     p.add_argument("--img-size", type=int, default=640, help="side of the timed images")
     p.add_argument("--images", type=int, default=20, help="timed images per format")
@@ -41,23 +43,36 @@ def run(args: argparse.Namespace) -> int:
             f"--formats: unknown {unknown}; choose from {', '.join(BENCHMARK_FORMATS)}"
         )
     weights = Path(args.weights)
-    files = {fmt: _file_for(weights, fmt) for fmt in formats}
+    files = {fmt: _file_for(weights, fmt, args.data) for fmt in formats}
     results = run_benchmark(
         files, args.img_size, args.images, args.threads, args.data, not args.no_memory
     )
-    print(table(results, args.img_size))
+    print(table(results))
     return 0
 
 
-def _file_for(weights: Path, fmt: str) -> Path:
+def _file_for(weights: Path, fmt: str, data: str | None) -> Path:
     """The model file of a format: the weights themselves, or their export beside them
-    (made and checked now when missing)."""
-    if fmt == "pytorch":
+    (made and checked now when missing: ONNX with --dynamic; int8 calibrated on --data)."""
+    if fmt.startswith("pytorch"):
         return weights
-    exported = weights.with_suffix(f".{fmt}")
-    if not exported.exists():
-        from ..deploy.export import export_model
+    from ..deploy.export import default_out, export_model
 
-        print(f"exporting {weights} to {exported} (--dynamic), checked against PyTorch")
-        export_model(weights, fmt, exported, dynamic=True)
+    kind, _, precision = fmt.partition("-")
+    exported = default_out(weights, kind, precision or "fp32")
+    if not exported.exists():
+        if precision == "int8" and data is None:
+            raise ValueError(
+                f"{exported} is missing and --int8 needs images to calibrate on: pass --data, "
+                "or export it first (frcnn export --weights W --int8 --data DATA --dynamic)"
+            )
+        print(f"exporting {weights} to {exported}, checked against PyTorch")
+        export_model(
+            weights,
+            kind,
+            exported,
+            dynamic=kind == "onnx",
+            precision=precision or "fp32",
+            data=data,
+        )
     return exported

@@ -70,6 +70,20 @@ def print_problems(problems, limit: int) -> None:
             print(f"  ... and {n - limit} more [{kind}]")
 
 
+def add_precision_arg(p: argparse.ArgumentParser) -> None:
+    """``--precision``: what a frcnn model file computes in (predict and eval)."""
+    from ..defaults import PRECISIONS
+
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="fp32 (exact, default) or bf16: the heavy layers in bfloat16, about twice as "
+        "fast on a CPU with AVX512-BF16/AMX, detections change slightly (frcnn benchmark "
+        "--formats pytorch,pytorch-bf16 --data DATA measures by how much)",
+    )
+
+
 def add_merge_args(p: argparse.ArgumentParser) -> None:
     """Several ``--weights`` (an ensemble), test-time augmentation, and how each image's
     detections are merged; the same for predict, eval and ensemble."""

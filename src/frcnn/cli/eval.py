@@ -11,7 +11,7 @@ from ..defaults import BATCH_SIZE, CONF, ERROR_TYPES
 if TYPE_CHECKING:
     from ..evaluation.report import EvalResult
 
-from .common import FORMATS, add_merge_args, add_tile_args, merge_options
+from .common import FORMATS, add_merge_args, add_precision_arg, add_tile_args, merge_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--device", default="auto")
     add_merge_args(p)
+    add_precision_arg(p)
     p.add_argument(
         "--calibrated",
         action="store_true",
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         size_bins=args.size_bins,
         worst=args.worst,
         worst_by=args.worst_by,
+        precision=args.precision,
     )
     report(result, args.out)
     return 0

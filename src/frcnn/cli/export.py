@@ -24,13 +24,40 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="any image height and width (default: the model's input size only)",
     )
+    reduced = p.add_mutually_exclusive_group()
+    reduced.add_argument(
+        "--half",
+        action="store_true",
+        help="ONNX with the backbone, RPN conv and box head in float16 (for GPUs; box "
+        "arithmetic stays float32); written as WEIGHTS.fp16.onnx",
+    )
+    reduced.add_argument(
+        "--int8",
+        action="store_true",
+        help="ONNX with those layers quantised to int8 (ONNX Runtime, static, calibrated on "
+        "--data); written as WEIGHTS.int8.onnx",
+    )
+    p.add_argument("--data", help="images to calibrate --int8 on (any dataset format)")
+    p.add_argument(
+        "--calibration-images", type=int, default=32, help="how many of them (default 32)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..deploy.export import export_model
 
-    out, cases = export_model(args.weights, args.format, args.out, args.opset, args.dynamic)
+    precision = "fp16" if args.half else "int8" if args.int8 else "fp32"
+    out, cases = export_model(
+        args.weights,
+        args.format,
+        args.out,
+        args.opset,
+        args.dynamic,
+        precision,
+        args.data,
+        args.calibration_images,
+    )
     for case in cases:
         print(f"  {case.line()}")
     if args.dynamic:
@@ -39,4 +66,10 @@ def run(args: argparse.Namespace) -> int:
         h, w = cases[0].size  # the first check image is at the model's input size
         shape = f"{h}x{w} images only (resize yours; boxes come back in that image's pixels)"
     print(f"wrote {out}: float32 [3, H, W] RGB in 0..1, {shape}; checked against PyTorch")
+    if precision != "fp32":
+        print(
+            f"{precision}: detections differ from fp32 by the amounts above; measure the "
+            f"accuracy cost with frcnn benchmark --weights {args.weights} --formats "
+            f"pytorch,onnx-{precision} --data DATA"
+        )
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..defaults import BATCH_SIZE, CONF
-from .common import add_merge_args, add_tile_args, merge_options, split_weights
+from .common import add_merge_args, add_precision_arg, add_tile_args, merge_options, split_weights
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--device", default="auto")
     add_merge_args(p)
+    add_precision_arg(p)
     p.add_argument(
         "--calibrated",
         action="store_true",
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         },
         **merge_options(args),
         calibrated=args.calibrated,
+        precision=args.precision,
     )
     report(results, args.out, args.format)
     return 0

@@ -8,6 +8,7 @@ process (load, warm up, run the same images).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import resource
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+log = logging.getLogger("frcnn")
 
 
 @dataclass
@@ -30,6 +33,7 @@ class FormatResult:
     peak_mb: float = float("nan")
     map50: float | None = None
     map: float | None = None
+    size: tuple[int, int] = (0, 0)
 
     @property
     def median_ms(self) -> float:
@@ -43,21 +47,31 @@ class FormatResult:
 def load_runner(fmt: str, path: str | Path, threads: int | None) -> Callable:
     """A callable ``runner([image]) -> detections`` of a model file in a format, as
     ``frcnn predict`` would run it."""
-    if fmt == "onnx":
+    if fmt.startswith("onnx"):
         from .exported import OnnxDetector
 
-        return OnnxDetector(path, threads)
+        # Not spinning: ONNX Runtime's threads otherwise busy-wait after each image and
+        # slow the format timed next.
+        return OnnxDetector(path, threads, spin=False)
+    if fmt == "torchscript":
+        from .exported import TorchScriptDetector
+
+        return TorchScriptDetector(path)
     from ..io.model_file import load_model
     from .optimize import optimize
+    from .precision import with_precision
 
-    # What `frcnn predict` runs: the model with its batch norms folded.
-    return torch.no_grad()(optimize(load_model(path), copy_model=False))
+    # What `frcnn predict [--precision bf16]` runs: the model with its batch norms folded.
+    model = optimize(load_model(path), copy_model=False)
+    return torch.no_grad()(with_precision(model, "bf16" if fmt == "pytorch-bf16" else "fp32"))
 
 
-def benchmark_images(size: int, n: int) -> list[torch.Tensor]:
-    """``n`` textured images of ``size`` pixels (seeded), as the model takes them."""
+def benchmark_images(size: int | tuple[int, int], n: int) -> list[torch.Tensor]:
+    """``n`` textured images of ``size`` pixels (a side, or height and width; seeded), as
+    the model takes them."""
+    h, w = (size, size) if isinstance(size, int) else size
     g = torch.Generator().manual_seed(0)
-    return [torch.rand(3, size, size, generator=g) for _ in range(n)]
+    return [torch.rand(3, h, w, generator=g) for _ in range(n)]
 
 
 def interleaved(runners: dict[str, Callable], images: Sequence[torch.Tensor]) -> dict[str, list]:
@@ -74,7 +88,9 @@ def interleaved(runners: dict[str, Callable], images: Sequence[torch.Tensor]) ->
     return times
 
 
-def _peak_child(fmt: str, path: str, threads: int | None, size: int, n: int, queue) -> None:
+def _peak_child(
+    fmt: str, path: str, threads: int | None, size: tuple[int, int], n: int, queue
+) -> None:
     if threads:
         torch.set_num_threads(threads)
     run = load_runner(fmt, path, threads)
@@ -84,7 +100,9 @@ def _peak_child(fmt: str, path: str, threads: int | None, size: int, n: int, que
     queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20)
 
 
-def peak_memory_mb(fmt: str, path: str, threads: int | None, size: int, n: int) -> float:
+def peak_memory_mb(
+    fmt: str, path: str, threads: int | None, size: tuple[int, int], n: int
+) -> float:
     """Peak resident memory (MiB) of a fresh process that loads the model and runs ``n``
     images (the interpreter and libraries included)."""
     context = multiprocessing.get_context("spawn")
@@ -93,6 +111,24 @@ def peak_memory_mb(fmt: str, path: str, threads: int | None, size: int, n: int) 
     child.start()
     child.join()
     return float(queue.get()) if child.exitcode == 0 and not queue.empty() else float("nan")
+
+
+def _common_size(runners: dict[str, Callable], size: int) -> tuple[int, int]:
+    """The timed images' size: ``size`` square, or the size a fixed-size export (TorchScript,
+    or ONNX without --dynamic) was made for, for every format alike.
+
+    Raises:
+        ValueError: fixed-size exports of different sizes.
+    """
+    fixed = {r.fixed_size for r in runners.values() if getattr(r, "fixed_size", None)}
+    if len(fixed) > 1:
+        raise ValueError(f"the fixed-size exports take different sizes {sorted(fixed)}")
+    if fixed:
+        h, w = fixed.pop()
+        if (h, w) != (size, size):
+            log.info("timing every format at %dx%d, the size the fixed-size export takes", h, w)
+        return h, w
+    return size, size
 
 
 def run_benchmark(
@@ -109,14 +145,15 @@ def run_benchmark(
     if threads:
         torch.set_num_threads(threads)
     runners = {fmt: load_runner(fmt, path, threads) for fmt, path in files.items()}
+    size = _common_size(runners, size)
     times = interleaved(runners, benchmark_images(size, n))
     results = []
     for fmt, path in files.items():
-        r = FormatResult(fmt, str(path), times[fmt])
+        r = FormatResult(fmt, str(path), times[fmt], size=size)
         if memory:
             r.peak_mb = peak_memory_mb(fmt, str(path), threads, size, min(n, 5))
         if data is not None:
-            scored = evaluate(path, data)
+            scored = evaluate(path, data, precision="bf16" if fmt == "pytorch-bf16" else "fp32")
             r.map50, r.map = scored.coco["AP50"], scored.coco["AP"]
         results.append(r)
     return results
@@ -126,18 +163,19 @@ def _mib(value: float) -> str:
     return f"{'-':>10}" if value != value else f"{value:>10.0f}"  # NaN: not measured
 
 
-def table(results: Sequence[FormatResult], size: int) -> str:
+def table(results: Sequence[FormatResult]) -> str:
     """The results as ``frcnn benchmark`` prints them, with each format's time relative to
     the first's."""
+    h, w = results[0].size
     lines = [
-        f"{'format':<9}{'ms/image':>10}{'p90 ms':>8}{'images/s':>10}{'peak MiB':>10}"
-        f"{'vs ' + results[0].format:>12}{'mAP50':>8}{'mAP':>8}   ({size} px)"
+        f"{'format':<13}{'ms/image':>10}{'p90 ms':>8}{'images/s':>10}{'peak MiB':>10}"
+        f"{'vs ' + results[0].format:>12}{'mAP50':>8}{'mAP':>8}   ({h}x{w} px)"
     ]
     base = results[0].median_ms
     for r in results:
         scores = f"{r.map50:>8.4f}{r.map:>8.4f}" if r.map50 is not None else f"{'-':>8}{'-':>8}"
         lines.append(
-            f"{r.format:<9}{r.median_ms:>10.1f}{r.p90_ms:>8.1f}{1000 / r.median_ms:>10.1f}"
+            f"{r.format:<13}{r.median_ms:>10.1f}{r.p90_ms:>8.1f}{1000 / r.median_ms:>10.1f}"
             f"{_mib(r.peak_mb)}{r.median_ms / base:>11.2f}x{scores}"
         )
     return "\n".join(lines)

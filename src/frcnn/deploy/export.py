@@ -10,6 +10,7 @@ description travel in the file's metadata (``metadata_props``). It is made with
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -21,8 +22,10 @@ import torch
 from torch import Tensor, nn
 
 from .._version import __version__
-from ..defaults import EXPORT_FORMATS
+from ..defaults import EXPORT_FORMATS, EXPORT_PRECISIONS
 from ..modeling.detector import FasterRCNN
+from .precision import Half, heavy_layers
+from .quantize import quantize_int8, read_calibration_images
 
 log = logging.getLogger("frcnn")
 
@@ -76,10 +79,13 @@ def export_program(model: FasterRCNN, dynamic: bool = True) -> torch.export.Expo
         return torch.export.export(OneImage(model), (example,), dynamic_shapes=shapes, strict=False)
 
 
-def metadata(model: FasterRCNN) -> dict[str, str]:
+def metadata(model: FasterRCNN, precision: str = "fp32", dynamic: bool = True) -> dict[str, str]:
     """What an exported file carries besides the graph."""
     return {
         "frcnn_version": __version__,
+        "precision": precision,
+        "input_size": json.dumps(list(input_size(model))),
+        "dynamic": json.dumps(dynamic),
         "class_names": json.dumps(model.class_names),
         "config": json.dumps(model.config),
         "calibration": json.dumps(getattr(model, "calibration", None)),
@@ -92,6 +98,7 @@ def export_onnx(
     out: str | os.PathLike,
     dynamic: bool = True,
     opset: int | None = None,
+    precision: str = "fp32",
 ) -> Path:
     """Write ``model`` as an ONNX file (see the module doc); returns its path.
 
@@ -126,11 +133,19 @@ def export_onnx(
             **options,
         )
     log.debug("torch.onnx: %s", chatter.getvalue())
-    onnx_program.model.metadata_props.update(metadata(model))
+    onnx_program.model.metadata_props.update(metadata(model, precision, dynamic))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx_program.save(str(out))
     return out
+
+
+def heavy_half(model: FasterRCNN) -> FasterRCNN:
+    """A copy of ``model`` whose heavy layers compute in float16 (explicit casts, so the
+    exported graph holds them); box arithmetic stays float32."""
+    half = copy.deepcopy(model).eval()
+    heavy_layers(half, Half)
+    return half
 
 
 def export_torchscript(model: FasterRCNN, out: str | os.PathLike) -> Path:
@@ -143,8 +158,52 @@ def export_torchscript(model: FasterRCNN, out: str | os.PathLike) -> Path:
         traced = torch.jit.trace(OneImage(model), (example,), check_trace=False)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(traced, str(out), _extra_files={"frcnn.json": json.dumps(metadata(model))})
+    extra = {"frcnn.json": json.dumps(metadata(model, dynamic=False))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation notice
+        torch.jit.save(traced, str(out), _extra_files=extra)
     return out
+
+
+def default_out(weights: Path, format: str, precision: str = "fp32") -> Path:
+    """Where an export goes unless told: beside the weights, ``best.onnx``,
+    ``best.fp16.onnx``, ``best.int8.onnx``, ``best.torchscript``."""
+    tag = "" if precision == "fp32" else f".{precision}"
+    return weights.with_name(f"{weights.stem}{tag}.{format}")
+
+
+def _check_request(format: str, precision: str, dynamic: bool, data: object) -> None:
+    """Refuse what cannot be exported, saying what to do instead."""
+    if format not in EXPORT_FORMATS:
+        raise ValueError(
+            f"unknown export format {format!r}; choose from {', '.join(EXPORT_FORMATS)}"
+        )
+    if precision not in EXPORT_PRECISIONS:
+        raise ValueError(
+            f"unknown precision {precision!r}; choose from {', '.join(EXPORT_PRECISIONS)}"
+        )
+    if format == "torchscript" and dynamic:
+        raise ValueError(
+            "a TorchScript export is traced at one image size; for any size use "
+            "--format onnx --dynamic"
+        )
+    if format == "torchscript" and precision != "fp32":
+        raise ValueError("--half and --int8 are ONNX exports: use --format onnx")
+    if precision == "int8" and data is None:
+        raise ValueError(
+            "--int8 needs --data: images to measure the activation ranges on (a few dozen "
+            "from your training or validation data)"
+        )
+
+
+def _fail_if_differs(cases: list, written: Path) -> None:
+    failed = [c for c in cases if c.problem]
+    if failed:
+        written.unlink(missing_ok=True)
+        raise ValueError(
+            f"the exported model's detections differ from PyTorch's, so {written} was removed: "
+            + "; ".join(c.line() for c in failed)
+        )
 
 
 def export_model(
@@ -153,42 +212,53 @@ def export_model(
     out: str | os.PathLike | None = None,
     opset: int | None = None,
     dynamic: bool = False,
+    precision: str = "fp32",
+    data: str | os.PathLike | None = None,
+    calibration_images: int = 32,
 ) -> tuple[Path, list]:
     """Export a model file and check the export against PyTorch on a few images (see
     :mod:`frcnn.deploy.parity`); returns the file and the checked cases.
 
+    ``precision`` ``fp16`` (``--half``) or ``int8`` (``--int8``, calibrated on up to
+    ``calibration_images`` images of ``data``) puts the heavy layers of an ONNX export in
+    that precision (:mod:`frcnn.deploy.precision`, :mod:`frcnn.deploy.quantize`); their
+    detections are compared and the differences reported, not required to vanish (an int8
+    export's float32 graph is checked strictly first). ``frcnn benchmark --data`` measures
+    what they cost in accuracy.
+
     Raises:
         ValueError: the exported model's detections differ (the file is removed), or an
-            unknown format.
+            unknown format or precision, or one the format cannot take.
     """
     from ..io.model_file import load_model
     from .exported import OnnxDetector, TorchScriptDetector
+    from .optimize import optimize
     from .parity import check_parity, parity_images
 
-    if format not in EXPORT_FORMATS:
-        raise ValueError(
-            f"unknown export format {format!r}; choose from {', '.join(EXPORT_FORMATS)}"
-        )
+    _check_request(format, precision, dynamic, data)
     weights = Path(weights)
-    out = Path(out) if out else weights.with_suffix(f".{format}")
+    out = Path(out) if out else default_out(weights, format, precision)
     model = load_model(weights, "cpu")
+    images = parity_images(input_size(model), dynamic)
+    fast = optimize(model)  # exported with its batch norms folded; checked against `model`
     if format == "torchscript":
-        if dynamic:
-            raise ValueError(
-                "a TorchScript export is traced at one image size; for any size use "
-                "--format onnx --dynamic"
-            )
-        written = export_torchscript(model, out)
+        written = export_torchscript(fast, out)
         runner = TorchScriptDetector(written)
-    else:
-        written = export_onnx(model, out, dynamic, opset)
+    elif precision == "int8":
+        fp32 = export_onnx(fast, out.with_name(f"{out.stem}.fp32-part.onnx"), dynamic, opset)
+        try:
+            _fail_if_differs(check_parity(model, OnnxDetector(fp32), images), fp32)
+            size = None if dynamic else input_size(model)
+            written = quantize_int8(
+                fp32, out, read_calibration_images(data, calibration_images, size)
+            )
+        finally:
+            fp32.unlink(missing_ok=True)
         runner = OnnxDetector(written)
-    cases = check_parity(model, runner, parity_images(input_size(model), dynamic))
-    failed = [c for c in cases if c.problem]
-    if failed:
-        written.unlink(missing_ok=True)
-        raise ValueError(
-            f"the exported model's detections differ from PyTorch's, so {written} was removed: "
-            + "; ".join(c.line() for c in failed)
-        )
+    else:
+        exported = heavy_half(fast) if precision == "fp16" else fast
+        written = export_onnx(exported, out, dynamic, opset, precision)
+        runner = OnnxDetector(written)
+    cases = check_parity(model, runner, images, strict=precision == "fp32")
+    _fail_if_differs(cases, written)
     return written, cases

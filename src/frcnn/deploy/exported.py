@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -21,6 +22,9 @@ class ExportedDetector:
         self.class_names = json.loads(meta.get("class_names", "null"))
         self.config = json.loads(meta.get("config", "{}"))
         self.calibration = json.loads(meta.get("calibration", "null"))
+        self.precision = meta.get("precision", "fp32")
+        size = json.loads(meta.get("input_size", "null"))  # older exports: not recorded
+        self.fixed_size = tuple(size) if size and meta.get("dynamic") == "false" else None
         self.detections_per_img = int(self.config.get("box_detections_per_img", 100))
 
     def eval(self) -> ExportedDetector:
@@ -33,6 +37,13 @@ class ExportedDetector:
     def __call__(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:
         out = []
         for image in images:
+            if self.fixed_size and tuple(image.shape[-2:]) != self.fixed_size:
+                h, w = self.fixed_size
+                raise ValueError(
+                    f"{self.path} was exported for {h}x{w} images and got one of "
+                    f"{image.shape[-2]}x{image.shape[-1]}: resize it, or export with "
+                    "--format onnx --dynamic for any size"
+                )
             boxes, scores, labels = (torch.as_tensor(v) for v in self.run(image))
             out.append({"boxes": boxes, "scores": scores, "labels": labels.long()})
         return out
@@ -45,7 +56,9 @@ class OnnxDetector(ExportedDetector):
         ImportError: onnxruntime missing. ValueError: not an ONNX model frcnn exported.
     """
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike, threads: int | None = None, spin: bool = True
+    ) -> None:
         try:
             import onnxruntime as ort
         except ImportError as err:
@@ -55,6 +68,8 @@ class OnnxDetector(ExportedDetector):
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
+        if not spin:  # idle threads sleep at once instead of spinning (when sharing the CPU)
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"]
@@ -85,7 +100,9 @@ class TorchScriptDetector(ExportedDetector):
 
         extra = {"frcnn.json": ""}
         try:
-            self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation
+                self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         except Exception as err:  # TorchScript raises its own error types
             raise ValueError(f"{path}: not a readable TorchScript model ({err})") from None
         if not extra["frcnn.json"]:

@@ -121,7 +121,8 @@ class MultiScaleRoIAlign(nn.Module):
             pooled = fast_roi_align(
                 feature, rois[idx], self.output_size, 1.0 / stride, self.sampling_ratio
             )
-            # Under autocast levels may come back in different dtypes; the in-place copy
-            # is not autocast, so cast explicitly.
-            out[idx] = pooled.to(out.dtype)
+            # Under autocast levels may come back in different dtypes; the copy is not
+            # autocast, so cast explicitly. index_copy (not out[idx] = ...): a TorchScript
+            # trace of the indexed assignment bakes in the traced image's RoI counts.
+            out = out.index_copy(0, idx, pooled.to(out.dtype))
         return out

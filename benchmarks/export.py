@@ -1,11 +1,13 @@
-"""PyTorch against its ONNX export (ONNX Runtime, CPU) on the same images, one process,
-interleaved image by image: median and p90 ms per image, images/s and the ratio (< 1: the
-export is faster); with --data, mAP50 and mAP of each (the export must not change them).
-The measuring is ``frcnn benchmark``'s (frcnn/deploy/benchmark.py), without its
-peak-memory processes.
+"""Every format of a model on the same images, one process, interleaved image by image:
+median and p90 ms per image, images/s and the ratio to PyTorch (< 1: faster); with --data,
+mAP50 and mAP of each (the float32 exports must not change them; the reduced-precision
+ones show what they cost). Missing exports are made beside the weights (ONNX with
+--dynamic; int8 calibrated on --data). The measuring is ``frcnn benchmark``'s
+(frcnn/deploy/benchmark.py), without its peak-memory processes. A TorchScript file is
+traced at the model's input size, so with it every format is timed at that size.
 
     .venv/bin/python benchmarks/export.py --weights runs/demo/train/weights/best.safetensors \
-        [--onnx runs/demo/model.onnx] [--data runs/demo/data/val] [--images 20] [--size 256]
+        --data runs/demo/data/val [--formats pytorch,onnx] [--images 30] [--size 256]
 """
 
 from __future__ import annotations
@@ -14,22 +16,24 @@ import argparse
 
 import torch
 
-from frcnn.deploy.benchmark import run_benchmark, table
-from frcnn.deploy.export import export_model
+from frcnn.defaults import BENCHMARK_FORMATS
+from frcnn.deploy.benchmark import format_file, run_benchmark, table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True)
-    parser.add_argument("--onnx", help="an export of --weights (default: export it now)")
-    parser.add_argument("--data", help="score both on this data too")
-    parser.add_argument("--images", type=int, default=20)
+    parser.add_argument("--data", help="score every format on this data (and calibrate int8)")
+    parser.add_argument("--formats", default=",".join(BENCHMARK_FORMATS))
+    parser.add_argument("--images", type=int, default=30)
     parser.add_argument("--size", type=int, default=256, help="side of the timed images")
     args = parser.parse_args()
-    onnx = args.onnx or export_model(args.weights, dynamic=True)[0]
-    files = {"pytorch": args.weights, "onnx": onnx}
+    formats = [f for f in args.formats.split(",") if f]
+    if args.data is None and "onnx-int8" in formats:
+        formats.remove("onnx-int8")  # nothing to calibrate on
+    files = {fmt: format_file(args.weights, fmt, args.data) for fmt in formats}
     results = run_benchmark(files, args.size, args.images, data=args.data, memory=False)
-    print(f"{args.images} images of {args.size} px, {torch.get_num_threads()} threads")
+    print(f"{args.images} images, {torch.get_num_threads()} threads")
     print(table(results))
 
 

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..deploy.benchmark import run_benchmark, table
+    from ..deploy.benchmark import format_file, run_benchmark, table
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     unknown = sorted(set(formats) - set(BENCHMARK_FORMATS))
@@ -43,36 +43,9 @@ def run(args: argparse.Namespace) -> int:
             f"--formats: unknown {unknown}; choose from {', '.join(BENCHMARK_FORMATS)}"
         )
     weights = Path(args.weights)
-    files = {fmt: _file_for(weights, fmt, args.data) for fmt in formats}
+    files = {fmt: format_file(weights, fmt, args.data) for fmt in formats}
     results = run_benchmark(
         files, args.img_size, args.images, args.threads, args.data, not args.no_memory
     )
     print(table(results))
     return 0
-
-
-def _file_for(weights: Path, fmt: str, data: str | None) -> Path:
-    """The model file of a format: the weights themselves, or their export beside them
-    (made and checked now when missing: ONNX with --dynamic; int8 calibrated on --data)."""
-    if fmt.startswith("pytorch"):
-        return weights
-    from ..deploy.export import default_out, export_model
-
-    kind, _, precision = fmt.partition("-")
-    exported = default_out(weights, kind, precision or "fp32")
-    if not exported.exists():
-        if precision == "int8" and data is None:
-            raise ValueError(
-                f"{exported} is missing and --int8 needs images to calibrate on: pass --data, "
-                "or export it first (frcnn export --weights W --int8 --data DATA --dynamic)"
-            )
-        print(f"exporting {weights} to {exported}, checked against PyTorch")
-        export_model(
-            weights,
-            kind,
-            exported,
-            dynamic=kind == "onnx",
-            precision=precision or "fp32",
-            data=data,
-        )
-    return exported

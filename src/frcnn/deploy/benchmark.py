@@ -44,6 +44,34 @@ class FormatResult:
         return float(np.percentile(self.seconds, 90) * 1000)
 
 
+def format_file(weights: str | Path, fmt: str, data: str | Path | None = None) -> Path:
+    """The model file of a format: the weights themselves, or their export beside them
+    (made and checked now when missing: ONNX with --dynamic; int8 calibrated on --data)."""
+    weights = Path(weights)
+    if fmt.startswith("pytorch"):
+        return weights
+    from .export import default_out, export_model
+
+    kind, _, precision = fmt.partition("-")
+    exported = default_out(weights, kind, precision or "fp32")
+    if not exported.exists():
+        if precision == "int8" and data is None:
+            raise ValueError(
+                f"{exported} is missing and --int8 needs images to calibrate on: pass --data, "
+                "or export it first (frcnn export --weights W --int8 --data DATA --dynamic)"
+            )
+        log.info("exporting %s to %s, checked against PyTorch", weights, exported)
+        export_model(
+            weights,
+            kind,
+            exported,
+            dynamic=kind == "onnx",
+            precision=precision or "fp32",
+            data=data,
+        )
+    return exported
+
+
 def load_runner(fmt: str, path: str | Path, threads: int | None) -> Callable:
     """A callable ``runner([image]) -> detections`` of a model file in a format, as
     ``frcnn predict`` would run it."""
@@ -96,8 +124,21 @@ def _peak_child(
     run = load_runner(fmt, path, threads)
     for image in benchmark_images(size, n):
         run([image])
+    queue.put(_own_peak_mb())
+
+
+def _own_peak_mb() -> float:
+    """This process's peak resident memory in MiB. On Linux VmHWM of /proc/self/status: the
+    peak of this program image alone (ru_maxrss would also count the parent's memory at the
+    fork that started this process, kept across exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
 def peak_memory_mb(

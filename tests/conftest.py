@@ -30,3 +30,19 @@ def frcnn_log():
     yield seen
     logger.removeHandler(handler)
     logger.setLevel(level)
+
+
+def synth_batch(n: int, size: int, seed: int):
+    """``n`` synthetic images (CHW, 0..1) of ``size`` px with 1-3 shapes each, and their
+    targets."""
+    import numpy as np
+
+    from frcnn.data.synth import synth_image
+
+    rng = np.random.default_rng(seed)
+    images, targets = [], []
+    for _ in range(n):
+        image, boxes, labels = synth_image(rng, size, empty_prob=0.0, max_objects=3)
+        images.append(torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255)
+        targets.append({"boxes": torch.from_numpy(boxes), "labels": torch.from_numpy(labels)})
+    return images, targets

@@ -3,25 +3,14 @@ batch norms, trained briefly on synthetic shapes, exported to ONNX (any size) an
 TorchScript; both detect what PyTorch detects on held-out synthetic images, and the
 reduced-precision exports stay close."""
 
-import numpy as np
 import pytest
 import torch
+from conftest import synth_batch
 
 import frcnn
-from frcnn.data.synth import synth_image
 from frcnn.deploy.parity import check_parity
 
 pytest.importorskip("onnxruntime")
-
-
-def _images(n: int, size: int, seed: int):
-    rng = np.random.default_rng(seed)
-    images, targets = [], []
-    for _ in range(n):
-        image, boxes, labels = synth_image(rng, size, empty_prob=0.0, max_objects=3)
-        images.append(torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255)
-        targets.append({"boxes": torch.from_numpy(boxes), "labels": torch.from_numpy(labels)})
-    return images, targets
 
 
 def _at_least_a_pixel(detector):
@@ -55,7 +44,7 @@ def trained(tmp_path_factory):
         anchor_sizes=[[16], [32], [64], [128], [256]],
         box_batch_size_per_image=64,
     ).train()
-    images, targets = _images(8, 160, seed=1)
+    images, targets = synth_batch(8, 160, seed=1)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     for step in range(60):
         batch = slice(step % 2 * 4, step % 2 * 4 + 4)
@@ -80,7 +69,7 @@ def test_a_trained_model_exports_with_parity(trained, fmt):
     runner = OnnxDetector(out) if fmt == "onnx" else TorchScriptDetector(out)
     # Textured a little: on flat synthetic backgrounds many anchors have exactly equal
     # objectness, and which of the tied ones a top-k keeps differs between the runtimes.
-    held_out, _ = _images(6, 160, seed=9)
+    held_out, _ = synth_batch(6, 160, seed=9)
     g = torch.Generator().manual_seed(0)
     held_out = [image * 0.97 + 0.03 * torch.rand(image.shape, generator=g) for image in held_out]
     named = [(f"shapes {i}", image) for i, image in enumerate(held_out)]

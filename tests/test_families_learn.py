@@ -4,9 +4,9 @@
 import numpy as np
 import pytest
 import torch
+from conftest import synth_batch
 
 import frcnn
-from frcnn.data.synth import synth_image
 
 FAMILIES = [
     "resnet18_fpn",
@@ -16,16 +16,6 @@ FAMILIES = [
     "cspdarknet53_pan",
     "cspmirrornet_pan",
 ]
-
-
-def _batch(n: int, size: int, seed: int):
-    rng = np.random.default_rng(seed)
-    images, targets = [], []
-    for _ in range(n):
-        image, boxes, labels = synth_image(rng, size, empty_prob=0.0, max_objects=3)
-        images.append(torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255)
-        targets.append({"boxes": torch.from_numpy(boxes), "labels": torch.from_numpy(labels)})
-    return images, targets
 
 
 @pytest.mark.slow
@@ -45,7 +35,7 @@ def test_training_lowers_the_loss(name):
         box_batch_size_per_image=64,
         rpn_post_nms_top_n_train=300,
     ).train()
-    images, targets = _batch(4, 160, seed=1)
+    images, targets = synth_batch(4, 160, seed=1)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     losses = []
     for _ in range(40):

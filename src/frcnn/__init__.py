@@ -40,6 +40,8 @@ _LAZY = {
     "run_tune": ".experiments.tune",
     "export_model": ".deploy.export",
     "optimize": ".deploy.optimize",
+    "explain": ".explainer.run",
+    "trace_stages": ".explainer.trace",
 }
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "build_model",
     "calibrate",
     "evaluate",
+    "explain",
     "export_model",
     "find_label_issues",
     "load_config",
@@ -70,6 +73,7 @@ __all__ = [
     "run_kfold",
     "run_tune",
     "save_model",
+    "trace_stages",
     "train",
 ]
 
@@ -95,6 +99,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
     from .experiments.kfold import run_kfold
     from .experiments.label_issues import find_label_issues
     from .experiments.tune import run_tune
+    from .explainer.run import explain
+    from .explainer.trace import trace_stages
     from .inference.ensemble import MergedDetector, MergeOptions
     from .io.model_file import load_model, save_model
     from .modeling.backbones import BACKBONES, BackboneSpec, FeatureLevel

@@ -29,7 +29,7 @@ SECTIONS = (
     ("data", "Dataset"),
 )
 
-_STYLE = """
+STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
 header{background:#1f3b57;color:#fff;padding:14px 24px}header h1{margin:0;font-size:22px}
 header p{margin:4px 0 0;font-size:13px;opacity:.85}
@@ -47,7 +47,7 @@ border-radius:6px;padding:8px 14px;min-width:110px}.card b{display:block;font-si
 """
 
 
-def _image(folder: Path, name: str, alt: str) -> str:
+def image_tag(folder: Path, name: str, alt: str) -> str:
     """An ``<img>`` holding the file's bytes (a data URI), or a note that it is missing."""
     path = folder / name
     if not path.exists():
@@ -119,7 +119,7 @@ def _errors_section(result: EvalResult, folder: Path) -> str:
         f"hard negatives, more background images or a higher threshold; <b>Miss</b> small or "
         f"rare objects (see the per-size table), resolution, anchors, more data.</p>"
         + _table(rows)
-        + _image(folder, "errors.png", "error breakdown")
+        + image_tag(folder, "errors.png", "error breakdown")
         + "<h3>Per class</h3>"
         + _table(e.per_class, columns)
     )
@@ -135,14 +135,14 @@ def _calibration_section(result: EvalResult, folder: Path) -> str:
         f"(expected calibration error, over every detection) {_fmt(r.ece)}. "
         f"<code>frcnn calibrate</code> fits a map that keeps the ranking (and mAP) and makes "
         f"scores probabilities.</p>"
-        + _image(folder, "reliability.png", "reliability diagram")
+        + image_tag(folder, "reliability.png", "reliability diagram")
         + _table(r.per_class)
     )
 
 
 def _data_section(folder: Path, data_lines: Sequence[str]) -> str:
     text = "\n".join(data_lines) if data_lines else "no data check recorded for this evaluation"
-    return f"<pre>{html.escape(text)}</pre>" + _image(
+    return f"<pre>{html.escape(text)}</pre>" + image_tag(
         folder, "labels.png", "labels per class and box sizes"
     )
 
@@ -151,7 +151,7 @@ def _body(result: EvalResult, folder: Path, data_lines: Sequence[str]) -> dict[s
     sizes = result.sizes
     return {
         "summary": _cards(result),
-        "curves": _image(folder, "results.png", "learning curves (a training run's)"),
+        "curves": image_tag(folder, "results.png", "learning curves (a training run's)"),
         "coco": f"<pre>{html.escape(result.coco_summary)}</pre>",
         "classes": f"<p>{html.escape(result.table().splitlines()[0])}.</p>"
         + _table([result.all_row(), *result.per_class]),
@@ -165,15 +165,15 @@ def _body(result: EvalResult, folder: Path, data_lines: Sequence[str]) -> dict[s
         "calibration": _calibration_section(result, folder),
         "confusion": f"<p>Score &ge; {result.conf}, IoU 0.5; matched within the class first, so the "
         "diagonal holds the true positives.</p>"
-        + _image(folder, "confusion_matrix.png", "confusion matrix")
-        + _image(folder, "confusion_matrix_normalized.png", "confusion matrix, normalised"),
-        "pr-f1": _image(folder, "PR_curve.png", "precision-recall curve")
-        + _image(folder, "F1_curve.png", "F1 curve"),
+        + image_tag(folder, "confusion_matrix.png", "confusion matrix")
+        + image_tag(folder, "confusion_matrix_normalized.png", "confusion matrix, normalised"),
+        "pr-f1": image_tag(folder, "PR_curve.png", "precision-recall curve")
+        + image_tag(folder, "F1_curve.png", "F1 curve"),
         "worst": f"<p>The images with the most errors among detections scoring &ge; {result.conf}: "
         "objects on the left (missed ones in pink), detections on the right coloured by error type "
         "(green: correct).</p>"
-        + _image(folder, "worst_images.jpg", "worst images")
-        + _image(folder, "val_predictions.jpg", "validation predictions"),
+        + image_tag(folder, "worst_images.jpg", "worst images")
+        + image_tag(folder, "val_predictions.jpg", "validation predictions"),
         "data": _data_section(folder, data_lines),
     }
 
@@ -191,7 +191,7 @@ def write_report(
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
         f"<header><h1>{html.escape(title)}</h1><p>{result.num_images} images, "
         f"{len(result.class_names)} classes; written {when} by frcnn</p></header>"
         f"<nav>{nav}</nav><main>{sections}</main></body></html>\n"

@@ -374,7 +374,7 @@ def _in_window(boxes: np.ndarray, window: tuple[int, ...]) -> tuple[np.ndarray, 
     return shifted, inside
 
 
-def _panel(
+def panel(
     view: Image.Image,
     draw: Callable[[Image.Image, float], Image.Image],
     caption: str,
@@ -391,7 +391,7 @@ def _panel(
     return panel
 
 
-def _grid(panels: Sequence[Image.Image], cell: int, out: Path) -> None:
+def grid(panels: Sequence[Image.Image], cell: int, out: Path) -> None:
     """Panels four to a row (two image pairs), saved as one picture."""
     if not panels:
         return
@@ -436,10 +436,10 @@ def prediction_grid(
         truth = (gt[gt_in], np.asarray(gt_labels)[gt_in], None)
         found = (pb[p_in], np.asarray(pred["labels"])[p_in], np.asarray(pred["scores"])[p_in])
         panels += [
-            _panel(view, _labelled(truth, class_names), f"{caption}{note}", cell),
-            _panel(view, _labelled(found, class_names), "predictions", cell),
+            panel(view, _labelled(truth, class_names), f"{caption}{note}", cell),
+            panel(view, _labelled(found, class_names), "predictions", cell),
         ]
-    _grid(panels, cell, out)
+    grid(panels, cell, out)
 
 
 def _labelled(
@@ -492,7 +492,7 @@ def error_grid(
                 )
             )
         panels += [
-            _panel(view, sides[0], f"{caption}{note}", cell),
-            _panel(view, sides[1], "detections by error type", cell),
+            panel(view, sides[0], f"{caption}{note}", cell),
+            panel(view, sides[1], "detections by error type", cell),
         ]
-    _grid(panels, cell, out)
+    grid(panels, cell, out)

@@ -42,7 +42,7 @@ class RPNHead(nn.Module):
         return objectness, deltas
 
 
-def _flatten_level(x: Tensor, values_per_anchor: int) -> Tensor:
+def flatten_level(x: Tensor, values_per_anchor: int) -> Tensor:
     n, _, h, w = x.shape
     # (N, A*C, H, W) -> (N, A, C, H, W) -> (N, H, W, A, C) -> (N, H*W*A, C)
     x = x.view(n, -1, values_per_anchor, h, w).permute(0, 3, 4, 1, 2)
@@ -127,8 +127,8 @@ class RegionProposalNetwork(nn.Module):
         objectness, deltas = self.head(features)
         anchors = self.anchor_generator(batch_shape, features)
         # Per level: (N, A, H, W) -> (N, H*W*A) and (N, A*4, H, W) -> (N, H*W*A, 4)
-        objectness = [_flatten_level(o, 1).squeeze(-1) for o in objectness]
-        deltas = [_flatten_level(d, 4) for d in deltas]
+        objectness = [flatten_level(o, 1).squeeze(-1) for o in objectness]
+        deltas = [flatten_level(d, 4) for d in deltas]
 
         proposals = self.select_proposals(objectness, deltas, anchors, image_sizes)
 
@@ -149,6 +149,21 @@ class RegionProposalNetwork(nn.Module):
         anchors: Sequence[Tensor],
         image_sizes: Sequence[tuple[int, int]],
     ) -> list[Tensor]:
+        """Per image the proposals: the top-k anchors of each level decoded, then
+        :meth:`candidates`, per-level NMS and the best ``post_nms_top_n``."""
+        boxes, scores, levels = self.top_anchors(objectness, deltas, anchors)
+        proposals = []
+        for img_boxes, img_scores, size in zip(boxes, scores, image_sizes, strict=True):
+            img_boxes, img_scores, img_levels = self.candidates(img_boxes, img_scores, levels, size)
+            keep = batched_nms(img_boxes, img_scores, img_levels, self.nms_thresh)
+            proposals.append(img_boxes[keep[: self.post_nms_top_n]])
+        return proposals
+
+    def top_anchors(
+        self, objectness: Sequence[Tensor], deltas: Sequence[Tensor], anchors: Sequence[Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The ``pre_nms_top_n`` anchors of each level by objectness, decoded: boxes
+        [N, k_total, 4], probabilities [N, k_total] and each one's level [k_total]."""
         num_images = objectness[0].shape[0]
         batch_idx = torch.arange(num_images, device=objectness[0].device)[:, None]
         scores, boxes, levels = [], [], []
@@ -162,19 +177,17 @@ class RegionProposalNetwork(nn.Module):
             boxes.append(self.box_coder.decode(top_deltas, top_anchors).view(num_images, k, 4))
             scores.append(top_obj)
             levels.append(torch.full((k,), level, dtype=torch.int64, device=obj.device))
-        scores = torch.sigmoid(torch.cat(scores, dim=1))
-        boxes = torch.cat(boxes, dim=1)
-        levels = torch.cat(levels)
+        return torch.cat(boxes, dim=1), torch.sigmoid(torch.cat(scores, dim=1)), torch.cat(levels)
 
-        proposals = []
-        for img_boxes, img_scores, size in zip(boxes, scores, image_sizes, strict=True):
-            img_boxes = clip_boxes(img_boxes, size)
-            keep = remove_small_boxes(img_boxes, self.min_size)
-            keep = keep[img_scores[keep] >= self.score_thresh]
-            img_boxes, img_scores, img_levels = img_boxes[keep], img_scores[keep], levels[keep]
-            keep = batched_nms(img_boxes, img_scores, img_levels, self.nms_thresh)
-            proposals.append(img_boxes[keep[: self.post_nms_top_n]])
-        return proposals
+    def candidates(
+        self, boxes: Tensor, scores: Tensor, levels: Tensor, size: tuple[int, int]
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """One image's decoded top-k boxes before NMS: clipped to the image, without the
+        tiny ones and those under the score threshold; with their probabilities and levels."""
+        boxes = clip_boxes(boxes, size)
+        keep = remove_small_boxes(boxes, self.min_size)
+        keep = keep[scores[keep] >= self.score_thresh]
+        return boxes[keep], scores[keep], levels[keep]
 
     def losses(
         self,

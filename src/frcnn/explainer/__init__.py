@@ -1,0 +1,1 @@
+"""`frcnn explain`: every stage of a detector on one image, drawn."""

@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+TUTORIALS_STAMP := $(VENV)/.tutorials-stamp
 
-.PHONY: install demo test test-slow lint format bench clean
+.PHONY: install demo test test-slow lint format bench tutorials clean
 
 install: $(STAMP)
 
@@ -21,12 +22,12 @@ demo: $(STAMP)
 	$(PY) -m frcnn demo
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks docs/tutorials
+	$(PY) -m ruff format --check src tests benchmarks docs/tutorials
 
 format: $(STAMP)
-	$(PY) -m ruff format src tests benchmarks
-	$(PY) -m ruff check --fix src tests benchmarks
+	$(PY) -m ruff format src tests benchmarks docs/tutorials
+	$(PY) -m ruff check --fix src tests benchmarks docs/tutorials
 
 test: lint
 	$(PY) -m pytest
@@ -36,6 +37,15 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/vs_torchvision.py
+
+# The tutorials' own dependencies (jupytext, nbclient, a kernel, nbconvert), then every
+# tutorial executed; a failing cell fails the target.
+$(TUTORIALS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[tutorials]'
+	touch $(TUTORIALS_STAMP)
+
+tutorials: $(TUTORIALS_STAMP)
+	$(PY) docs/tutorials/build.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -40,11 +40,21 @@ _LAZY = {
     "run_tune": ".experiments.tune",
     "export_model": ".deploy.export",
     "optimize": ".deploy.optimize",
+    "read_dataset": ".data.sources",
+    "check_dataset": ".data.check",
+    "write_dataset": ".data.write",
+    "write_synth": ".data.synth",
+    "fit_anchors": ".data.anchor_fit",
     "explain": ".explainer.run",
     "trace_stages": ".explainer.trace",
 }
 
 __all__ = [
+    "check_dataset",
+    "fit_anchors",
+    "read_dataset",
+    "write_dataset",
+    "write_synth",
     "BACKBONES",
     "MODELS",
     "NECKS",
@@ -93,6 +103,11 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
     from .api import calibrate, evaluate, predict, train
     from .config import TrainConfig, load_config
+    from .data.anchor_fit import fit_anchors
+    from .data.check import check_dataset
+    from .data.sources import read_dataset
+    from .data.synth import write_synth
+    from .data.write import write_dataset
     from .deploy.export import export_model
     from .deploy.optimize import optimize
     from .engine.hooks import Callback, Hook

@@ -9,6 +9,7 @@ figures to docs/tutorials/rendered/<name>.md. Any failing cell fails the build.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,7 @@ def render(notebook, name: str) -> Path:
         notebook, resources={"output_files_dir": f"{name}_files"}
     )
     RENDERED.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(RENDERED / f"{name}_files", ignore_errors=True)  # figures of an older run
     for file, data in resources.get("outputs", {}).items():
         (RENDERED / file).parent.mkdir(parents=True, exist_ok=True)
         (RENDERED / file).write_bytes(data)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+
+def use_file_backend() -> None:
+    """Draw to files (Agg), whatever display there is, except inside a notebook, whose
+    inline backend already draws off screen: switching it would stop the notebook's own
+    ``plt.show()`` from showing anything."""
+    if "inline" not in str(matplotlib.rcParams["backend"]) + os.environ.get("MPLBACKEND", ""):
+        matplotlib.use("Agg")
+
+
+use_file_backend()
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402

@@ -261,13 +261,12 @@ def _write_outputs(study: Any, out: Path) -> TuneResult:
 def _plots(study: Any, out: Path) -> None:
     import warnings
 
-    import matplotlib
     from optuna.exceptions import ExperimentalWarning
+
+    from ..evaluation.plots import plt
 
     warnings.filterwarnings("ignore", category=ExperimentalWarning)  # optuna's plots: stable for us
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
 
     ax = ovm.plot_optimization_history(study)

@@ -162,10 +162,7 @@ def _sampling(t: Trace, base, out: Path) -> Stage | None:
 
 
 def _class_scores(t: Trace, base, out: Path) -> Stage:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..evaluation.plots import plt
 
     fg = t.class_scores[:, 1:]
     top = strongest(fg.max(1).values if fg.numel() else fg.new_zeros(0), 20)

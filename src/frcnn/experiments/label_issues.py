@@ -38,6 +38,7 @@ import numpy as np
 from ..boxes.overlap import box_ioa, box_iou
 from ..data.images import load_image, to_pil
 from ..data.records import DetectionDataset, ImageRecord, label_name
+from ..evaluation.matching import detection_arrays
 from ..io.atomic import atomic_write_csv
 
 log = logging.getLogger("frcnn")
@@ -99,7 +100,7 @@ def measure_reliability(ds: DetectionDataset, by_id: dict[int, dict], conf: floa
     det = ([np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, bool)])
     gt = ([np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, bool)])
     for rec in ds.images:
-        pb, ps, pl = _arrays(by_id.get(int(rec.image_id)))
+        pb, ps, pl = detection_arrays(by_id.get(int(rec.image_id)))
         sure = ps >= conf
         pb, ps, pl = pb[sure], ps[sure], pl[sure]
         keep = ~(rec.iscrowd | rec.ignore)
@@ -118,17 +119,6 @@ def measure_reliability(ds: DetectionDataset, by_id: dict[int, dict], conf: floa
             part.append(values)
     k = ds.num_classes
     return Reliability(conf, _rates(*det, (k, SCORE_BINS)), _rates(*gt, (k, len(SIZE_EDGES) + 1)))
-
-
-def _arrays(pred: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(boxes [N, 4], scores [N], labels [N])`` of a prediction (empty for None)."""
-    if pred is None:
-        return np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)
-    return (
-        np.asarray(pred["boxes"], np.float64).reshape(-1, 4),
-        np.asarray(pred["scores"], np.float64).reshape(-1),
-        np.asarray(pred["labels"], np.int64).reshape(-1),
-    )
 
 
 @dataclass
@@ -167,7 +157,9 @@ def find_label_issues(
     rel = measure_reliability(ds, by_id, conf) if calibrate else Reliability(conf)
     issues: list[LabelIssue] = []
     for rec in ds.images:
-        issues += _image_issues(rec, _arrays(by_id.get(int(rec.image_id))), rel, background_iou)
+        issues += _image_issues(
+            rec, detection_arrays(by_id.get(int(rec.image_id))), rel, background_iou
+        )
     issues.sort(key=lambda i: -i.rank)
     return issues
 

@@ -70,9 +70,10 @@ def _rpn_stage(model: torch.nn.Module, batch: Tensor, features: list, sizes: lis
     anchors = rpn.anchor_generator(tuple(batch.shape[-2:]), features)
     flat_obj = [flatten_level(o, 1).squeeze(-1) for o in objectness]
     flat_deltas = [flatten_level(d, 4) for d in deltas]
-    proposals = rpn.select_proposals(flat_obj, flat_deltas, anchors, sizes)[0]
+    # select_proposals' steps one by one, keeping the candidates NMS starts from
     boxes, scores, levels = rpn.top_anchors(flat_obj, flat_deltas, anchors)
-    before, before_scores, _ = rpn.candidates(boxes[0], scores[0], levels, sizes[0])
+    before, before_scores, before_levels = rpn.candidates(boxes[0], scores[0], levels, sizes[0])
+    proposals = rpn.best_after_nms(before, before_scores, before_levels)
     return {
         "anchors": anchors,
         "objectness": [torch.sigmoid(o[0]) for o in objectness],

@@ -152,12 +152,16 @@ class RegionProposalNetwork(nn.Module):
         """Per image the proposals: the top-k anchors of each level decoded, then
         :meth:`candidates`, per-level NMS and the best ``post_nms_top_n``."""
         boxes, scores, levels = self.top_anchors(objectness, deltas, anchors)
-        proposals = []
-        for img_boxes, img_scores, size in zip(boxes, scores, image_sizes, strict=True):
-            img_boxes, img_scores, img_levels = self.candidates(img_boxes, img_scores, levels, size)
-            keep = batched_nms(img_boxes, img_scores, img_levels, self.nms_thresh)
-            proposals.append(img_boxes[keep[: self.post_nms_top_n]])
-        return proposals
+        return [
+            self.best_after_nms(*self.candidates(img_boxes, img_scores, levels, size))
+            for img_boxes, img_scores, size in zip(boxes, scores, image_sizes, strict=True)
+        ]
+
+    def best_after_nms(self, boxes: Tensor, scores: Tensor, levels: Tensor) -> Tensor:
+        """One image's proposals from its :meth:`candidates`: NMS within each level, then the
+        best ``post_nms_top_n``."""
+        keep = batched_nms(boxes, scores, levels, self.nms_thresh)
+        return boxes[keep[: self.post_nms_top_n]]
 
     def top_anchors(
         self, objectness: Sequence[Tensor], deltas: Sequence[Tensor], anchors: Sequence[Tensor]

@@ -44,16 +44,23 @@ class FormatResult:
         return float(np.percentile(self.seconds, 90) * 1000)
 
 
+def format_parts(fmt: str) -> tuple[str, str]:
+    """A benchmark format as ``(runtime, precision)``: ``pytorch-bf16`` -> ``("pytorch",
+    "bf16")``, ``onnx`` -> ``("onnx", "fp32")``."""
+    kind, _, precision = fmt.partition("-")
+    return kind, precision or "fp32"
+
+
 def format_file(weights: str | Path, fmt: str, data: str | Path | None = None) -> Path:
     """The model file of a format: the weights themselves, or their export beside them
     (made and checked now when missing: ONNX with --dynamic; int8 calibrated on --data)."""
     weights = Path(weights)
-    if fmt.startswith("pytorch"):
+    kind, precision = format_parts(fmt)
+    if kind == "pytorch":
         return weights
     from .export import default_out, export_model
 
-    kind, _, precision = fmt.partition("-")
-    exported = default_out(weights, kind, precision or "fp32")
+    exported = default_out(weights, kind, precision)
     if not exported.exists():
         if precision == "int8" and data is None:
             raise ValueError(
@@ -66,7 +73,7 @@ def format_file(weights: str | Path, fmt: str, data: str | Path | None = None) -
             kind,
             exported,
             dynamic=kind == "onnx",
-            precision=precision or "fp32",
+            precision=precision,
             data=data,
         )
     return exported
@@ -75,13 +82,14 @@ def format_file(weights: str | Path, fmt: str, data: str | Path | None = None) -
 def load_runner(fmt: str, path: str | Path, threads: int | None) -> Callable:
     """A callable ``runner([image]) -> detections`` of a model file in a format, as
     ``frcnn predict`` would run it."""
-    if fmt.startswith("onnx"):
+    kind, precision = format_parts(fmt)
+    if kind == "onnx":
         from .exported import OnnxDetector
 
         # Not spinning: ONNX Runtime's threads otherwise busy-wait after each image and
         # slow the format timed next.
         return OnnxDetector(path, threads, spin=False)
-    if fmt == "torchscript":
+    if kind == "torchscript":
         from .exported import TorchScriptDetector
 
         return TorchScriptDetector(path)
@@ -91,7 +99,7 @@ def load_runner(fmt: str, path: str | Path, threads: int | None) -> Callable:
 
     # What `frcnn predict [--precision bf16]` runs: the model with its batch norms folded.
     model = optimize(load_model(path), copy_model=False)
-    return torch.no_grad()(with_precision(model, "bf16" if fmt == "pytorch-bf16" else "fp32"))
+    return torch.no_grad()(with_precision(model, precision))
 
 
 def benchmark_images(size: int | tuple[int, int], n: int) -> list[torch.Tensor]:
@@ -194,7 +202,8 @@ def run_benchmark(
         if memory:
             r.peak_mb = peak_memory_mb(fmt, str(path), threads, size, min(n, 5))
         if data is not None:
-            scored = evaluate(path, data, precision="bf16" if fmt == "pytorch-bf16" else "fp32")
+            kind, precision = format_parts(fmt)  # an exported file computes in its own
+            scored = evaluate(path, data, precision=precision if kind == "pytorch" else "fp32")
             r.map50, r.map = scored.coco["AP50"], scored.coco["AP"]
         results.append(r)
     return results

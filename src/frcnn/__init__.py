@@ -26,6 +26,7 @@ _LAZY = {
     "BACKBONES": ".modeling.backbones",
     "BackboneSpec": ".modeling.backbones",
     "FeatureLevel": ".modeling.backbones",
+    "norm_layer": ".modeling.layers.norm",
     "MODELS": ".modeling.builder",
     "ModelConfig": ".modeling.builder",
     "build_model": ".modeling.builder",
@@ -77,6 +78,7 @@ __all__ = [
     "find_label_issues",
     "load_config",
     "load_model",
+    "norm_layer",
     "optimize",
     "predict",
     "pretrain_backbone",
@@ -121,5 +123,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
     from .modeling.backbones import BACKBONES, BackboneSpec, FeatureLevel
     from .modeling.builder import MODELS, ModelConfig, build_model
     from .modeling.detector import FasterRCNN
+    from .modeling.layers.norm import norm_layer
     from .modeling.necks import NECKS
     from .pretrain.loop import PretrainConfig, pretrain_backbone

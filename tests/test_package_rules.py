@@ -35,3 +35,12 @@ def test_no_function_is_longer_than_60_lines():
                         f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({lines} lines)"
                     )
     assert not long, "\n".join(long)
+
+
+def test_every_public_name_loads():
+    import frcnn
+
+    lazy = set(frcnn._LAZY)
+    assert lazy | {"__version__"} == set(frcnn.__all__)
+    for name in frcnn.__all__:
+        assert getattr(frcnn, name) is not None, name

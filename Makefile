@@ -38,8 +38,8 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/vs_torchvision.py
 
-# The tutorials' own dependencies (jupytext, nbclient, a kernel, nbconvert), then every
-# tutorial executed; a failing cell fails the target.
+# The tutorials' own dependencies (jupytext, nbclient, a kernel, nbconvert, ipywidgets),
+# then every tutorial executed; a failing cell fails the target.
 $(TUTORIALS_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[tutorials]'
 	touch $(TUTORIALS_STAMP)

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from data_helpers import save_image, write_coco
 from PIL import Image
 
@@ -192,6 +193,23 @@ def test_exif_orientation_applied(tmp_path):
     assert image_size(tmp_path / "r.jpg") == (20, 40)
     assert load_image(tmp_path / "r.jpg").shape == (40, 20, 3)
     assert load_image(tmp_path / "r.jpg", exif=False).shape == (20, 40, 3)
+
+
+def test_read_image_is_the_detector_input(tmp_path):
+    import frcnn
+
+    pixels = np.array([[[0, 51, 255], [255, 102, 0]]], np.uint8)  # 1 x 2 RGB
+    Image.fromarray(pixels).save(tmp_path / "p.png")
+    tensor = frcnn.read_image(tmp_path / "p.png")
+    assert tensor.dtype == torch.float32 and tensor.shape == (3, 1, 2)
+    assert torch.equal(tensor[:, 0, 0], torch.tensor([0.0, 0.2, 1.0]))  # 51/255 = 0.2
+    assert torch.equal(tensor[:, 0, 1], torch.tensor([1.0, 0.4, 0.0]))
+    im = Image.new("RGB", (40, 20))
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90
+    im.save(tmp_path / "r.jpg", exif=exif)
+    assert frcnn.read_image(tmp_path / "r.jpg").shape == (3, 40, 20)
+    assert frcnn.read_image(tmp_path / "r.jpg", exif=False).shape == (3, 20, 40)
 
 
 def test_voc_filename_with_another_extension_is_found_and_reported(tmp_path):

@@ -23,8 +23,6 @@
 import shutil
 from pathlib import Path
 
-import numpy as np
-import PIL.Image
 import torch
 from IPython.display import Image, display
 
@@ -46,8 +44,7 @@ print("registered models:", ", ".join(frcnn.MODELS))
 # %%
 torch.manual_seed(0)
 model = frcnn.build_model("resnet18_fpn", 6, min_size=256, max_size=256, fpn_channels=128)
-rgb = np.asarray(PIL.Image.open(image).convert("RGB"))
-tensor = torch.from_numpy(rgb.copy()).permute(2, 0, 1) / 255.0  # CHW in 0..1
+tensor = frcnn.read_image(image)  # float CHW RGB in 0..1, as the detector takes it
 trace = frcnn.trace_stages(model, tensor)
 h, w = trace.image.shape[-2:]
 for level, f in enumerate(trace.features):

@@ -25,9 +25,6 @@
 import shutil
 from pathlib import Path
 
-import numpy as np
-import PIL.Image
-import torch
 from IPython.display import Image, display
 
 import frcnn
@@ -86,8 +83,7 @@ display(Image(filename=str(work / "explain" / "05_proposals.png")))
 
 # %%
 model = frcnn.load_model(result.best)
-rgb = np.asarray(PIL.Image.open(image).convert("RGB"))
-tensor = torch.from_numpy(rgb.copy()).permute(2, 0, 1) / 255.0
+tensor = frcnn.read_image(image)
 for threshold in (0.3, 0.5, 0.7, 0.9, 1.0):
     model.rpn.nms_thresh = threshold
     kept = len(frcnn.trace_stages(model, tensor).proposals)

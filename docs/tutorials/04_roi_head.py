@@ -25,8 +25,6 @@ import shutil
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
-import PIL.Image
 import torch
 from IPython.display import Image, display
 from torchvision.ops import roi_align
@@ -50,8 +48,7 @@ result = frcnn.train(
 )
 model = frcnn.load_model(result.best)
 image = sorted((work / "val" / "images").iterdir())[2]
-rgb = np.asarray(PIL.Image.open(image).convert("RGB"))
-tensor = torch.from_numpy(rgb.copy()).permute(2, 0, 1) / 255.0
+tensor = frcnn.read_image(image)
 trace = frcnn.trace_stages(model, tensor)
 print(len(trace.proposals), "proposals,", len(trace.features), "pyramid levels")
 

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import PIL.Image
 import torch
 from IPython.display import Image, display
 
@@ -64,11 +63,7 @@ print(len(ds), "training images,", ds.num_boxes, "boxes, classes", ds.class_name
 model = frcnn.build_model("resnet18_fpn", len(ds.class_names) + 1, min_size=256, max_size=256)
 model.train()
 records = ds.images[:4]
-images = [
-    torch.from_numpy(np.asarray(PIL.Image.open(r.path).convert("RGB")).copy()).permute(2, 0, 1)
-    / 255.0
-    for r in records
-]
+images = [frcnn.read_image(r.path) for r in records]  # float CHW RGB in 0..1
 targets = [
     {"boxes": torch.from_numpy(r.boxes), "labels": torch.from_numpy(r.labels)} for r in records
 ]

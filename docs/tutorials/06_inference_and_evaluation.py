@@ -26,7 +26,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import PIL.Image
 import torch
 from IPython.display import Image, display
 from torchvision.ops import box_iou
@@ -81,8 +80,7 @@ display(Image(filename=str(work / "eval" / "F1_curve.png")))
 # %%
 model = frcnn.load_model(result.best)
 record = val.images[3]
-rgb = np.asarray(PIL.Image.open(record.path).convert("RGB"))
-trace = frcnn.trace_stages(model, torch.from_numpy(rgb.copy()).permute(2, 0, 1) / 255.0)
+trace = frcnn.trace_stages(model, frcnn.read_image(record.path))
 det = trace.detections
 sure = det["scores"] >= conf
 print(

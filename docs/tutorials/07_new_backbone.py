@@ -29,7 +29,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import PIL.Image
 import torch
 from IPython.display import Image, display
 from torch import nn
@@ -175,13 +174,8 @@ print(
 
 
 # %%
-def load(record):
-    rgb = np.asarray(PIL.Image.open(record.path).convert("RGB"))
-    return torch.from_numpy(rgb.copy()).permute(2, 0, 1) / 255.0
-
-
 batch = [r for r in ds.images if len(r.boxes)][:4]
-images = [load(r) for r in batch]
+images = [frcnn.read_image(r.path) for r in batch]
 targets = [
     {"boxes": torch.from_numpy(r.boxes), "labels": torch.from_numpy(r.labels)} for r in batch
 ]

@@ -42,6 +42,7 @@ _LAZY = {
     "export_model": ".deploy.export",
     "optimize": ".deploy.optimize",
     "read_dataset": ".data.sources",
+    "read_image": ".data.images",
     "check_dataset": ".data.check",
     "write_dataset": ".data.write",
     "write_synth": ".data.synth",
@@ -54,6 +55,7 @@ __all__ = [
     "check_dataset",
     "fit_anchors",
     "read_dataset",
+    "read_image",
     "write_dataset",
     "write_synth",
     "BACKBONES",
@@ -107,6 +109,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
     from .config import TrainConfig, load_config
     from .data.anchor_fit import fit_anchors
     from .data.check import check_dataset
+    from .data.images import read_image
     from .data.sources import read_dataset
     from .data.synth import write_synth
     from .data.write import write_dataset

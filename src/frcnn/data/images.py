@@ -107,6 +107,12 @@ def to_pil(image: np.ndarray) -> Image.Image:
     return Image.fromarray(image if image.dtype == np.uint8 else (image * 255).astype(np.uint8))
 
 
+def read_image(path: str | Path, exif: bool = True) -> torch.Tensor:
+    """An image file as the detector takes it: float CHW RGB in 0..1 (:func:`load_image`,
+    EXIF orientation applied unless ``exif`` is False, then :func:`to_tensor`)."""
+    return to_tensor(load_image(Path(path), exif))
+
+
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 or float array -> float CHW tensor in 0..1."""
     if not image.flags.writeable:  # arrays viewing PIL memory are read-only

@@ -47,12 +47,12 @@ def explain(
     stage, ``explain.html`` holding them, ``explain.json`` with their counts). With
     ``labels`` (a dataset holding the image's annotations) the anchor labels and the RoI
     sampling are drawn too. Returns the page, the stages and the traced tensors."""
-    from ..data.images import load_image, to_tensor
+    from ..data.images import read_image
     from ..io.model_file import load_model
 
     image, out = Path(image), Path(out)
     model = load_model(weights, "cpu").eval()
-    tensor = to_tensor(load_image(image))
+    tensor = read_image(image)
     target = read_target(labels, image, model.class_names) if labels is not None else None
     trace = trace_stages(model, tensor, target)
     stages = draw_stages(trace, out)

@@ -259,7 +259,7 @@ plt.show()
 # Read the curves per epoch as well as at the end. In the runs rendered with this
 # tutorial the mirror body's mAP50 after each epoch was close to the ResNet's or a little
 # ahead; most of its lead at equal time comes from speed: it is smaller and trains
-# 1.6-1.8x as many images per second, so it fits more epochs into the budget. A
+# 1.5-1.8x as many images per second, so it fits more epochs into the budget. A
 # budget in wall time rewards speed, which is what a CPU user pays for; a budget in epochs
 # would ask a different question.
 #

@@ -60,7 +60,7 @@ def test_exported_model_runs_without_frcnn_and_predict_takes_it(exported, tmp_pa
     np.testing.assert_allclose(b.boxes, a.boxes, atol=1e-2)
     np.testing.assert_allclose(b.scores, a.scores, atol=1e-4)
     np.testing.assert_array_equal(b.labels, a.labels)
-    with pytest.raises(ValueError, match="ensembles, --tta and --merge"):
+    with pytest.raises(ValueError, match="ensembles and --tta take frcnn model files"):
         frcnn.predict([out, out], [str(path)])
 
 

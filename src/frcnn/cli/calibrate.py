@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..defaults import BATCH_SIZE, CALIBRATION_METHODS
-from .common import FORMATS, add_tile_args
+from ..defaults import CALIBRATION_METHODS
+from .common import FORMATS, add_run_args, add_tile_args, inference_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,8 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", help="model file to write (default: WEIGHTS.calibrated.safetensors)")
     add_tile_args(p, "evaluate")
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    p.add_argument("--device", default="auto")
+    add_run_args(p, "score threshold of the ECE reported")
     p.set_defaults(func=run)
 
 
@@ -42,15 +41,11 @@ def run(args: argparse.Namespace) -> int:
     found = calibrate(
         args.weights,
         args.data,
-        args.split,
-        args.method,
-        args.out,
-        args.format,
-        args.device,
-        args.tile,
-        args.overlap,
-        args.batch_size,
-        args.max_det,
+        inference_options(args),
+        method=args.method,
+        split=args.split,
+        format=args.format,
+        out=args.out,
     )
     c = found["calibration"]
     shape = (

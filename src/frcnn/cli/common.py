@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..inference.options import InferenceOptions
 
 FORMATS = ["coco", "yolo", "voc", "csv", "hf"]
 
@@ -125,15 +129,51 @@ def add_merge_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def merge_options(args: argparse.Namespace) -> dict:
-    """The keyword arguments of :func:`frcnn.api.predict`/``evaluate`` the merge options set."""
-    from ..inference.ensemble import MergeOptions
+def add_run_args(p: argparse.ArgumentParser, threshold: str = "score threshold") -> None:
+    """``--conf``, ``--batch-size`` and ``--device``: how every command that runs a model
+    runs it."""
+    from ..defaults import BATCH_SIZE, CONF
 
-    return {
-        "tta": (args.tta_scales or True) if args.tta else False,
-        "ensemble": MergeOptions(args.method, args.iou, args.skip_box, args.model_weights),
-        "merge": args.merge,
+    p.add_argument(
+        "--conf",
+        type=float,
+        help=f"{threshold} (default: the one stored in the model file, the threshold its "
+        f"training run was scored at; {CONF} for a file without one)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=BATCH_SIZE,
+        help=f"images per forward pass (tiles per pass with --tile; default {BATCH_SIZE}); "
+        "only images of the same input size share a pass, so results never depend on it",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ... (default auto)")
+
+
+def inference_options(args: argparse.Namespace) -> InferenceOptions:
+    """The :class:`~frcnn.inference.options.InferenceOptions` a command's flags set (the
+    flags a command lacks keep their defaults)."""
+    from ..inference.options import InferenceOptions, MergeOptions
+
+    def given(name: str, default: object = None) -> object:
+        return getattr(args, name, default)
+
+    values: dict = {
+        "conf": given("conf"),
+        "max_det": given("max_det"),
+        "tile": given("tile"),
+        "batch_size": given("batch_size"),
+        "device": given("device", "auto"),
+        "precision": given("precision", "fp32"),
+        "merge": given("merge"),
+        "calibrated": bool(given("calibrated", False)),
     }
+    if given("overlap") is not None:
+        values["overlap"] = args.overlap
+    if given("method") is not None and hasattr(args, "tta"):
+        values["tta"] = (args.tta_scales or True) if args.tta else ()
+        values["ensemble"] = MergeOptions(args.method, args.iou, args.skip_box, args.model_weights)
+    return InferenceOptions(**{k: v for k, v in values.items() if v is not None})
 
 
 MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".torchscript")

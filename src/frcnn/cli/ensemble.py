@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-from ..defaults import BATCH_SIZE, CONF
-from .common import FORMATS, add_merge_args, add_tile_args, merge_options, split_weights
+from .common import (
+    FORMATS,
+    add_merge_args,
+    add_run_args,
+    add_tile_args,
+    inference_options,
+    split_weights,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,13 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", help="split of --data")
     p.add_argument("--format", choices=FORMATS, help="format of --data")
     p.add_argument("--out", help="output folder")
-    p.add_argument("--conf", type=float, default=CONF, help=f"score threshold (default {CONF})")
     p.add_argument(
         "--save-images", action="store_true", help="also write the images with boxes drawn"
     )
+    add_run_args(p)
     add_tile_args(p)
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    p.add_argument("--device", default="auto")
     add_merge_args(p)
     p.set_defaults(func=run)
 
@@ -43,37 +47,15 @@ def run(args: argparse.Namespace) -> int:
     args.weights, args.sources = split_weights(args.weights, args.sources)
     if bool(args.data) == bool(args.sources):
         raise ValueError("give either --data DATA (evaluate) or image sources (predict)")
-    options = merge_options(args)
+    options = inference_options(args)
     if args.data:
         result = evaluate(
-            args.weights,
-            args.data,
-            args.split,
-            args.out,
-            args.conf,
-            args.batch_size,
-            format=args.format,
-            device=args.device,
-            tile=args.tile,
-            overlap=args.overlap,
-            max_det=args.max_det,
-            **options,
+            args.weights, args.data, options, split=args.split, format=args.format, out=args.out
         )
         eval_command.report(result, args.out)
         return 0
     results = predict(
-        args.weights,
-        args.sources,
-        args.conf,
-        args.out,
-        args.save_images,
-        "json",
-        args.tile,
-        args.overlap,
-        args.batch_size,
-        args.device,
-        args.max_det,
-        **options,
+        args.weights, args.sources, options, out=args.out, save_images=args.save_images
     )
     predict_command.report(results, args.out, "json")
     return 0

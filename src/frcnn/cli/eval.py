@@ -6,12 +6,19 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..defaults import BATCH_SIZE, CONF, ERROR_TYPES
+from ..defaults import ERROR_TYPES
 
 if TYPE_CHECKING:
     from ..evaluation.report import EvalResult
 
-from .common import FORMATS, add_merge_args, add_precision_arg, add_tile_args, merge_options
+from .common import (
+    FORMATS,
+    add_merge_args,
+    add_precision_arg,
+    add_run_args,
+    add_tile_args,
+    inference_options,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,12 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", help="split of --data (default train, or the only one)")
     p.add_argument("--format", choices=FORMATS)
     p.add_argument("--out", help="folder for metrics.json, per_class.csv and plots")
-    p.add_argument(
-        "--conf", type=float, default=CONF, help=f"score threshold for P/R/F1 (default {CONF})"
-    )
+    add_run_args(p, "score threshold for P/R/F1 and the confusion matrix")
     add_tile_args(p, "evaluate")
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    p.add_argument("--device", default="auto")
     add_merge_args(p)
     add_precision_arg(p)
     p.add_argument(
@@ -66,31 +69,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import evaluate
+    from ..evaluation.report import EvalOptions
 
     if not (args.data or args.run):
         raise ValueError("give --data DATA (with --weights or --predictions), or --run RUN")
-    weights = args.weights[0] if args.weights and len(args.weights) == 1 else args.weights
     result = evaluate(
-        weights,
+        args.weights,
         args.data,
-        args.split,
-        args.out,
-        args.conf,
-        args.batch_size,
-        args.predictions,
-        args.format,
-        args.device,
-        args.allow_mismatch,
-        args.tile,
-        args.overlap,
-        args.max_det,
+        inference_options(args),
+        split=args.split,
+        format=args.format,
+        out=args.out,
+        predictions=args.predictions,
         run=args.run,
-        **merge_options(args),
-        calibrated=args.calibrated,
-        size_bins=args.size_bins,
-        worst=args.worst,
-        worst_by=args.worst_by,
-        precision=args.precision,
+        scoring=EvalOptions(size_bins=args.size_bins, worst=args.worst, worst_by=args.worst_by),
+        allow_mismatch=args.allow_mismatch,
     )
     report(result, args.out)
     return 0

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from ..defaults import BATCH_SIZE, CONF
-from .common import add_merge_args, add_precision_arg, add_tile_args, merge_options, split_weights
+from .common import (
+    add_merge_args,
+    add_precision_arg,
+    add_run_args,
+    add_tile_args,
+    inference_options,
+    split_weights,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sources", nargs="*", help="image files, folders or globs; video files; camera indices"
     )
     p.add_argument("--out", help="output folder")
-    p.add_argument("--conf", type=float, default=CONF, help=f"score threshold (default {CONF})")
+    add_run_args(p)
     p.add_argument(
         "--save-images", action="store_true", help="also write the images with boxes drawn"
     )
@@ -30,8 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hide-labels", action="store_true", help="drawn images without class names")
     p.add_argument("--hide-scores", action="store_true", help="drawn images without scores")
     add_tile_args(p)
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    p.add_argument("--device", default="auto")
     add_merge_args(p)
     add_precision_arg(p)
     p.add_argument(
@@ -50,25 +54,17 @@ def run(args: argparse.Namespace) -> int:
     if not sources:
         raise ValueError("give the images to predict on: frcnn predict --weights W SOURCE ...")
     results = predict(
-        _one_or_many(weights),
+        weights,
         sources,
-        args.conf,
-        args.out,
-        args.save_images,
-        args.format,
-        args.tile,
-        args.overlap,
-        args.batch_size,
-        args.device,
-        args.max_det,
+        inference_options(args),
+        out=args.out,
+        save_images=args.save_images,
+        format=args.format,
         draw={
             "line_width": args.line_width,
             "show_labels": not args.hide_labels,
             "show_scores": not args.hide_scores,
         },
-        **merge_options(args),
-        calibrated=args.calibrated,
-        precision=args.precision,
     )
     report(results, args.out, args.format)
     return 0
@@ -88,7 +84,3 @@ def report(results: list, out: str | None, fmt: str) -> None:
     if out:
         extra = " and annotated videos with per-frame detections" if videos else ""
         print(f"wrote {fmt} predictions{extra} to {out}")
-
-
-def _one_or_many(weights: list[str]) -> str | list[str]:
-    return weights[0] if len(weights) == 1 else weights

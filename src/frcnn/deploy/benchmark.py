@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..inference.predict import detect
+
 log = logging.getLogger("frcnn")
 
 
@@ -93,13 +95,11 @@ def load_runner(fmt: str, path: str | Path, threads: int | None) -> Callable:
         from .exported import TorchScriptDetector
 
         return TorchScriptDetector(path)
-    from ..io.model_file import load_model
-    from .optimize import optimize
-    from .precision import with_precision
+    from ..inference.compose import load_detector
+    from ..inference.options import InferenceOptions
 
     # What `frcnn predict [--precision bf16]` runs: the model with its batch norms folded.
-    model = optimize(load_model(path), copy_model=False)
-    return torch.no_grad()(with_precision(model, precision))
+    return load_detector(path, InferenceOptions(precision=precision, device="cpu"))
 
 
 def benchmark_images(size: int | tuple[int, int], n: int) -> list[torch.Tensor]:
@@ -115,11 +115,11 @@ def interleaved(runners: dict[str, Callable], images: Sequence[torch.Tensor]) ->
     warm-up image each."""
     times: dict[str, list[float]] = {k: [] for k in runners}
     for run in runners.values():
-        run([images[0]])
+        detect(run, [images[0]])
     for image in images:
         for name, run in runners.items():
             start = time.perf_counter()
-            run([image])
+            detect(run, [image])
             times[name].append(time.perf_counter() - start)
     return times
 
@@ -131,7 +131,7 @@ def _peak_child(
         torch.set_num_threads(threads)
     run = load_runner(fmt, path, threads)
     for image in benchmark_images(size, n):
-        run([image])
+        detect(run, [image])
     queue.put(_own_peak_mb())
 
 

@@ -26,12 +26,15 @@ def auto_class_weights(ds: DetectionDataset) -> list[float]:
 
 
 def build_training_model(cfg: TrainConfig, train: DetectionDataset) -> FasterRCNN:
-    """The configured detector for ``train``'s classes (image size, class weights and
-    starting weights from the config)."""
+    """The configured detector for ``train``'s classes (image size, class weights, the
+    detections kept per image (``eval.max_dets``), the score threshold it is scored at
+    (``eval.conf``, kept in its model files) and starting weights from the config)."""
     args = dict(cfg.model.args)
     if cfg.data.img_size:
         args.setdefault("min_size", cfg.data.img_size)
         args.setdefault("max_size", cfg.data.img_size)
+    if cfg.eval.max_dets:
+        args.setdefault("box_detections_per_img", cfg.eval.max_dets)
     cw = cfg.model.class_weights
     if cw == "auto":
         args["class_weights"] = auto_class_weights(train)
@@ -39,6 +42,7 @@ def build_training_model(cfg: TrainConfig, train: DetectionDataset) -> FasterRCN
         args["class_weights"] = list(cw)
     model = build_model(cfg.model.name, train.num_classes, **args)
     model.class_names = list(train.class_names)
+    model.conf = cfg.eval.conf
     if cfg.model.weights:
         load_initial_weights(model, cfg.model.weights)
     return model

@@ -25,6 +25,8 @@ from ..config import TrainConfig
 from ..data.check import DataReport
 from ..data.sources import is_hub_source
 from ..evaluation.report import EvalResult, evaluate_detections
+from ..inference.compose import compose
+from ..inference.options import InferenceOptions
 from ..inference.predict import predict_batches
 from ..io.atomic import atomic_link, remove_orphans
 from ..io.checkpoint import atomic_torch_save, load_training_state
@@ -196,11 +198,9 @@ class Trainer:
         result on the main process, None elsewhere); the time taken is recorded. A tiled run
         predicts each validation image (or held-out block) in tiles at the training scale,
         merged as ``frcnn predict --tile`` merges them, and scores the whole image."""
-        start, d = self.clock(), self.cfg.data
-        predictions = all_gather_list(
-            predict_batches(model, self.loaders.val, self.device, d.tile, d.overlap, d.batch_size),
-            self.info,
-        )
+        start = self.clock()
+        detector = compose([model], validation_options(self.cfg))
+        predictions = all_gather_list(predict_batches(detector, self.loaders.val), self.info)
         self._val_losses(model)
         self._eval_seconds.append(self.clock() - start)
         if not self.info.is_main:
@@ -459,6 +459,20 @@ class Trainer:
             self.metrics,
             self.data_report,
         )
+
+
+def validation_options(cfg: TrainConfig) -> InferenceOptions:
+    """How a run predicts the images it scores: tiled as it trained, at its threshold and
+    detection limit (the model files it writes carry both)."""
+    d, e = cfg.data, cfg.eval
+    return InferenceOptions(
+        conf=e.conf,
+        max_det=e.max_dets,
+        tile=d.tile,
+        overlap=d.overlap,
+        batch_size=d.batch_size,
+        device=cfg.run.device,
+    )
 
 
 def _check_before_start(cfg: TrainConfig) -> None:

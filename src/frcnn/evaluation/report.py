@@ -22,6 +22,31 @@ from .numbers import cell, json_number, json_row
 from .sizes import SizeTable, parse_sizes, size_table
 
 
+@dataclass(frozen=True)
+class EvalOptions:
+    """How predictions are scored and reported, beside the threshold and the detection
+    limit (which are the detector's, :class:`~frcnn.inference.options.InferenceOptions`).
+
+    Attributes:
+        size_bins: box sides in pixels bounding the per-size bins (None: COCO's 0 32 96 inf).
+        score_weights: weights of mAP50 and F1-at-conf in ``EvalResult.score``.
+        worst: images in ``worst_images.jpg`` (0: none).
+        worst_by: rank the worst images by one error type (None: all errors).
+    """
+
+    size_bins: tuple[float, ...] | None = None
+    score_weights: tuple[float, float] = (0.5, 0.5)
+    worst: int = 8
+    worst_by: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.size_bins is not None:
+            object.__setattr__(self, "size_bins", tuple(float(b) for b in self.size_bins))
+        object.__setattr__(self, "score_weights", tuple(float(w) for w in self.score_weights))
+        if self.worst < 0:
+            raise ValueError(f"worst must be >= 0, got {self.worst}")
+
+
 @dataclass
 class EvalResult:
     """Results of :func:`evaluate_detections`.

@@ -28,15 +28,15 @@ from ..data.check import check_dataset
 from ..data.coco import write_coco
 from ..data.records import DetectionDataset
 from ..data.sources import read_dataset
-from ..engine.device import resolve_device
 from ..engine.run_folder import run_folder
-from ..engine.trainer import train
+from ..engine.trainer import train, validation_options
 from ..evaluation.coco import coco_results
 from ..evaluation.report import EvalResult, evaluate_detections
 from ..evaluation.write import write_evaluation
+from ..inference.compose import load_detector
+from ..inference.options import detection_limit
 from ..inference.predict import predict_dataset
 from ..io.atomic import atomic_write_csv, atomic_write_text
-from ..io.model_file import load_model
 from .folds import fold_subsets, group_keys, kfold_assign
 
 log = logging.getLogger("frcnn")
@@ -160,12 +160,16 @@ def _one_fold(
         len(held),
     )
     result = train(fold_cfg)
-    model = load_model(result.best or result.last, resolve_device(cfg.run.device))
-    if cfg.eval.max_dets:
-        model.roi_heads.detections_per_img = cfg.eval.max_dets
-    preds = predict_dataset(model, held, cfg.data.tile, cfg.data.overlap, cfg.data.batch_size)
-    e = cfg.eval
-    scored = evaluate_detections(held, preds, e.conf, tuple(e.score_weights), e.max_dets or 100)
+    options = validation_options(cfg)
+    detector = load_detector(result.best or result.last, options)
+    preds = predict_dataset(detector, held, options, cfg.data.exif)
+    scored = evaluate_detections(
+        held,
+        preds,
+        options.threshold(detector),
+        tuple(cfg.eval.score_weights),
+        detection_limit(options, detector),
+    )
     metrics = {name: float(scored.to_json()[key]) for name, key in METRICS}
     return result.out, preds, metrics
 

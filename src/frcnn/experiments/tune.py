@@ -185,8 +185,7 @@ def _ensemble_score(run: Path, top: int, single: float) -> float:
         return single
     scores = _checkpoint_scores(run)
     best = sorted(checkpoints, key=lambda p: -scores.get(p.stem, 0.0))[:top]
-    conf = load_config(run / "config.yaml").eval.conf
-    result = evaluate([str(p) for p in best], None, conf=conf, run=run)
+    result = evaluate([str(p) for p in best], run=run)  # at the run's threshold
     log.info(
         "%s: WBF of %d checkpoints scores %.4f (best single %.4f)",
         run,

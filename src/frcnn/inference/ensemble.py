@@ -19,10 +19,13 @@ import torch
 from torch import Tensor, nn
 
 from ..boxes.merge import soft_nms
-from ..defaults import ENSEMBLE_IOU, TTA_SCALES
-from ..defaults import ENSEMBLE_METHODS as METHODS
+from ..defaults import TTA_SCALES
 from ..modeling.detector import FasterRCNN
 from ..modeling.transform import ImageTransform
+from .detectors import grouped_forward, model_device
+from .options import MergeOptions
+
+__all__ = ["MergeOptions", "MergedDetector", "View", "fuse", "run_view", "tta_views"]
 
 
 @dataclass(frozen=True)
@@ -38,25 +41,6 @@ def tta_views(scales: Sequence[float] = TTA_SCALES, flip: bool = True) -> list[V
     """The identity, a flipped copy at scale 1 (``flip``), and each other scale."""
     views = [View()] + ([View(flip=True)] if flip else [])
     return views + [View(scale=float(s)) for s in scales if s != 1.0]
-
-
-@dataclass
-class MergeOptions:
-    """How :class:`MergedDetector` fuses: ``method`` (one of :data:`METHODS`), the IoU that
-    clusters boxes (WBF, NMW, NMS; Gaussian soft-NMS needs none), boxes under ``skip_box``
-    score dropped first (WBF, NMW; soft-NMS's final threshold, default 1e-3),
-    ``model_weights`` (one per model; views share their model's)."""
-
-    method: str = "wbf"
-    iou: float = ENSEMBLE_IOU
-    skip_box: float = 0.0
-    model_weights: Sequence[float] | None = None
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"ensemble method {self.method!r}: choose one of {', '.join(METHODS)}")
-        if not 0 < self.iou < 1:
-            raise ValueError(f"ensemble IoU must be in (0, 1), got {self.iou}")
 
 
 class MergedDetector(nn.Module):
@@ -88,6 +72,10 @@ class MergedDetector(nn.Module):
     @property
     def detections_per_img(self) -> int:
         return max(m.roi_heads.detections_per_img for m in self.members)
+
+    @property
+    def conf(self) -> float | None:
+        return getattr(self.members[0], "conf", None)
 
     @torch.no_grad()
     def forward(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:
@@ -123,10 +111,13 @@ def scaled_input(transform: ImageTransform, scale: float) -> Iterator[None]:
 
 
 def run_view(model: FasterRCNN, images: Sequence[Tensor], view: View) -> list[dict]:
-    """``model``'s detections on ``view`` of each image, in the original image's pixels."""
-    inputs = [im.flip(-1) for im in images] if view.flip else list(images)
+    """``model``'s detections on ``view`` of each image, in the original image's pixels
+    (images batched only with those of the same padded size)."""
+    device = model_device(model)
+    inputs = [(im.flip(-1) if view.flip else im).to(device) for im in images]
+    model.eval()
     with scaled_input(model.transform, view.scale):
-        detections = model(inputs)
+        detections = grouped_forward(model, inputs)
     if view.flip:
         for det, im in zip(detections, images, strict=True):
             x1, y1, x2, y2 = det["boxes"].unbind(-1)

@@ -1,8 +1,10 @@
-"""Detections for image files, folders and globs (tiled for large images), and for the
-batches of a loader (what evaluation scores)."""
+"""The one path from a detector to predictions: for image files, folders and globs, for
+images in memory, and for the batches of a loader or a dataset (what evaluation scores).
+What the detector is (tiled, fused, calibrated) is composed in :mod:`.compose`."""
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import logging
 from collections.abc import Iterable, Sequence
@@ -16,9 +18,23 @@ from torch import nn
 
 from ..data.images import IMAGE_SUFFIXES, MAX_ASPECT, load_image, to_tensor
 from ..data.records import DetectionDataset, label_name
-from ..defaults import BATCH_SIZE, CONF, TILE_OVERLAP
-from ..modeling.detector import FasterRCNN
-from .tiling import batched, predict_tiled
+from .detectors import detections_per_img, model_device
+from .options import InferenceOptions
+from .tiling import batched
+
+__all__ = [
+    "Prediction",
+    "as_rgb_array",
+    "by_size",
+    "detect",
+    "detections_per_img",
+    "expand_sources",
+    "model_device",
+    "predict_arrays",
+    "predict_batches",
+    "predict_dataset",
+    "predict_images",
+]
 
 log = logging.getLogger("frcnn")
 
@@ -45,45 +61,25 @@ def expand_sources(sources: Sequence[str]) -> list[Path]:
     return files
 
 
-def detect(
-    model: nn.Module,
-    images: list[torch.Tensor],
-    device: torch.device,
-    tile: int | None,
-    overlap: float,
-    batch_size: int,
-) -> list[dict[str, torch.Tensor]]:
-    """The model's detections for CHW images: whole, or (``tile``) each in overlapping
-    tiles, ``batch_size`` at a time, merged per image."""
-
-    def detector(batch: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        return model([im.to(device) for im in batch])
-
-    if tile:
-        return [predict_tiled(detector, im, tile, overlap, batch_size) for im in images]
-    return detector(images)
-
-
 @torch.no_grad()
+def detect(detector: nn.Module, images: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """The detector's detections for CHW images (see :mod:`frcnn.inference.detectors`): the
+    one place predictions are made."""
+    if hasattr(detector, "eval"):
+        detector.eval()
+    return detector(list(images))
+
+
 def predict_batches(
-    model: nn.Module,
-    batches: Iterable[tuple[list[torch.Tensor], list[dict]]],
-    device: torch.device,
-    tile: int | None = None,
-    overlap: float = TILE_OVERLAP,
-    batch_size: int = BATCH_SIZE,
+    detector: nn.Module, batches: Iterable[tuple[list[torch.Tensor], list[dict]]]
 ) -> list[dict]:
     """Detections per image of a loader of ``(images, targets)`` (numpy, original
-    coordinates), each with its target's ``image_id``: what evaluation scores. With
-    ``tile``, each image is predicted in overlapping tiles (``batch_size`` tiles at a time)
-    merged as ``frcnn predict --tile`` does."""
-    model.eval()
+    coordinates), each with its target's ``image_id``: what evaluation scores."""
     out = []
     for imgs, targets in batches:
         if not imgs:
             continue  # unreadable images were left out (and warned about) by the loader
-        detections = detect(model, imgs, device, tile, overlap, batch_size)
-        for det, target in zip(detections, targets, strict=True):
+        for det, target in zip(detect(detector, imgs), targets, strict=True):
             out.append(
                 {
                     "image_id": int(target["image_id"]),
@@ -95,34 +91,25 @@ def predict_batches(
     return out
 
 
-def model_device(model: object) -> torch.device:
-    """Where a detector's weights are: the CPU for one without PyTorch parameters (an
-    exported model run by ONNX Runtime)."""
-    parameters = getattr(model, "parameters", None)
-    first = next(parameters(), None) if parameters is not None else None
-    return first.device if first is not None else torch.device("cpu")
-
-
-def detections_per_img(detector: object) -> int:
-    """The most detections per image a detector returns: a FasterRCNN's box head's limit;
-    wrappers (ensembles, calibrated or exported models) say it themselves."""
-    return getattr(detector, "roi_heads", detector).detections_per_img
-
-
 def predict_dataset(
-    model: nn.Module,
+    detector: nn.Module,
     ds: DetectionDataset,
-    tile: int | None = None,
-    overlap: float = TILE_OVERLAP,
-    batch_size: int = BATCH_SIZE,
+    options: InferenceOptions | None = None,
+    exif: bool = True,
 ) -> list[dict]:
-    """:func:`predict_batches` over every image of ``ds`` (one image per batch when tiled:
-    its tiles are batched instead), on the model's device."""
+    """:func:`predict_batches` over every image of ``ds``, ``options.images_per_batch`` at a
+    time, the images ordered by size so that a batch holds images of one padded size."""
     from ..data.loader import DetectionTorchDataset, build_loader
 
-    loader = build_loader(DetectionTorchDataset(ds), 1 if tile else batch_size)
-    device = model_device(model)
-    return predict_batches(model, loader, device, tile, overlap, batch_size)
+    options = options or InferenceOptions()
+    loader = build_loader(DetectionTorchDataset(by_size(ds), exif=exif), options.images_per_batch)
+    return predict_batches(detector, loader)
+
+
+def by_size(ds: DetectionDataset) -> DetectionDataset:
+    """``ds`` with its images ordered by (height, width): batches of one size."""
+    images = sorted(ds.images, key=lambda r: (r.height or 0, r.width or 0))
+    return dataclasses.replace(ds, images=images)
 
 
 @dataclass
@@ -196,44 +183,37 @@ def _readable(
     return images
 
 
-@torch.no_grad()
 def predict_images(
-    model: FasterRCNN,
+    detector: nn.Module,
     files: Sequence[Path],
-    conf: float = CONF,
-    batch_size: int = BATCH_SIZE,
-    tile: int | None = None,
-    overlap: float = TILE_OVERLAP,
+    options: InferenceOptions | None = None,
     exif: bool = True,
     skipped: list[tuple[Path, str]] | None = None,
 ) -> list[Prediction]:
-    """Detections with score >= ``conf`` for each file, in original image pixels.
+    """Detections scoring at least the options' threshold for each file, in original image
+    pixels, ``options.images_per_batch`` files decoded and predicted at a time.
 
-    A file that cannot be read (or is too long and thin to resize without ``tile``) is
-    skipped with a warning and appended to ``skipped`` as ``(path, reason)``; the others are
-    predicted."""
+    A file that cannot be read (or is too long and thin to resize without ``options.tile``)
+    is skipped with a warning and appended to ``skipped`` as ``(path, reason)``; the others
+    are predicted."""
+    options = options or InferenceOptions()
     skipped = skipped if skipped is not None else []
     chunks = (
-        _readable(chunk, exif, tile is not None, skipped)  # decoded batch by batch
-        for chunk in batched(list(files), 1 if tile else batch_size)
+        _readable(chunk, exif, options.tile is not None, skipped)  # decoded batch by batch
+        for chunk in batched(list(files), options.images_per_batch)
     )
-    return _predict_chunks(model, chunks, conf, batch_size, tile, overlap)
+    return _predict_chunks(detector, chunks, options.threshold(detector))
 
 
-@torch.no_grad()
 def predict_arrays(
-    model: FasterRCNN,
-    images: Sequence[object],
-    conf: float = CONF,
-    batch_size: int = BATCH_SIZE,
-    tile: int | None = None,
-    overlap: float = TILE_OVERLAP,
+    detector: nn.Module, images: Sequence[object], options: InferenceOptions | None = None
 ) -> list[Prediction]:
     """Detections for images in memory (see :func:`as_rgb_array`), named ``image<i>``;
     each :class:`Prediction` keeps its array for drawing."""
+    options = options or InferenceOptions()
     named = [(Path(f"image{i}"), as_rgb_array(im, i)) for i, im in enumerate(images)]
-    chunks = batched(named, 1 if tile else batch_size)
-    out = _predict_chunks(model, chunks, conf, batch_size, tile, overlap)
+    chunks = batched(named, options.images_per_batch)
+    out = _predict_chunks(detector, chunks, options.threshold(detector))
     for prediction, (_, array) in zip(out, named, strict=True):
         prediction.array = array
     return out
@@ -271,22 +251,15 @@ def as_rgb_array(image: object, index: int = 0) -> np.ndarray:
 
 
 def _predict_chunks(
-    model: FasterRCNN,
-    chunks: Iterable[Sequence[tuple[Path, np.ndarray]]],
-    conf: float,
-    batch_size: int,
-    tile: int | None,
-    overlap: float,
+    detector: nn.Module, chunks: Iterable[Sequence[tuple[Path, np.ndarray]]], conf: float
 ) -> list[Prediction]:
     """Detections with score >= ``conf`` for batches of ``(name, HxWx3 array)``."""
-    model.eval()
-    device = model_device(model)
     out: list[Prediction] = []
     for chunk in chunks:
         if not chunk:
             continue
         tensors = [to_tensor(im) for _, im in chunk]
-        dets = detect(model, tensors, device, tile, overlap, batch_size)
+        dets = detect(detector, tensors)
         for (path, _), image, det in zip(chunk, tensors, dets, strict=True):
             out.append(Prediction.kept(path, image, det, conf))
     return out

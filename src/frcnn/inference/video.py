@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..data.images import to_pil, to_tensor
-from .predict import Prediction, detect, model_device
+from .options import InferenceOptions
+from .predict import Prediction, detect
 
 log = logging.getLogger("frcnn")
 
@@ -69,21 +69,17 @@ def _frames(capture, batch: int) -> Iterator[list[np.ndarray]]:
         yield chunk
 
 
-@torch.no_grad()
 def predict_video(
-    model: object,
+    detector: object,
     source: str | Path,
-    conf: float,
-    batch_size: int,
-    tile: int | None,
-    overlap: float,
+    options: InferenceOptions | None = None,
     out: Path | None = None,
-    class_names: Sequence[str] | None = None,
     fmt: str = "json",
     draw: dict | None = None,
 ) -> VideoPrediction:
-    """Every frame of ``source`` predicted (detections scoring >= ``conf``); with ``out``,
-    the annotated video and the per-frame detections written there (module doc)."""
+    """Every frame of ``source`` predicted (detections scoring at least the options'
+    threshold), ``options.images_per_batch`` frames at a time; with ``out``, the annotated
+    video and the per-frame detections written there (module doc)."""
     from tqdm import tqdm
 
     capture = _open(source)
@@ -94,12 +90,13 @@ def predict_video(
     result = VideoPrediction(str(source), float(fps))
     writer = None
     stem = f"camera{source}" if str(source).isdigit() else Path(str(source)).stem
-    device = model_device(model)
+    options = options or InferenceOptions()
+    conf, class_names = options.threshold(detector), detector.class_names
     bar = tqdm(total=total, desc=f"{stem}", unit="frame", leave=False, disable=None)
     try:
-        for chunk in _frames(capture, batch_size):
+        for chunk in _frames(capture, options.images_per_batch):
             tensors = [to_tensor(f) for f in chunk]
-            dets = detect(model, tensors, device, tile, overlap, batch_size)
+            dets = detect(detector, tensors)
             for frame, tensor, det in zip(chunk, tensors, dets, strict=True):
                 n = len(result.frames)
                 p = Prediction.kept(f"{source}#frame{n}", tensor, det, conf)

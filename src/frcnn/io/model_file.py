@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -55,6 +56,9 @@ def save_model(
     calibration = getattr(model, "calibration", None)
     if calibration is not None:
         metadata["calibration"] = json.dumps(calibration)
+    conf = getattr(model, "conf", None)
+    if conf is not None:
+        metadata["conf"] = json.dumps(float(conf))
     return atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
 
 
@@ -182,6 +186,11 @@ def _parse_metadata(
     return ModelConfig(**config), class_names
 
 
+def read_calibration(path: str | os.PathLike) -> dict | None:
+    """The score calibration stored in a model file, or None; nothing is built."""
+    return _calibration(_open_metadata(path), path)
+
+
 def _calibration(meta: dict[str, str], path: str | os.PathLike) -> dict | None:
     """The score calibration ``frcnn calibrate`` stored in a model file's metadata, or None.
 
@@ -199,10 +208,17 @@ def _calibration(meta: dict[str, str], path: str | os.PathLike) -> dict | None:
         raise ValueError(f"{path}: damaged calibration metadata ({err})") from None
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> FasterRCNN:
+def load_model(
+    path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    overrides: dict[str, Any] | None = None,
+) -> FasterRCNN:
     """Rebuild a detector from a file written by :func:`save_model`, in eval mode.
 
-    ``model.class_names`` holds the stored names (or None).
+    ``model.class_names`` holds the stored names (or None), ``model.conf`` the stored score
+    threshold (or None). ``overrides`` are build options that do not change the weights
+    (``box_detections_per_img``, ``box_merge``, ...): the model is built with them, so what
+    it does stays what its configuration says.
 
     Raises:
         ValueError: not an frcnn model file, damaged metadata, or weights that do not fit
@@ -210,6 +226,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> F
     """
     meta = _open_metadata(path)  # read once: configuration, names and calibration
     config, class_names = _parse_metadata(meta, path)
+    if overrides:
+        config = dataclasses.replace(config, **overrides)
     model = build_from_config(config)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
@@ -227,4 +245,23 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> F
     model.load_state_dict(state)
     model.class_names = class_names
     model.calibration = _calibration(meta, path)
+    model.conf = _conf(meta, path)
     return model.to(device).eval()
+
+
+def _conf(meta: dict[str, str], path: str | os.PathLike) -> float | None:
+    """The score threshold stored with the model (its run's ``eval.conf``), or None.
+
+    Raises:
+        ValueError: a stored threshold that is not a number in [0, 1].
+    """
+    text = meta.get("conf")
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{path}: damaged frcnn metadata (conf={text!r} is not in [0, 1])")
+    return float(value)

@@ -59,6 +59,9 @@ class FasterRCNN(nn.Module):
         # A score map fitted by `frcnn calibrate` (evaluation.calibration), kept in the model
         # file; predictions use it only when asked (calibrated=True).
         self.calibration: dict | None = None
+        # The score threshold the model was selected and scored at (a run's eval.conf), kept
+        # in the model file; predict, eval and calibrate count at it unless given another.
+        self.conf: float | None = None
 
     def forward(
         self, images: Sequence[Tensor], targets: Sequence[dict[str, Tensor]] | None = None

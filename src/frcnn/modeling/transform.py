@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import torch
@@ -99,6 +100,19 @@ class ImageTransform(nn.Module):
             recompute_scale_factor=True,
             align_corners=False,
         )[0]
+
+    def padded_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(height, width)`` of the batch an image of this size alone becomes in eval
+        mode: resized by the policy, then padded to ``size_divisible``. Images of equal
+        padded size batch together without padding each other (same as one at a time)."""
+        if self.fixed_size is not None:
+            h, w = self.fixed_size
+        else:
+            # The same floats as resize(): F.interpolate's output side is floor(side * scale).
+            scale = min(self.min_size[-1] / min(height, width), self.max_size / max(height, width))
+            h, w = math.floor(height * scale), math.floor(width * scale)
+        d = self.size_divisible
+        return (h + d - 1) // d * d, (w + d - 1) // d * d
 
     def forward(
         self, images: Sequence[Tensor], targets: Sequence[dict[str, Tensor]] | None = None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ...data.images import to_pil
-from ...data.loader import DetectionTorchDataset, build_loader, read_record_image
-from ...data.records import DetectionDataset
-from ...inference.predict import predict_batches
+from ...data.loader import read_record_image
 from ...io.model_file import load_model
 from ..distributed import broadcast
 from .base import Hook
@@ -51,17 +51,13 @@ class FinalReport(Hook):
         out = trainer.out
         plots.plot_results(out / "results.csv", out / "results.png")
         plots.plot_labels(trainer.train_data, out / "labels.png")
-        val, exif, conf = trainer.val_data, trainer.cfg.data.exif, trainer.cfg.eval.conf
+        # The first validation images as they were scored: the evaluated model's own
+        # predictions (tiled for a tiled run), above the run's threshold.
+        val, exif, conf = trainer.val_data, trainer.cfg.data.exif, result.conf
         sample = val.images[:8]
-        best = trainer.weights / "best.safetensors"
-        shown = load_model(best, trainer.device) if best.exists() else trainer.raw_model
-        subset = DetectionDataset(val.root, val.class_names, sample)
-        loader = build_loader(DetectionTorchDataset(subset, exif=exif), batch_size=4)
-        preds = predict_batches(shown, loader, trainer.device)
-        keep = [
-            {k: v[p["scores"] >= conf] if k != "image_id" else v for k, v in p.items()}
-            for p in preds
-        ]
+        empty = {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "labels": np.zeros(0, int)}
+        found = [result.predictions.get(int(r.image_id), empty) for r in sample]
+        keep = [{k: v[p["scores"] >= conf] for k, v in p.items()} for p in found]
         images = [to_pil(read_record_image(rec, exif)) for rec in sample]
         plots.prediction_grid(
             images,

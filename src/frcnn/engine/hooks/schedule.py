@@ -20,7 +20,9 @@ def size_for_epoch(schedule: list[list[int]] | None, epoch: int) -> int | None:
 
 
 class ProgressiveResize(Hook):
-    """Before each epoch, the longest image side becomes the scheduled size.
+    """Before each epoch, the longest image side becomes the scheduled size: in the model's
+    transform and in its configuration, so that its model files are rebuilt at the size
+    they were trained and selected at.
 
     Args:
         schedule: ``[[first_epoch, size], ...]`` with epochs counted from 0.
@@ -32,5 +34,6 @@ class ProgressiveResize(Hook):
     def before_epoch(self, trainer: Trainer) -> None:
         size = size_for_epoch(self.schedule, trainer.epoch)
         if size is not None:
-            trainer.raw_model.transform.min_size = (size,)
-            trainer.raw_model.transform.max_size = size
+            model = trainer.raw_model
+            model.transform.min_size, model.transform.max_size = (size,), size
+            model.config.update(min_size=size, max_size=size)

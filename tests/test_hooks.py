@@ -174,13 +174,16 @@ def test_stop_after_epochs_leaves_the_rest_for_resume():
 
 def test_progressive_resize_sets_the_size_per_epoch():
     transform = SimpleNamespace(min_size=(800,), max_size=1333)
-    trainer = FakeTrainer(raw_model=SimpleNamespace(transform=transform))
+    config = {"min_size": 800, "max_size": 1333}
+    trainer = FakeTrainer(raw_model=SimpleNamespace(transform=transform, config=config))
     hook = ProgressiveResize([[0, 160], [3, 256]])
     sizes = []
     for epoch in range(5):
         trainer.epoch = epoch
         hook.before_epoch(trainer)
         sizes.append((transform.min_size, transform.max_size))
+        # The configuration a model file is rebuilt from follows the transform.
+        assert (config["min_size"], config["max_size"]) == (sizes[-1][1],) * 2
     assert sizes == [((160,), 160)] * 3 + [((256,), 256)] * 2
 
 

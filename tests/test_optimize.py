@@ -53,11 +53,12 @@ def test_group_norms_and_training_batch_norms_are_left_alone():
 
 
 def test_predict_and_eval_run_the_folded_model(tmp_path):
-    from frcnn.api import _load_models
+    from frcnn.inference.compose import load_models
+    from frcnn.inference.options import InferenceOptions
 
     torch.manual_seed(0)
     model = _with_statistics(frcnn.build_model("resnet18_fpn", 3, **{**TINY, "norm": "bn"}))
     weights = frcnn.save_model(model, tmp_path / "m.safetensors", class_names=["a", "b"])
-    (loaded,) = _load_models(weights, "cpu", None)
+    (loaded,) = load_models(weights, InferenceOptions(device="cpu"))
     assert not any(isinstance(m, NORMS) for m in loaded.modules())
     assert any(isinstance(m, NORMS) for m in frcnn.load_model(weights).modules())  # unfolded

@@ -44,3 +44,30 @@ def test_every_public_name_loads():
     assert lazy | {"__version__"} == set(frcnn.__all__)
     for name in frcnn.__all__:
         assert getattr(frcnn, name) is not None, name
+
+
+# The application layer: what users and commands call. Model stages (modeling/) keep their
+# torchvision-shaped constructors.
+APPLICATION = ("api.py", "cli", "engine", "inference", "evaluation", "experiments", "deploy")
+
+
+def test_no_public_application_function_takes_more_than_12_parameters():
+    import ast
+
+    wide = []
+    for path, text in _sources():
+        rel = path.relative_to(SRC)
+        if rel.parts[0] not in APPLICATION:
+            continue
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if node.name.startswith("_") and node.name != "__init__":
+                continue
+            a = node.args
+            names = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs]
+            names += [p.arg for p in (a.vararg, a.kwarg) if p is not None]
+            count = len([n for n in names if n not in ("self", "cls")])
+            if count > 12:
+                wide.append(f"{rel}:{node.lineno} {node.name} ({count} parameters)")
+    assert not wide, "\n".join(wide)

@@ -57,11 +57,18 @@ def test_crop_record_reads_its_window(tmp_path):
     np.testing.assert_array_equal(read_record_image(inner), full[24:40, 14:30])
 
 
-def test_train_on_one_large_image_with_tiles(tmp_path, capsys):
+def test_train_on_one_large_image_with_tiles(tmp_path, capsys, monkeypatch):
+    from frcnn.evaluation import plots
+
+    drawn = []
+    real_grid = plots.prediction_grid
+    monkeypatch.setattr(
+        plots, "prediction_grid", lambda *a, **k: drawn.append(a[2]) or real_grid(*a, **k)
+    )
     write_synth(tmp_path / "one", 1, 384, seed=3, empty_prob=0.0)
     out = tmp_path / "run"
     args = ["train", "--data", str(tmp_path / "one"), "--tile", "96", "--epochs", "1"]
-    assert main([*args, "--out", str(out), *TINY_RUN]) == 0
+    assert main([*args, "--out", str(out), *TINY_RUN, "eval.conf=0.0"]) == 0
     # eval --run scores the recorded held-out block, in tiles, with the run's best weights:
     # the run's own final numbers
     import json
@@ -75,6 +82,14 @@ def test_train_on_one_large_image_with_tiles(tmp_path, capsys):
     assert again.num_images == 1
     for key, value in again.coco.items():
         assert final[key] == pytest.approx(value, abs=5e-7), key
+    # val_predictions.jpg shows the detections that were scored: the block predicted in
+    # tiles, above the run's threshold.
+    ((shown,),) = drawn
+    (scored,) = again.predictions.values()
+    sure = scored["scores"] >= again.conf
+    assert sure.sum() > 0 and again.conf == 0.0
+    np.testing.assert_allclose(shown["boxes"], scored["boxes"][sure], atol=1e-4)
+    np.testing.assert_allclose(shown["scores"], scored["scores"][sure], atol=1e-6)
     assert main(["eval", "--run", str(out)]) == 0
     assert "all" in capsys.readouterr().out
 

@@ -121,3 +121,33 @@ def test_eval_run_scores_exactly_the_recorded_validation_images(tmp_path, monkey
     assert sorted(r.image_id for r in seen[0].images) == ids and result.num_images == 2
     final = json.loads((out / "metrics.json").read_text())
     assert final["AP50"] == pytest.approx(result.coco["AP50"], abs=5e-7)
+
+
+def test_a_progressively_resized_run_scores_its_model_files_at_their_size(tmp_path):
+    """Each epoch's model file carries the size that epoch trained and was scored at, so
+    ``eval --run`` gives the run's own numbers; and every count is at the run's threshold."""
+    import json
+
+    from test_train import TINY_RUN
+
+    import frcnn
+    from frcnn.data.synth import write_synth
+
+    write_synth(tmp_path / "data", 6, 96, seed=0)
+    out = tmp_path / "run"
+    frcnn.train(
+        None,
+        [*TINY_RUN, "data.img_sizes=[[0, 96], [1, 64]]", "eval.conf=0.4"],
+        **{"data.train": str(tmp_path / "data"), "schedule.epochs": 2, "run.out": str(out)},
+    )
+    last = frcnn.load_model(out / "weights" / "last.safetensors")
+    assert last.config["min_size"] == last.config["max_size"] == 64 and last.conf == 0.4
+    assert frcnn.load_model(out / "weights" / "epoch1.safetensors").config["min_size"] == 96
+    final = json.loads((out / "metrics.json").read_text())
+    again = frcnn.evaluate(None, None, run=out)
+    for key, value in again.coco.items():
+        assert final[key] == pytest.approx(value, abs=5e-7), key
+    assert final["conf"] == again.conf == 0.4
+    # The run's model file, evaluated on its own: the same threshold.
+    best = frcnn.evaluate(out / "weights" / "best.safetensors", tmp_path / "data")
+    assert best.conf == 0.4

@@ -34,8 +34,15 @@ _LAZY = {
     "NECKS": ".modeling.necks",
     "PretrainConfig": ".pretrain.loop",
     "pretrain_backbone": ".pretrain.loop",
-    "MergeOptions": ".inference.ensemble",
+    "InferenceOptions": ".inference.options",
+    "MergeOptions": ".inference.options",
+    "EvalOptions": ".evaluation.report",
+    "load_detector": ".inference.compose",
+    "predict_dataset": ".inference.predict",
     "MergedDetector": ".inference.ensemble",
+    "ModelDetector": ".inference.detectors",
+    "TiledDetector": ".inference.detectors",
+    "CalibratedDetector": ".inference.calibrated",
     "run_kfold": ".experiments.kfold",
     "find_label_issues": ".experiments.label_issues",
     "run_tune": ".experiments.tune",
@@ -62,14 +69,19 @@ __all__ = [
     "MODELS",
     "NECKS",
     "BackboneSpec",
+    "CalibratedDetector",
     "Callback",
+    "EvalOptions",
     "FasterRCNN",
     "FeatureLevel",
     "Hook",
+    "InferenceOptions",
     "MergeOptions",
     "MergedDetector",
     "ModelConfig",
+    "ModelDetector",
     "PretrainConfig",
+    "TiledDetector",
     "TrainConfig",
     "__version__",
     "build_model",
@@ -79,10 +91,12 @@ __all__ = [
     "export_model",
     "find_label_issues",
     "load_config",
+    "load_detector",
     "load_model",
     "norm_layer",
     "optimize",
     "predict",
+    "predict_dataset",
     "pretrain_backbone",
     "run_kfold",
     "run_tune",
@@ -121,7 +135,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
     from .experiments.tune import run_tune
     from .explainer.run import explain
     from .explainer.trace import trace_stages
-    from .inference.ensemble import MergedDetector, MergeOptions
+    from .evaluation.report import EvalOptions
+    from .inference.calibrated import CalibratedDetector
+    from .inference.compose import load_detector
+    from .inference.detectors import ModelDetector, TiledDetector
+    from .inference.ensemble import MergedDetector
+    from .inference.options import InferenceOptions, MergeOptions
+    from .inference.predict import predict_dataset
     from .io.model_file import load_model, save_model
     from .modeling.backbones import BACKBONES, BackboneSpec, FeatureLevel
     from .modeling.builder import MODELS, ModelConfig, build_model

@@ -167,3 +167,29 @@ def test_recipes_by_name(capsys):
     assert out.startswith("cpu-fast") and "tv-default" in out
     with pytest.raises(FileNotFoundError, match="recipes: cpu-fast, tv-default"):
         load_config("cpu-slow")
+
+
+def test_a_bug_in_frcnn_says_so_and_keeps_its_traceback(tmp_path, monkeypatch, capsys):
+    import re
+
+    import frcnn.data.check
+    from frcnn.data.synth import write_synth
+
+    write_synth(tmp_path / "d", 2, 64, seed=0)
+
+    def broken(*args, **kwargs):
+        return {}["no such key"]  # a KeyError from frcnn's own code: a bug, not the user's
+
+    monkeypatch.setattr(frcnn.data.check, "check_dataset", broken)
+    assert main(["data", "check", str(tmp_path / "d")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "this is a bug in frcnn" in err
+    assert "KeyError" in err and "attached" in err
+    report = re.search(r"The traceback is in (\S+):", err).group(1)
+    text = open(report).read()
+    assert f"command: frcnn data check {tmp_path / 'd'}" in text
+    assert "Traceback" in text and "in broken" in text and "frcnn " in text
+    # An error about the user's input stays one line with exit status 2, no report.
+    assert main(["data", "check", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("frcnn data check: error: dataset not found") and "internal" not in err

@@ -130,12 +130,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
     from .deploy.export import export_model
     from .deploy.optimize import optimize
     from .engine.hooks import Callback, Hook
+    from .evaluation.report import EvalOptions
     from .experiments.kfold import run_kfold
     from .experiments.label_issues import find_label_issues
     from .experiments.tune import run_tune
     from .explainer.run import explain
     from .explainer.trace import trace_stages
-    from .evaluation.report import EvalOptions
     from .inference.calibrated import CalibratedDetector
     from .inference.compose import load_detector
     from .inference.detectors import ModelDetector, TiledDetector

@@ -15,6 +15,7 @@ from .data.sources import read_dataset
 from .engine.hooks import Callback
 from .engine.trainer import TrainResult
 from .engine.trainer import train as _train
+from .errors import InputError
 from .evaluation.coco import read_coco_results
 from .evaluation.report import EvalOptions, EvalResult, evaluate_detections
 from .evaluation.write import write_evaluation
@@ -86,7 +87,7 @@ def evaluate(
     scoring, rest = take_fields(rest, scoring or EvalOptions())
     check_keywords(rest, "evaluate", InferenceOptions, EvalOptions)
     if predictions is not None and options.calibrated:
-        raise ValueError("calibrated scores need the model (--weights), not a results file")
+        raise InputError("calibrated scores need the model (--weights), not a results file")
     data_lines: list[str] = []  # the data checks' summary, for the report
     if run is not None:
         dataset, weights, options = _run_validation(run, weights, options)
@@ -97,7 +98,7 @@ def evaluate(
         conf, max_det = options.threshold(None), options.max_det or 100
     else:
         if weights is None:
-            raise ValueError("evaluate needs weights or a predictions file")
+            raise InputError("evaluate needs weights or a predictions file")
         detector = load_detector(weights, options)
         _check_classes(detector.class_names, dataset, allow_mismatch)
         preds = predict_dataset(detector, dataset, options)
@@ -117,7 +118,7 @@ def _checked(
 ) -> tuple[DetectionDataset, list[str]]:
     """The dataset read and checked, and the checks' summary (also logged)."""
     if data is None:
-        raise ValueError("evaluate needs data (--data) or a run (--run)")
+        raise InputError("evaluate needs data (--data) or a run (--run)")
     dataset, report = check_dataset(read_dataset(data, format, split), "header")
     lines = report.summary_lines()
     for line in lines:
@@ -158,7 +159,7 @@ def _check_classes(names: Sequence[str] | None, ds: DetectionDataset, allow_mism
         return
     message = f"model classes {list(names)} differ from the data's {ds.class_names}"
     if not allow_mismatch:
-        raise ValueError(
+        raise InputError(
             f"{message}; labels would be compared by number. Pass --allow-mismatch "
             "(allow_mismatch=True) to score them anyway"
         )
@@ -253,7 +254,7 @@ def predict(
     )
     in_memory = [_in_memory(item) for item in items]
     if any(in_memory) and not all(in_memory):
-        raise ValueError("predict: give paths or images in memory, not both in one call")
+        raise InputError("predict: give paths or images in memory, not both in one call")
     if any(in_memory):
         results, frames = predict_arrays(detector, items, options), []
     else:
@@ -312,6 +313,6 @@ def _check_writable(folder: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        raise ValueError(
+        raise InputError(
             f"cannot write to the output folder {folder}: {err.strerror or err}"
         ) from None

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP, VAL_SPLIT
+from .errors import InputError, InputTypeError, UnknownKeyError
 from .io.atomic import atomic_write_text
 from .io.yaml_file import parse_yaml, read_yaml
 
@@ -191,7 +192,7 @@ class TrainConfig:
         ]
         bad = [f"{key} must be {rule}, got {value!r}" for key, value, ok, rule in checks if not ok]
         if bad:
-            raise ValueError("; ".join(bad))
+            raise InputError("; ".join(bad))
         return self
 
     def save(self, path: str | Path) -> None:
@@ -241,7 +242,9 @@ def _set(obj: Any, dotted: str, value: Any, where: str, prefix: str = "") -> Non
             hint = f" Did you mean {FOREIGN_KEYS[dotted]!r}? (frcnn keys are section.key)"
         if not prefix and dotted in ANCHOR_KEYS:
             hint = f" Did you mean 'model.args.{dotted}'? (an anchors file: train --anchors FILE)"
-        raise KeyError(f"{where}: unknown key {prefix + dotted!r}.{hint} Known: {', '.join(names)}")
+        raise UnknownKeyError(
+            f"{where}: unknown key {prefix + dotted!r}.{hint} Known: {', '.join(names)}"
+        )
     current = getattr(obj, head)
     if rest:
         if dataclasses.is_dataclass(current):
@@ -249,10 +252,10 @@ def _set(obj: Any, dotted: str, value: Any, where: str, prefix: str = "") -> Non
         elif isinstance(current, dict):  # model.args.<option>: checked by build_model
             current[rest] = value
         else:
-            raise KeyError(f"{where}: {head!r} has no sub-keys (got {dotted!r})")
+            raise UnknownKeyError(f"{where}: {head!r} has no sub-keys (got {dotted!r})")
     elif dataclasses.is_dataclass(current):
         if not isinstance(value, dict):
-            raise TypeError(f"{where}: {head!r} is a section; give a mapping")
+            raise InputTypeError(f"{where}: {head!r} is a section; give a mapping")
         for key, sub in value.items():
             _set(current, str(key), sub, where, f"{prefix}{head}.")
     else:
@@ -275,7 +278,9 @@ def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:
                 return kind(value)
             except ValueError:
                 if str not in options:
-                    raise TypeError(f"{where}: {key} must be a number, got {value!r}") from None
+                    raise InputTypeError(
+                        f"{where}: {key} must be a number, got {value!r}"
+                    ) from None
     return value
 
 
@@ -290,7 +295,7 @@ def read_anchors(path: str | Path) -> dict[str, Any]:
     if isinstance(data, dict) and set(data) == {"model"} and isinstance(data["model"], dict):
         data = data["model"].get("args", {}) if set(data["model"]) == {"args"} else None
     if not isinstance(data, dict) or not data or set(data) - set(ANCHOR_KEYS):
-        raise ValueError(
+        raise InputError(
             f"{path}: not an anchors file: expected model.args.anchor_sizes and "
             "model.args.aspect_ratios (what frcnn anchors --out writes); pass a full "
             "configuration with --config"
@@ -332,13 +337,13 @@ def load_config(
         path = config_path(path)
         data = read_yaml(path) or {}
         if not isinstance(data, dict):
-            raise TypeError(f"{path}: a config file must hold a mapping of sections")
+            raise InputTypeError(f"{path}: a config file must hold a mapping of sections")
         for key, value in data.items():
             _set(cfg, str(key), value, str(path))
     for item in overrides or []:
         key, sep, text = item.partition("=")
         if not sep:
-            raise ValueError(f"override {item!r} is not key=value (e.g. optim.lr=0.01)")
+            raise InputError(f"override {item!r} is not key=value (e.g. optim.lr=0.01)")
         _set(cfg, key.strip(), parse_yaml(text, f"override {item!r}"), "override")
     for key, value in values.items():
         if value is not None:

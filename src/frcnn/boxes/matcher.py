@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..errors import InputError
+
 # Match labels returned by :class:`Matcher`, alongside the matched ground-truth index.
 BACKGROUND = 0  # IoU below the low threshold
 IGNORE = -1  # IoU between the thresholds: neither foreground nor background
@@ -27,7 +29,7 @@ class Matcher:
 
     def __init__(self, high: float, low: float, allow_low_quality_matches: bool = False) -> None:
         if low > high:
-            raise ValueError(f"Matcher: low threshold {low} is above high threshold {high}")
+            raise InputError(f"Matcher: low threshold {low} is above high threshold {high}")
         self.high = high
         self.low = low
         self.allow_low_quality_matches = allow_low_quality_matches

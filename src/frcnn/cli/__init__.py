@@ -7,8 +7,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .._version import __version__
+from ..errors import FrcnnError
 from . import (
     anchors,
     benchmark,
@@ -71,14 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a command; user errors end in one line naming the command, exit status 2
-    (``--debug`` or ``FRCNN_DEBUG=1`` shows the traceback)."""
+    """Run a command. An error about what the user gave (:class:`frcnn.errors.FrcnnError`,
+    or an ``OSError`` on their files) ends in one line naming the command, exit status 2;
+    anything else is a bug in frcnn: one line saying so and where the traceback was
+    written, exit status 1 (``--debug`` or ``FRCNN_DEBUG=1`` raises both instead)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(message)s",
         stream=sys.stderr,
     )
+    command = " ".join(filter(None, [args.command, getattr(args, "data_command", None)]))
     try:
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`frcnn data check --json | head`)
@@ -87,33 +92,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError, AttributeError):
             pass  # stdout is not a real file (e.g. captured by a test)
         return 0
-    except USER_ERRORS as err:
+    except (FrcnnError, OSError) as err:
         if args.debug or os.environ.get("FRCNN_DEBUG"):
             raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        command = " ".join(filter(None, [args.command, getattr(args, "data_command", None)]))
-        line = f"frcnn {command}: error: {message}"
+        line = f"frcnn {command}: error: {err}"
         print(line, file=sys.stderr)
         _to_run_log(line)
         return 2
+    except Exception as err:  # a bug in frcnn: say so, keep the traceback
+        if args.debug or os.environ.get("FRCNN_DEBUG"):
+            raise
+        report = write_bug_report(err, sys.argv if argv is None else ["frcnn", *argv])
+        line = (
+            f"frcnn {command}: internal error ({type(err).__name__}: {err}); this is a bug in "
+            f"frcnn, not in what you gave it. The traceback is in {report}: please report the "
+            "bug to the frcnn developers with that file attached (it holds the command and "
+            "the versions)"
+        )
+        print(line, file=sys.stderr)
+        _to_run_log(line, err)
+        return 1
 
 
-# Errors that come from what the user gave (files, numbers, names), not from a bug: one
-# line, no traceback. OSError covers unreadable, missing and unwritable files;
-# FloatingPointError a diverging run (NonFiniteLossError says what to change).
-USER_ERRORS = (
-    ValueError,
-    TypeError,
-    KeyError,
-    OSError,
-    RuntimeError,
-    ImportError,
-    FloatingPointError,
-)
+def write_bug_report(err: BaseException, argv: Sequence[str]) -> Path:
+    """The command, the versions and the traceback of ``err``, in a new file in the
+    temporary folder; returns its path."""
+    import platform
+    import tempfile
+    import time
+    import traceback
+
+    versions = [f"frcnn {__version__}", f"Python {platform.python_version()}"]
+    for name in ("torch", "torchvision", "numpy"):
+        module = sys.modules.get(name)
+        versions.append(f"{name} {getattr(module, '__version__', 'not loaded')}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = "\n".join(
+        [
+            f"command: {' '.join(argv)}",
+            f"platform: {platform.platform()}",
+            "versions: " + ", ".join(versions),
+            "",
+            "".join(traceback.format_exception(err)),
+        ]
+    )
+    fd, name = tempfile.mkstemp(prefix=f"frcnn-bug-{stamp}-", suffix=".txt", text=True)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return Path(name)
 
 
-def _to_run_log(line: str) -> None:
-    """A fatal error also goes to the run's ``log.txt`` when a run had started one."""
+def _to_run_log(line: str, err: BaseException | None = None) -> None:
+    """A fatal error also goes to the run's ``log.txt`` when a run had started one (with
+    the traceback for a bug)."""
+    exc_info = (type(err), err, err.__traceback__) if err is not None else None
     for handler in logging.getLogger("frcnn").handlers:
         if isinstance(handler, logging.FileHandler):
-            handler.emit(logging.LogRecord("frcnn", logging.ERROR, "", 0, line, None, None))
+            handler.emit(logging.LogRecord("frcnn", logging.ERROR, "", 0, line, None, exc_info))

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..defaults import BENCHMARK_FORMATS
+from ..errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     unknown = sorted(set(formats) - set(BENCHMARK_FORMATS))
     if unknown or not formats:
-        raise ValueError(
+        raise InputError(
             f"--formats: unknown {unknown}; choose from {', '.join(BENCHMARK_FORMATS)}"
         )
     weights = Path(args.weights)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
 from .common import (
     FORMATS,
     add_merge_args,
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     args.weights, args.sources = split_weights(args.weights, args.sources)
     if bool(args.data) == bool(args.sources):
-        raise ValueError("give either --data DATA (evaluate) or image sources (predict)")
+        raise InputError("give either --data DATA (evaluate) or image sources (predict)")
     options = inference_options(args)
     if args.data:
         result = evaluate(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..defaults import ERROR_TYPES
+from ..errors import InputError
 
 if TYPE_CHECKING:
     from ..evaluation.report import EvalResult
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.report import EvalOptions
 
     if not (args.data or args.run):
-        raise ValueError("give --data DATA (with --weights or --predictions), or --run RUN")
+        raise InputError("give --data DATA (with --weights or --predictions), or --run RUN")
     result = evaluate(
         args.weights,
         args.data,

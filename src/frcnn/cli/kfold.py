@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
 from .train import add_train_options, config_from_args
 
 
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments.kfold import run_kfold
 
     if args.resume:
-        raise ValueError("kfold does not resume; start it again with a new --out")
+        raise InputError("kfold does not resume; start it again with a new --out")
     cfg = config_from_args(args, skip=("out",))
     result = run_kfold(
         cfg, args.folds, args.group_by, args.out or "runs/kfold", not args.no_label_issues

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
 from .common import (
     add_merge_args,
     add_precision_arg,
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     weights, sources = split_weights(args.weights, args.sources)
     if not sources:
-        raise ValueError("give the images to predict on: frcnn predict --weights W SOURCE ...")
+        raise InputError("give the images to predict on: frcnn predict --weights W SOURCE ...")
     results = predict(
         weights,
         sources,

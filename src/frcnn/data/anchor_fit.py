@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..boxes.overlap import wh_iou
+from ..errors import InputError
 from ..modeling.builder import ModelConfig
 from .records import DetectionDataset
 
@@ -43,7 +44,7 @@ def resized_box_sizes(
             )
         sizes.append(np.stack([(b[:, 2] - b[:, 0]) * sx, (b[:, 3] - b[:, 1]) * sy], 1))
     if not sizes:
-        raise ValueError(f"{ds.source}: no boxes to fit anchors to")
+        raise InputError(f"{ds.source}: no boxes to fit anchors to")
     return np.concatenate(sizes).astype(np.float64)
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
+
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import
 import albumentations as A  # noqa: E402
 
@@ -44,7 +46,7 @@ def _named(name: str) -> list[A.BasicTransform]:
             A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 7))], p=0.2),
             A.GaussNoise(std_range=(0.02, 0.12), p=0.4),
         ]
-    raise ValueError(f"unknown augmentation {name!r}; choose one of {PIPELINES} or give a list")
+    raise InputError(f"unknown augmentation {name!r}; choose one of {PIPELINES} or give a list")
 
 
 def _from_spec(spec: str | dict[str, Any]) -> A.BasicTransform:
@@ -54,7 +56,7 @@ def _from_spec(spec: str | dict[str, Any]) -> A.BasicTransform:
     name = spec.pop("name", None)
     cls = getattr(A, str(name), None)
     if not isinstance(cls, type) or not issubclass(cls, A.BasicTransform):
-        raise ValueError(f"augmentation {name!r} is not an Albumentations transform")
+        raise InputError(f"augmentation {name!r} is not an Albumentations transform")
     return cls(**spec)
 
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 
+from ..errors import InputError
 from .images import MAX_ASPECT, image_size, load_image, to_rgb_array, truncation
 from .problems import KINDS, ProblemLog
 from .records import DetectionDataset, ImageRecord
@@ -196,7 +197,7 @@ def _check_image(
                 size = image_size(rec.path, exif)
                 cut = truncation(rec.path)
                 if cut:
-                    raise ValueError(cut)
+                    raise InputError(cut)
         except Exception as err:  # PIL raises many types for bad files; all mean unreadable
             problems.add("image_corrupt", f"cannot decode: {type(err).__name__}: {err}", **where)
             return "image_corrupt"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import InputError
 from .images import UnsafePathError, safe_join
 from .records import DetectionDataset, ImageRecord
 
@@ -35,12 +36,12 @@ def _category_names(categories: list[dict], used: set[int]) -> tuple[dict[int, i
     """
     for c in categories:
         if not isinstance(c, dict) or not isinstance(c.get("id"), int) or "name" not in c:
-            raise ValueError(f"category {c!r} needs an integer id and a name")
+            raise InputError(f"category {c!r} needs an integer id and a name")
     ids = [c.get("id") for c in categories]
     duplicates = sorted({i for i in ids if ids.count(i) > 1}, key=str)
     if duplicates:
         names = {i: [c.get("name") for c in categories if c.get("id") == i] for i in duplicates}
-        raise ValueError(
+        raise InputError(
             f"category ids used more than once: {names}; give each category its own id"
         )
     cats = sorted(categories, key=lambda c: c["id"])
@@ -63,12 +64,12 @@ def read_coco(
     try:
         data = json.loads(ann_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{ann_file}: not valid JSON ({err})") from None
+        raise InputError(f"{ann_file}: not valid JSON ({err})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{ann_file}: not a COCO detection file (not a mapping)")
+        raise InputError(f"{ann_file}: not a COCO detection file (not a mapping)")
     for key in ("images", "annotations", "categories"):
         if key not in data:
-            raise ValueError(f"{ann_file}: not a COCO detection file (no {key!r} list)")
+            raise InputError(f"{ann_file}: not a COCO detection file (no {key!r} list)")
     root = (
         Path(images_dir) if images_dir is not None else _guess_image_root(ann_file, data["images"])
     )
@@ -76,7 +77,7 @@ def read_coco(
     try:
         cat_to_label, names = _category_names(data["categories"], used)
     except ValueError as err:
-        raise ValueError(f"{ann_file}: {err}") from None
+        raise InputError(f"{ann_file}: {err}") from None
     ds = DetectionDataset(root, names, [], source=str(ann_file), format="coco", split=split)
 
     records = _read_images(data["images"], root, ann_file, ds)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ..errors import InputError
 from .images import UnsafePathError, image_size, safe_join
 from .records import DetectionDataset, ImageRecord, read_names_file
 
@@ -37,7 +38,7 @@ def _columns(header: list[str], where: Path) -> dict[str, int]:
                 found[col] = lower.index(alias)
                 break
         else:
-            raise ValueError(
+            raise InputError(
                 f"{where}: no {col!r} column in header {header} (need {', '.join(COLUMNS)})"
             )
     for opt in ("width", "height"):
@@ -52,14 +53,14 @@ def read_csv(
     path = Path(path)
     splits = csv_splits(path)
     if not splits:
-        raise ValueError(f"{path}: no .csv files")
+        raise InputError(f"{path}: no .csv files")
     split = split or ("train" if "train" in splits else next(iter(splits)))
     csv_file = splits[split]
     root = Path(images_dir).resolve() if images_dir else csv_file.parent.resolve()
     with csv_file.open(newline="") as f:
         rows = list(csv.reader(f))
     if not rows:
-        raise ValueError(f"{csv_file}: empty file")
+        raise InputError(f"{csv_file}: empty file")
     cols = _columns(rows[0], csv_file)
     names = read_names_file(csv_file.parent, NAME_FILES)
     if names is None:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
+from ..errors import InputError, MissingDependencyError, SetupError
 from .records import DetectionDataset, ImageRecord
 
 
@@ -22,7 +23,7 @@ def parse_source(source: str) -> tuple[str, str]:
     body = source.removeprefix("hf:")
     name, _, split = body.partition(":")
     if not name:
-        raise ValueError(f"{source!r}: expected hf:NAME[:SPLIT]")
+        raise InputError(f"{source!r}: expected hf:NAME[:SPLIT]")
     return name, split or "train"
 
 
@@ -30,13 +31,13 @@ def open_stream(name: str, split: str):
     try:
         import datasets
     except ImportError as err:
-        raise ImportError(
+        raise MissingDependencyError(
             "reading hf: sources needs the 'datasets' package: pip install 'frcnn[hf]'"
         ) from err
     try:
         return datasets.load_dataset(name, split=split, streaming=True)
     except (ConnectionError, OSError) as err:
-        raise RuntimeError(
+        raise SetupError(
             f"could not open Hugging Face dataset {name!r} split {split!r}: {err}. It streams "
             "from the hub, which needs internet access (or pass a local folder as NAME)."
         ) from err
@@ -66,7 +67,7 @@ def row_boxes(row: dict, bbox_format: str) -> tuple[np.ndarray, np.ndarray]:
         boxes = boxes.copy()
         boxes[:, 2:] += boxes[:, :2]
     elif bbox_format != "xyxy":
-        raise ValueError(f"bbox_format must be 'xywh' or 'xyxy', got {bbox_format!r}")
+        raise InputError(f"bbox_format must be 'xywh' or 'xyxy', got {bbox_format!r}")
     labels = np.asarray(objects.get("category", []), np.int64).reshape(-1) + 1
     return boxes, labels
 

@@ -8,10 +8,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from ..errors import InputError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 
-class UnsafePathError(ValueError):
+class UnsafePathError(InputError):
     """An annotation names a file outside the dataset root."""
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..errors import UnreadableImageError
 from .augment import Augmenter
 from .images import load_image, to_rgb_array, to_tensor
 from .records import DetectionDataset, ImageRecord
@@ -43,7 +44,9 @@ def read_record_image(rec: ImageRecord, exif: bool = True) -> np.ndarray:
         try:
             image = load_image(rec.path, exif)
         except Exception as err:
-            raise RuntimeError(f"cannot read image {rec.file_name} ({rec.path}): {err}") from err
+            raise UnreadableImageError(
+                f"cannot read image {rec.file_name} ({rec.path}): {err}"
+            ) from err
     if rec.window is None:
         return image
     x1, y1, x2, y2 = rec.window
@@ -96,7 +99,7 @@ class DetectionTorchDataset(Dataset):
         changed or damaged since): :func:`collate` leaves it out and counts it."""
         try:
             image, rec = self.load(index)
-        except RuntimeError as err:
+        except UnreadableImageError as err:
             log.warning("skipped: %s", err)
             return None
         return self.make_item(image, rec.boxes, rec.labels, rec.iscrowd | rec.ignore, rec.image_id)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from .problems import ProblemLog
 
 
@@ -60,7 +61,7 @@ class ImageRecord:
         self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
         n = len(self.boxes)
         if len(self.labels) != n:
-            raise ValueError(f"{self.file_name}: {n} boxes but {len(self.labels)} labels")
+            raise InputError(f"{self.file_name}: {n} boxes but {len(self.labels)} labels")
         self.iscrowd = _flags(self.iscrowd, n)
         self.ignore = _flags(self.ignore, n)
         if self.ann_ids is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import InputError
 from .coco import ROBOFLOW_FILE, coco_splits, read_coco
 from .csv_format import csv_splits, read_csv
 from .records import DetectionDataset
@@ -30,7 +31,7 @@ def detect_format(source: str | Path) -> str:
         by_suffix = {".json": "coco", ".csv": "csv", ".yaml": "yolo", ".yml": "yolo"}
         if path.suffix.lower() in by_suffix:
             return by_suffix[path.suffix.lower()]
-        raise ValueError(f"{path}: cannot tell the format from the suffix; pass --format")
+        raise InputError(f"{path}: cannot tell the format from the suffix; pass --format")
     if (path / ROBOFLOW_FILE).is_file() or any(
         (path / s / ROBOFLOW_FILE).is_file() for s in ("train", "valid", "test")
     ):
@@ -48,7 +49,7 @@ def detect_format(source: str | Path) -> str:
         return "coco"
     if list(path.glob("*.xml")):
         return "voc"
-    raise ValueError(
+    raise InputError(
         f"{path}: cannot tell the dataset format (looked for COCO JSON, data.yaml, "
         "Annotations/, images/+labels/, *.csv, *.xml); pass --format"
     )
@@ -77,7 +78,7 @@ def list_splits(source: str | Path, format: str | None = None) -> list[str]:
     if fmt == "hf":
         parts = str(source).split(":")
         return [parts[2] if len(parts) > 2 else "train"]
-    raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
+    raise InputError(f"unknown format {fmt!r}; choose one of {FORMATS}")
 
 
 def read_dataset(
@@ -102,10 +103,10 @@ def read_dataset(
     if fmt == "coco":
         splits = coco_splits(_coco_file(path))
         if not splits:
-            raise ValueError(f"{path}: no COCO annotation file")
+            raise InputError(f"{path}: no COCO annotation file")
         name = split or ("train" if "train" in splits else next(iter(splits)))
         if name not in splits:
-            raise ValueError(f"{path}: no split {name!r} (have {sorted(splits)})")
+            raise InputError(f"{path}: no split {name!r} (have {sorted(splits)})")
         return read_coco(splits[name], Path(images) if images else None, split=name)
     if fmt == "yolo":
         return read_yolo(path, split, exif)
@@ -117,7 +118,7 @@ def read_dataset(
         from .hf import read_hf
 
         return read_hf(str(source), split)
-    raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
+    raise InputError(f"unknown format {fmt!r}; choose one of {FORMATS}")
 
 
 def read_all_splits(

@@ -11,6 +11,7 @@ import torch
 
 from ..boxes.overlap import box_ioa
 from ..defaults import TILE_OVERLAP
+from ..errors import InputError, UnreadableImageError
 from .augment import Augmenter
 from .loader import DetectionTorchDataset, read_record_image
 from .records import DetectionDataset, ImageRecord
@@ -23,7 +24,7 @@ def tile_windows(width: int, height: int, tile: int, overlap: float) -> np.ndarr
     overlapping by ``overlap`` of a tile; the last row/column is aligned to the image edge.
     An image smaller than a tile is one window of its own size."""
     if not 0 <= overlap < 1:
-        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+        raise InputError(f"overlap must be in [0, 1), got {overlap}")
 
     def starts(length: int) -> np.ndarray:
         if length <= tile:
@@ -107,7 +108,7 @@ class TiledDataset(DetectionTorchDataset):
         rec = self.ds.images[index]
         try:
             image = read_record_image(rec, self.exif)
-        except RuntimeError as err:
+        except UnreadableImageError as err:
             log.warning("skipped: %s", err)
             return None
         x1, y1, x2, y2 = window.astype(int).tolist()
@@ -192,7 +193,7 @@ def split_blocks(
         if len(blocks) >= 2:
             break
     else:
-        raise ValueError(
+        raise InputError(
             f"the images are too small to split into training and validation blocks of "
             f"{tile} px tiles; pass validation data with --val DATA or a smaller --tile"
         )

@@ -12,6 +12,7 @@ from xml.etree.ElementTree import Element
 
 from defusedxml import ElementTree
 
+from ..errors import InputError
 from .images import IMAGE_SUFFIXES, UnsafePathError, safe_join
 from .records import DetectionDataset, ImageRecord, read_names_file
 
@@ -78,7 +79,7 @@ def read_voc(path: Path, split: str | None = None) -> DetectionDataset:
     root, ann_dir, img_dir, splits = voc_layout(Path(path))
     split = split or ("train" if "train" in splits else next(iter(splits)))
     if split not in splits:
-        raise ValueError(f"{path}: no split {split!r} (have {sorted(splits)})")
+        raise InputError(f"{path}: no split {split!r} (have {sorted(splits)})")
     names = _class_names(root, ann_dir)
     label_of = {n: i + 1 for i, n in enumerate(names)}
     ds = DetectionDataset(root, names, [], source=str(path), format="voc", split=split)

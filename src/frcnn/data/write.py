@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ..errors import InputError
 from .check import DataReport, check_dataset
 from .coco import write_coco
 from .csv_format import write_csv
@@ -110,7 +111,7 @@ def write_dataset(
     ``out`` in format ``to``, copying (or hard-linking) the images. Returns each split's
     report: what was fixed, skipped and dropped on the way."""
     if to not in WRITE_FORMATS:
-        raise ValueError(f"cannot write format {to!r}; choose one of {WRITE_FORMATS}")
+        raise InputError(f"cannot write format {to!r}; choose one of {WRITE_FORMATS}")
     out = Path(out)
     reports, clean = {}, {}
     for name, ds in splits.items():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from ..errors import InputError
 from ..io.yaml_file import read_yaml
 from .images import IMAGE_SUFFIXES, UnsafePathError, image_size, safe_join
 from .records import DetectionDataset, ImageRecord, read_names_file
@@ -22,11 +23,11 @@ def _read_names(names: object, where: Path) -> list[str]:
     if isinstance(names, dict):
         keys = sorted(int(k) for k in names)
         if keys != list(range(len(keys))):
-            raise ValueError(f"{where}: names must be numbered 0..{len(keys) - 1}, got {keys}")
+            raise InputError(f"{where}: names must be numbered 0..{len(keys) - 1}, got {keys}")
         return [str(names[k] if k in names else names[str(k)]) for k in keys]
     if isinstance(names, list):
         return [str(n) for n in names]
-    raise ValueError(f"{where}: 'names' must be a list or a mapping, got {type(names).__name__}")
+    raise InputError(f"{where}: 'names' must be a list or a mapping, got {type(names).__name__}")
 
 
 def find_yaml(path: Path) -> Path | None:
@@ -45,11 +46,11 @@ def yolo_splits(path: Path) -> tuple[Path, list[str], dict[str, list[str]]]:
     if cfg_file is not None:
         cfg = read_yaml(cfg_file) or {}
         if not isinstance(cfg, dict):
-            raise ValueError(
+            raise InputError(
                 f"{cfg_file}: a YOLO data.yaml holds a mapping (path, train, val, names)"
             )
         if "names" not in cfg:
-            raise ValueError(f"{cfg_file}: no 'names' list")
+            raise InputError(f"{cfg_file}: no 'names' list")
         root = cfg_file.parent / str(cfg.get("path") or ".")
         if not root.is_dir():  # the path written by another machine: fall back to the yaml's folder
             root = cfg_file.parent
@@ -63,7 +64,7 @@ def yolo_splits(path: Path) -> tuple[Path, list[str], dict[str, list[str]]]:
     root = path.resolve()
     names = read_names_file(root, NAME_FILES)
     if names is None:
-        raise ValueError(
+        raise InputError(
             f"{root}: YOLO dataset needs data.yaml or a names file ({', '.join(NAME_FILES)})"
         )
     images = root / "images"
@@ -112,10 +113,10 @@ def _image_list(root: Path, sources: list[str], ds: DetectionDataset) -> list[st
 def read_yolo(path: Path, split: str | None = None, exif: bool = True) -> DetectionDataset:
     root, names, splits = yolo_splits(Path(path))
     if not splits:
-        raise ValueError(f"{path}: no train/val/test image sources")
+        raise InputError(f"{path}: no train/val/test image sources")
     split = split or ("train" if "train" in splits else next(iter(splits)))
     if split not in splits:
-        raise ValueError(f"{path}: no split {split!r} (have {sorted(splits)})")
+        raise InputError(f"{path}: no split {split!r} (have {sorted(splits)})")
     ds = DetectionDataset(root, names, [], source=str(path), format="yolo", split=split)
     for image_id, name in enumerate(_image_list(root, splits[split], ds), start=1):
         rec = ImageRecord(name, None, None, None, image_id=image_id)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..inference.predict import detect
 
 log = logging.getLogger("frcnn")
@@ -65,7 +66,7 @@ def format_file(weights: str | Path, fmt: str, data: str | Path | None = None) -
     exported = default_out(weights, kind, precision)
     if not exported.exists():
         if precision == "int8" and data is None:
-            raise ValueError(
+            raise InputError(
                 f"{exported} is missing and --int8 needs images to calibrate on: pass --data, "
                 "or export it first (frcnn export --weights W --int8 --data DATA --dynamic)"
             )
@@ -171,7 +172,7 @@ def _common_size(runners: dict[str, Callable], size: int) -> tuple[int, int]:
     """
     fixed = {r.fixed_size for r in runners.values() if getattr(r, "fixed_size", None)}
     if len(fixed) > 1:
-        raise ValueError(f"the fixed-size exports take different sizes {sorted(fixed)}")
+        raise InputError(f"the fixed-size exports take different sizes {sorted(fixed)}")
     if fixed:
         h, w = fixed.pop()
         if (h, w) != (size, size):

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from .._version import __version__
 from ..defaults import EXPORT_FORMATS, EXPORT_PRECISIONS
+from ..errors import InputError, MissingDependencyError
 from ..modeling.detector import FasterRCNN
 from .precision import Half, heavy_layers
 from .quantize import quantize_int8, read_calibration_images
@@ -109,7 +110,7 @@ def export_onnx(
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError as err:
-        raise ImportError(
+        raise MissingDependencyError(
             "ONNX export needs the onnx packages: pip install 'frcnn[export]'"
         ) from err
     program = export_program(model, dynamic)
@@ -175,22 +176,22 @@ def default_out(weights: Path, format: str, precision: str = "fp32") -> Path:
 def _check_request(format: str, precision: str, dynamic: bool, data: object) -> None:
     """Refuse what cannot be exported, saying what to do instead."""
     if format not in EXPORT_FORMATS:
-        raise ValueError(
+        raise InputError(
             f"unknown export format {format!r}; choose from {', '.join(EXPORT_FORMATS)}"
         )
     if precision not in EXPORT_PRECISIONS:
-        raise ValueError(
+        raise InputError(
             f"unknown precision {precision!r}; choose from {', '.join(EXPORT_PRECISIONS)}"
         )
     if format == "torchscript" and dynamic:
-        raise ValueError(
+        raise InputError(
             "a TorchScript export is traced at one image size; for any size use "
             "--format onnx --dynamic"
         )
     if format == "torchscript" and precision != "fp32":
-        raise ValueError("--half and --int8 are ONNX exports: use --format onnx")
+        raise InputError("--half and --int8 are ONNX exports: use --format onnx")
     if precision == "int8" and data is None:
-        raise ValueError(
+        raise InputError(
             "--int8 needs --data: images to measure the activation ranges on (a few dozen "
             "from your training or validation data)"
         )
@@ -200,7 +201,7 @@ def _fail_if_differs(cases: list, written: Path) -> None:
     failed = [c for c in cases if c.problem]
     if failed:
         written.unlink(missing_ok=True)
-        raise ValueError(
+        raise InputError(
             f"the exported model's detections differ from PyTorch's, so {written} was removed: "
             + "; ".join(c.line() for c in failed)
         )

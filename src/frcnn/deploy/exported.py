@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from ..errors import InputError, MissingDependencyError
+
 
 class ExportedDetector:
     """What both kinds share: ``class_names``, ``config``, ``calibration`` and
@@ -39,7 +41,7 @@ class ExportedDetector:
         for image in images:
             if self.fixed_size and tuple(image.shape[-2:]) != self.fixed_size:
                 h, w = self.fixed_size
-                raise ValueError(
+                raise InputError(
                     f"{self.path} was exported for {h}x{w} images and got one of "
                     f"{image.shape[-2]}x{image.shape[-1]}: resize it, or export with "
                     "--format onnx --dynamic for any size"
@@ -62,7 +64,7 @@ class OnnxDetector(ExportedDetector):
         try:
             import onnxruntime as ort
         except ImportError as err:
-            raise ImportError(
+            raise MissingDependencyError(
                 "running an .onnx model needs onnxruntime: pip install 'frcnn[export]'"
             ) from err
         options = ort.SessionOptions()
@@ -75,10 +77,10 @@ class OnnxDetector(ExportedDetector):
                 str(path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as err:  # ONNX Runtime raises its own error types
-            raise ValueError(f"{path}: not a readable ONNX model ({err})") from None
+            raise InputError(f"{path}: not a readable ONNX model ({err})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         if "frcnn_version" not in meta:
-            raise ValueError(f"{path} is an ONNX model but not one `frcnn export` wrote")
+            raise InputError(f"{path} is an ONNX model but not one `frcnn export` wrote")
         super().__init__(path, meta)
         self.input_name = self.session.get_inputs()[0].name
 
@@ -104,9 +106,9 @@ class TorchScriptDetector(ExportedDetector):
                 warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation
                 self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         except Exception as err:  # TorchScript raises its own error types
-            raise ValueError(f"{path}: not a readable TorchScript model ({err})") from None
+            raise InputError(f"{path}: not a readable TorchScript model ({err})") from None
         if not extra["frcnn.json"]:
-            raise ValueError(f"{path} is a TorchScript model but not one `frcnn export` wrote")
+            raise InputError(f"{path} is a TorchScript model but not one `frcnn export` wrote")
         super().__init__(path, json.loads(extra["frcnn.json"]))
 
     @torch.no_grad()

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..defaults import PRECISIONS
 from ..engine.device import native_bf16
+from ..errors import InputError
 
 log = logging.getLogger("frcnn")
 
@@ -77,7 +78,7 @@ def with_precision(model: nn.Module, precision: str = "fp32") -> nn.Module:
         ValueError: an unknown precision.
     """
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+        raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
     if precision == "fp32" or getattr(model, "precision", "fp32") == precision:
         return model
     device = next(model.parameters()).device

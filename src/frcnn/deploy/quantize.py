@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch.nn.functional as F
 
+from ..errors import InputError
+
 # The exporter records each node's module path; these hold nearly all of the arithmetic.
 HEAVY_SCOPES = ("model.backbone", "model.rpn.head.conv", "model.roi_heads.box_head")
 QUANTISED_OPS = ("Conv", "MatMul", "Gemm")
@@ -39,7 +41,7 @@ def read_calibration_images(
 
     records = [r for r in read_dataset(data).images if r.skip is None]
     if not records:
-        raise ValueError(f"{data}: no images to calibrate the int8 ranges on")
+        raise InputError(f"{data}: no images to calibrate the int8 ranges on")
     picks = np.unique(np.linspace(0, len(records) - 1, min(n, len(records))).round().astype(int))
     arrays = []
     for i in picks:
@@ -83,7 +85,7 @@ def quantize_int8(
     model = onnx.load(str(source))
     nodes = heavy_nodes(model)
     if not nodes:
-        raise ValueError(f"{source}: found no layers to quantise (not an frcnn export?)")
+        raise InputError(f"{source}: found no layers to quantise (not an frcnn export?)")
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantiser's lines (bias copies, tips) go to the root logger

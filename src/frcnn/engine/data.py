@@ -16,6 +16,7 @@ from ..data.loader import DetectionTorchDataset, RepeatFactorSampler, build_load
 from ..data.records import DetectionDataset
 from ..data.sources import list_splits, read_dataset
 from ..data.tiles import TiledDataset, split_blocks
+from ..errors import InputError
 from .distributed import DistInfo
 
 log = logging.getLogger("frcnn")
@@ -26,7 +27,7 @@ def load_datasets(
 ) -> tuple[DetectionDataset, DetectionDataset, DataReport, DataReport | None]:
     """Read and check the training (and validation) data; split off validation when none."""
     if not cfg.data.train:
-        raise ValueError("no training data: pass --data DATA (or data.train in the config)")
+        raise InputError("no training data: pass --data DATA (or data.train in the config)")
     d = cfg.data
     train, train_report = check_dataset(
         read_dataset(d.train, d.format, None, d.images, d.exif), "header", d.exif
@@ -36,7 +37,7 @@ def load_datasets(
             read_dataset(d.val, d.format, val_read_split(cfg), d.images, d.exif), "header", d.exif
         )
         if val.class_names != train.class_names:
-            raise ValueError(
+            raise InputError(
                 f"validation classes {val.class_names} differ from training classes {train.class_names}"
             )
         return train, val, train_report, val_report
@@ -58,7 +59,7 @@ def hold_out(
     when tiling, spatially disjoint blocks (validated on their tiles)."""
     d = cfg.data
     if not 0 < d.val_split < 1:
-        raise ValueError(
+        raise InputError(
             f"data.val_split must be in (0, 1) when no --val is given, got {d.val_split}"
         )
     if d.tile:
@@ -75,7 +76,7 @@ def hold_out(
         )
         return train, val
     if len(train.images) < 2:
-        raise ValueError(
+        raise InputError(
             f"{d.train} holds {len(train.images)} usable image(s): too few to hold out "
             f"{d.val_split:.0%} for validation. Pass validation data with --val DATA, or tile "
             "large images with --tile SIZE (tiles are split into disjoint training and "
@@ -138,7 +139,7 @@ def build_loaders(
     else:
         items = DetectionTorchDataset(train, augmenter, exif=d.exif)
     if len(items) == 0:
-        raise ValueError(
+        raise InputError(
             f"no training data left after the validation split of {d.train}; pass validation "
             "data with --val DATA or a smaller --val-split"
         )

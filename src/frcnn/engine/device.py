@@ -6,6 +6,8 @@ from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
+from ..errors import InputError
+
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` is CUDA when available, else CPU; any other name is passed to torch."""
@@ -41,8 +43,8 @@ def autocast_context(device: torch.device, amp: str) -> AbstractContextManager:
         return nullcontext()
     if amp == "fp16":
         if device.type != "cuda":
-            raise ValueError("amp=fp16 needs a CUDA device; use amp=bf16 on CPU")
+            raise InputError("amp=fp16 needs a CUDA device; use amp=bf16 on CPU")
         return torch.autocast("cuda", dtype=torch.float16)
     if amp == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
-    raise ValueError(f"unknown amp mode {amp!r}; choose none, auto, fp16 or bf16")
+    raise InputError(f"unknown amp mode {amp!r}; choose none, auto, fp16 or bf16")

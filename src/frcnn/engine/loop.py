@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ..errors import FrcnnError
 from .device import autocast_context
 
 log = logging.getLogger("frcnn")
@@ -27,7 +28,7 @@ class StepOptions:
     max_nan_skips: int = 10
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(FrcnnError, FloatingPointError):
     """A loss became NaN or infinite."""
 
 

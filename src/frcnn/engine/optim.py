@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import InputError
+
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Trainable parameters in two groups: weights with decay, and norms and biases without."""
@@ -31,7 +33,7 @@ def build_optimizer(
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0)
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr)
-    raise ValueError(f"unknown optimiser {name!r}; choose sgd or adamw")
+    raise InputError(f"unknown optimiser {name!r}; choose sgd or adamw")
 
 
 # The warm-up never takes more than this share of the (possibly budget-shortened) run.
@@ -79,12 +81,12 @@ class LRSchedule:
 
     def __post_init__(self) -> None:
         if self.policy not in ("step", "multistep", "cosine", "constant"):
-            raise ValueError(f"unknown schedule policy {self.policy!r}")
+            raise InputError(f"unknown schedule policy {self.policy!r}")
         self._marks = run_fractions(self.milestones, self.epochs)
         size = self.step_size
         self._step = DEFAULT_STEP_SIZE if size is None else size if size < 1 else size / self.epochs
         if self._step <= 0:
-            raise ValueError(f"schedule step_size must be > 0, got {size}")
+            raise InputError(f"schedule step_size must be > 0, got {size}")
 
     def fit_total(self, total_steps: int) -> None:
         """Make the schedule end after ``total_steps`` optimiser steps."""

@@ -24,6 +24,7 @@ from safetensors.torch import load_file
 from ..config import TrainConfig
 from ..data.check import DataReport
 from ..data.sources import is_hub_source
+from ..errors import InputError
 from ..evaluation.report import EvalResult, evaluate_detections
 from ..inference.compose import compose
 from ..inference.options import InferenceOptions
@@ -400,7 +401,7 @@ class Trainer:
         configured = int(state.get("epochs_configured", state["epochs_total"]))
         self._extend = self.cfg.schedule.epochs > configured
         if int(state["epoch"]) + 1 >= int(state["epochs_total"]) and not self._extend:
-            raise ValueError(
+            raise InputError(
                 f"--resume: the run in {self.out} already finished (epoch {int(state['epoch']) + 1} "
                 f"of {int(state['epochs_total'])}); pass --epochs N with N > {configured} to "
                 "train it further, or start a new run"
@@ -441,7 +442,7 @@ class Trainer:
         """
         saved = weights.get("roi_heads.predictor.cls_score.weight")
         if saved is not None and saved.shape[0] != self.raw_model.num_classes:
-            raise ValueError(
+            raise InputError(
                 f"--resume: the run in {self.out} was trained for {saved.shape[0]} classes "
                 f"(background included), the data now has {self.raw_model.num_classes}; resume "
                 "with the run's own data, or start a new run from its weights with --weights"

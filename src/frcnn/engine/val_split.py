@@ -15,6 +15,7 @@ from ..data.check import check_dataset
 from ..data.records import DetectionDataset
 from ..data.sources import read_dataset
 from ..data.tiles import crop_record
+from ..errors import InputError
 from ..io.atomic import atomic_write_text
 from .data import val_read_split
 
@@ -89,7 +90,7 @@ def _recorded_images(record: dict[str, Any], cfg: TrainConfig) -> DetectionDatas
     for entry in record["images"]:
         rec = by_name.get(entry["file_name"])
         if rec is None:
-            raise ValueError(
+            raise InputError(
                 f"validation image {entry['file_name']} of the run is no longer in "
                 f"{record['source']}"
             )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..defaults import CALIBRATION_METHODS
+from ..errors import InputError
 from .numbers import json_number, json_row
 
 # Clip scores away from 0 and 1 before taking logits.
@@ -126,7 +127,7 @@ def fit_calibration(scores: np.ndarray, correct: np.ndarray, method: str = "temp
     scores = np.asarray(scores, np.float64)
     correct = np.asarray(correct, np.float64)
     if len(np.unique(correct)) < 2:
-        raise ValueError(
+        raise InputError(
             f"calibration needs correct and wrong detections to learn from; got {len(scores)} "
             f"detections, {int(correct.sum())} correct"
         )
@@ -152,7 +153,7 @@ def fit_calibration(scores: np.ndarray, correct: np.ndarray, method: str = "temp
             "x": [float(v) for v in iso.X_thresholds_],
             "y": [float(v) for v in iso.y_thresholds_],
         }
-    raise ValueError(
+    raise InputError(
         f"unknown calibration method {method!r}; choose from {', '.join(CALIBRATION_METHODS)}"
     )
 
@@ -165,7 +166,7 @@ def apply_calibration(calibration: dict, scores: np.ndarray) -> np.ndarray:
     if calibration["method"] == "isotonic":
         mapped = np.interp(scores, calibration["x"], calibration["y"])
         return (1 - _ISOTONIC_TIE_BREAK) * mapped + _ISOTONIC_TIE_BREAK * scores
-    raise ValueError(f"unknown calibration method {calibration.get('method')!r}")
+    raise InputError(f"unknown calibration method {calibration.get('method')!r}")
 
 
 def check_calibration(calibration: object, source: str) -> dict:
@@ -182,5 +183,5 @@ def check_calibration(calibration: object, source: str) -> dict:
         x, y = calibration.get("x"), calibration.get("y")
         ok = isinstance(x, list) and isinstance(y, list) and len(x) == len(y) > 0
     if not ok:
-        raise ValueError(f"{source}: damaged calibration metadata {str(calibration)[:80]}")
+        raise InputError(f"{source}: damaged calibration metadata {str(calibration)[:80]}")
     return calibration

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.records import DetectionDataset
+from ..errors import InputError
 
 # The 12 numbers of COCOeval.summarize(), in its order.
 COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
@@ -86,7 +87,7 @@ def read_coco_results(path: str | Path, ground_truth: DetectionDataset | None = 
                 int(r["category_id"]),
             )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise ValueError(
+        raise InputError(
             f"{path}: not a COCO results file (a list of image_id, category_id, bbox, score): "
             f"{type(err).__name__} {err}"
         ) from None
@@ -103,7 +104,7 @@ def read_coco_results(path: str | Path, ground_truth: DetectionDataset | None = 
         bad = ~(np.isfinite(xywh).all(1) & np.isfinite(scores))
         if bad.any():
             row = rows[int(np.flatnonzero(bad)[0])]
-            raise ValueError(
+            raise InputError(
                 f"{path}: image_id {image_id} has {int(bad.sum())} result(s) with a non-finite "
                 f"box or score, e.g. bbox {row['bbox']} score {row['score']}"
             )
@@ -203,6 +204,6 @@ def _ids_by_file(raw: object, path: str | Path, ds: DetectionDataset) -> dict[in
         file = str(image["file_name"])
         found = by_path.get(str(Path(file).resolve()), by_name.get(Path(file).name))
         if found is None:
-            raise ValueError(f"{path}: image {file} (id {image['id']}) is not in the ground truth")
+            raise InputError(f"{path}: image {file} (id {image['id']}) is not in the ground truth")
         ids[int(image["id"])] = found
     return ids

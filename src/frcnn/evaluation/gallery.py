@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.records import DetectionDataset, ImageRecord, label_name
+from ..errors import InputError
 from .errors import ERROR_TYPES, KINDS, ImageErrors, classify_image
 from .matching import detection_arrays
 
@@ -47,7 +48,7 @@ def worst_images(
     detections scoring at least ``conf``, most first (ties: dataset order); images without
     such errors are left out."""
     if by is not None and by not in ERROR_TYPES:
-        raise ValueError(f"unknown error type {by!r}; choose from {', '.join(ERROR_TYPES)}")
+        raise InputError(f"unknown error type {by!r}; choose from {', '.join(ERROR_TYPES)}")
     found = []
     for rec in ds.images:
         boxes, scores, labels = detection_arrays(predictions.get(int(rec.image_id)))

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..data.records import DetectionDataset
 from ..defaults import CONF
+from ..errors import InputError
 from ..io.atomic import atomic_write_text
 from .calibration import Reliability, reliability
 from .coco import COCO_KEYS, CocoEvaluation, coco_ground_truth, coco_results
@@ -44,7 +45,7 @@ class EvalOptions:
             object.__setattr__(self, "size_bins", tuple(float(b) for b in self.size_bins))
         object.__setattr__(self, "score_weights", tuple(float(w) for w in self.score_weights))
         if self.worst < 0:
-            raise ValueError(f"worst must be >= 0, got {self.worst}")
+            raise InputError(f"worst must be >= 0, got {self.worst}")
 
 
 @dataclass
@@ -284,7 +285,7 @@ def _by_image(ds: DetectionDataset, predictions: Sequence[dict]) -> dict[int, di
     }
     unknown = set(by_id) - {int(r.image_id) for r in ds.images}
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"predictions for image ids not in the ground truth: {sorted(unknown)[:10]}"
         )
     return by_id

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.records import DetectionDataset
+from ..errors import InputError
 from .numbers import cell, json_row
 
 COCO_SIZES = (0.0, 32.0, 96.0, math.inf)
@@ -36,7 +37,7 @@ def parse_sizes(edges: Sequence[float] | None) -> tuple[tuple[float, ...], tuple
         or any(b <= a for a, b in zip(edges, edges[1:], strict=False))
         or edges[0] < 0
     ):
-        raise ValueError(
+        raise InputError(
             f"size bins need increasing box sides >= 0 in pixels (e.g. 0 16 32 inf), got {edges}"
         )
     names = tuple(

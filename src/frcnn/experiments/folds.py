@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..data.records import DetectionDataset
+from ..errors import InputError
 
 # What ``--group-by`` accepts besides a regular expression.
 GROUP_KEYWORDS = ("source_image", "folder", "field:NAME")
@@ -59,7 +60,7 @@ def _regex_keys(names: list[str], pattern: str) -> list[str]:
     try:
         rule = re.compile(pattern)
     except re.error as err:
-        raise ValueError(
+        raise InputError(
             f"--group-by {pattern!r} is neither one of {', '.join(GROUP_KEYWORDS)} nor a "
             f"valid regular expression ({err})"
         ) from None
@@ -68,7 +69,7 @@ def _regex_keys(names: list[str], pattern: str) -> list[str]:
         found = rule.search(name)
         if found is None:
             unmatched = sum(rule.search(n) is None for n in names)
-            raise ValueError(
+            raise InputError(
                 f"--group-by {pattern!r} does not match image {name} ({unmatched} of "
                 f"{len(names)} images unmatched); every image needs a group"
             )
@@ -79,7 +80,7 @@ def _regex_keys(names: list[str], pattern: str) -> list[str]:
 def _field_keys(ds: DetectionDataset, field: str) -> list[str]:
     """The COCO image entries' ``field`` for each record, read from the annotation file."""
     if ds.format != "coco" or not ds.source.endswith(".json"):
-        raise ValueError(
+        raise InputError(
             f"--group-by field:{field} reads COCO image entries; {ds.source} is "
             f"{ds.format or 'not COCO'} (group by a regular expression on file names instead)"
         )
@@ -89,7 +90,7 @@ def _field_keys(ds: DetectionDataset, field: str) -> list[str]:
     for rec in ds.images:
         value = values.get(rec.file_name)
         if value is None:
-            raise ValueError(
+            raise InputError(
                 f"--group-by field:{field}: image {rec.file_name} in {ds.source} has no "
                 f"{field!r} field"
             )
@@ -118,12 +119,12 @@ def kfold_assign(
         ValueError: fewer than 2 folds, or fewer groups than folds.
     """
     if folds < 2:
-        raise ValueError(f"--folds must be at least 2, got {folds}")
+        raise InputError(f"--folds must be at least 2, got {folds}")
     keys = group_keys(ds, group_by)
     unique, group_of = np.unique(np.asarray(keys, dtype=object), return_inverse=True)
     if len(unique) < folds:
         what = f"groups (--group-by {group_by})" if group_by else "images"
-        raise ValueError(f"{folds} folds need at least {folds} {what}; the data has {len(unique)}")
+        raise InputError(f"{folds} folds need at least {folds} {what}; the data has {len(unique)}")
     presence = class_presence(ds).astype(np.int64)
     counts = np.zeros((len(unique), presence.shape[1]), np.int64)  # images per group and class
     np.add.at(counts, group_of, presence)

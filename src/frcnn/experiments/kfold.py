@@ -30,6 +30,7 @@ from ..data.records import DetectionDataset
 from ..data.sources import read_dataset
 from ..engine.run_folder import run_folder
 from ..engine.trainer import train, validation_options
+from ..errors import InputError
 from ..evaluation.coco import coco_results
 from ..evaluation.report import EvalResult, evaluate_detections
 from ..evaluation.write import write_evaluation
@@ -87,13 +88,13 @@ def run_kfold(
     """
     d = cfg.data
     if d.val:
-        raise ValueError("kfold splits --data into folds itself; leave out --val")
+        raise InputError("kfold splits --data into folds itself; leave out --val")
     if not d.train:
-        raise ValueError("no data: pass --data DATA")
+        raise InputError("no data: pass --data DATA")
     ds, _ = check_dataset(read_dataset(d.train, d.format, None, d.images, d.exif), "header", d.exif)
     ds.images = [r for r in ds.images if r.skip is None]
     if any(r.path is None for r in ds.images):
-        raise ValueError(
+        raise InputError(
             f"kfold needs image files; {d.train} streams images from memory. Write it to a "
             "folder first: frcnn data convert DATA --to coco OUT"
         )

@@ -22,6 +22,7 @@ from ..config import TrainConfig, load_config
 from ..engine.hooks import Hook
 from ..engine.run_folder import run_folder
 from ..engine.trainer import train
+from ..errors import InputError, SetupError
 from ..io.atomic import atomic_write_csv
 from ..io.yaml_file import read_yaml
 
@@ -45,14 +46,14 @@ def read_space(path: str | Path | None) -> dict[str, dict[str, Any]]:
     """
     space = DEFAULT_SPACE if path is None else read_yaml(Path(path))
     if not isinstance(space, dict) or not space:
-        raise ValueError(f"{path}: a search space maps config keys to ranges")
+        raise InputError(f"{path}: a search space maps config keys to ranges")
     for key, spec in space.items():
         kind = spec.get("type") if isinstance(spec, dict) else None
         ok = (kind in ("float", "int") and {"low", "high"} <= set(spec)) or (
             kind == "categorical" and isinstance(spec.get("choices"), list) and spec["choices"]
         )
         if not ok:
-            raise ValueError(
+            raise InputError(
                 f"{path}: {key}: expected {{type: float|int, low, high[, log]}} or "
                 f"{{type: categorical, choices: [...]}}, got {spec!r}"
             )
@@ -247,7 +248,7 @@ def _write_outputs(study: Any, out: Path) -> TuneResult:
     atomic_write_csv(out / "trials.csv", ["trial", "state", "value", *keys, "seconds", "run"], rows)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
-        raise RuntimeError(f"no trial of the study in {out} completed; see {out / 'trials.csv'}")
+        raise SetupError(f"no trial of the study in {out} completed; see {out / 'trials.csv'}")
     best = study.best_trial
     best_cfg = load_config(out / "base.yaml", [], **best.params, **{"run.out": "runs/train"})
     best_cfg.save(out / "best.yaml")

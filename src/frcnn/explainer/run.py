@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import InputError
 from .page import write_page
 from .stages import Stage, draw_stages
 from .trace import Trace, trace_stages
@@ -24,9 +25,9 @@ def read_target(labels: str | os.PathLike, image: Path, class_names: list | None
     dataset = read_dataset(labels)
     found = [r for r in dataset.images if Path(r.file_name).name == image.name]
     if not found:
-        raise ValueError(f"{labels}: no annotations for an image named {image.name}")
+        raise InputError(f"{labels}: no annotations for an image named {image.name}")
     if class_names and dataset.class_names != class_names:
-        raise ValueError(
+        raise InputError(
             f"{labels}: classes {dataset.class_names} differ from the model's {class_names}"
         )
     record = found[0]

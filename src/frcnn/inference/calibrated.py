@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..errors import InputError
 from ..evaluation.calibration import apply_calibration
 from .detectors import Wrapper
 
@@ -23,7 +24,7 @@ class CalibratedDetector(Wrapper):
         super().__init__(inner)
         calibration = calibration or getattr(inner, "calibration", None)
         if calibration is None:
-            raise ValueError(
+            raise InputError(
                 "this model file holds no score calibration: fit one with "
                 "`frcnn calibrate --weights W --data VALIDATION_DATA`"
             )

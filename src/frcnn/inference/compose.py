@@ -21,6 +21,7 @@ from ..deploy.exported import ExportedDetector, OnnxDetector, TorchScriptDetecto
 from ..deploy.optimize import optimize
 from ..deploy.precision import with_precision
 from ..engine.device import resolve_device
+from ..errors import InputError
 from ..io.model_file import load_model
 from ..modeling.detector import FasterRCNN
 from .calibrated import CalibratedDetector
@@ -41,7 +42,7 @@ def model_files(weights: str | os.PathLike | Sequence[str | os.PathLike]) -> lis
     """
     files = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights)
     if not files:
-        raise ValueError("no model file given (--weights)")
+        raise InputError("no model file given (--weights)")
     return [Path(f) for f in files]
 
 
@@ -59,7 +60,7 @@ def load_models(
     models = [load_one(f, options) for f in files]
     for f, m in zip(files[1:], models[1:], strict=True):
         if m.class_names != models[0].class_names:
-            raise ValueError(
+            raise InputError(
                 f"{f}: classes {m.class_names} differ from {files[0]}'s "
                 f"{models[0].class_names}; an ensemble needs models of the same classes"
             )
@@ -88,7 +89,7 @@ def with_calibration(path: Path) -> Path:
     if beside.is_file() and read_calibration(beside) is not None:
         log.info("calibrated scores: using %s (frcnn calibrate's copy of %s)", beside, path)
         return beside
-    raise ValueError(
+    raise InputError(
         f"{path} holds no score calibration and {beside} does not exist: fit one with "
         f"`frcnn calibrate --weights {path} --data VALIDATION_DATA` (it writes {beside})"
     )
@@ -118,14 +119,14 @@ def _check_exported(path: str | os.PathLike, options: InferenceOptions) -> None:
         ValueError: naming the option and what to do.
     """
     if options.precision != "fp32":
-        raise ValueError(
+        raise InputError(
             f"{path}: an exported model computes in the precision it was exported with; "
             "--precision is for frcnn model files"
         )
     if options.max_det is not None:
-        raise ValueError(f"{path}: an exported model's --max-det is fixed; export it again")
+        raise InputError(f"{path}: an exported model's --max-det is fixed; export it again")
     if options.merge is not None:
-        raise ValueError(f"{path}: an exported model's --merge is fixed; export it again")
+        raise InputError(f"{path}: an exported model's --merge is fixed; export it again")
 
 
 def load_detector(
@@ -147,11 +148,11 @@ def compose(models: Sequence[nn.Module], options: InferenceOptions) -> nn.Module
     """
     exported = any(isinstance(m, ExportedDetector) for m in models)
     if exported and (len(models) > 1 or options.tta):
-        raise ValueError(
+        raise InputError(
             "ensembles and --tta take frcnn model files, not exported (ONNX or TorchScript) models"
         )
     if options.calibrated and (len(models) > 1 or options.tta):
-        raise ValueError(
+        raise InputError(
             "calibrated scores are those of one model: leave out --tta and extra --weights, "
             "or calibrate the fused scores by hand"
         )

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ..boxes.merge import soft_nms
 from ..defaults import TTA_SCALES
+from ..errors import InputError
 from ..modeling.detector import FasterRCNN
 from ..modeling.transform import ImageTransform
 from .detectors import grouped_forward, model_device
@@ -56,13 +57,13 @@ class MergedDetector(nn.Module):
     ) -> None:
         super().__init__()
         if not models:
-            raise ValueError("an ensemble needs at least one model")
+            raise InputError("an ensemble needs at least one model")
         self.members = nn.ModuleList(models)
         self.views = list(views)
         self.options = options or MergeOptions()
         weights = self.options.model_weights
         if weights is not None and len(weights) != len(models):
-            raise ValueError(f"{len(weights)} model weights given for {len(models)} models")
+            raise InputError(f"{len(weights)} model weights given for {len(models)} models")
         self.run_weights = [float(w) for w in (weights or [1.0] * len(models)) for _ in self.views]
 
     @property

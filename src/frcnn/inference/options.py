@@ -20,6 +20,7 @@ from ..defaults import (
     TILE_OVERLAP,
     TTA_SCALES,
 )
+from ..errors import InputError, InputTypeError
 
 # What RoIHeads.merge accepts (modeling/roi/roi_heads.py); None keeps the model's own.
 MERGE_MODES = ("none", "mean")
@@ -39,11 +40,11 @@ class MergeOptions:
 
     def __post_init__(self) -> None:
         if self.method not in ENSEMBLE_METHODS:
-            raise ValueError(
+            raise InputError(
                 f"ensemble method {self.method!r}: choose one of {', '.join(ENSEMBLE_METHODS)}"
             )
         if not 0 < self.iou < 1:
-            raise ValueError(f"ensemble IoU must be in (0, 1), got {self.iou}")
+            raise InputError(f"ensemble IoU must be in (0, 1), got {self.iou}")
         if self.model_weights is not None:
             object.__setattr__(self, "model_weights", tuple(float(w) for w in self.model_weights))
 
@@ -89,7 +90,7 @@ class InferenceOptions:
         if self.merge == "none":
             object.__setattr__(self, "merge", "none")
         for problem in self._problems():
-            raise ValueError(problem)
+            raise InputError(problem)
 
     def _problems(self) -> list[str]:
         checks = [
@@ -150,7 +151,7 @@ def check_keywords(rest: dict[str, Any], function: str, *options: Any) -> None:
     """
     if rest:
         known = sorted({f.name for o in options for f in dataclasses.fields(o)})
-        raise TypeError(
+        raise InputTypeError(
             f"{function}() got unknown keyword arguments {sorted(rest)}; options are "
             f"{', '.join(known)}"
         )

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..data.images import load_image, to_pil
+from ..errors import InputError
 from ..evaluation.coco import coco_results
 from .predict import Prediction
 
@@ -43,7 +44,7 @@ def write_predictions(
             for p in predictions:
                 writer.writerows([str(p.path), *cells] for cells in p.csv_cells(class_names))
     else:
-        raise ValueError(f"unknown output format {fmt!r}; choose json, coco or csv")
+        raise InputError(f"unknown output format {fmt!r}; choose json, coco or csv")
     return path
 
 

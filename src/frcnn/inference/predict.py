@@ -18,6 +18,7 @@ from torch import nn
 
 from ..data.images import IMAGE_SUFFIXES, MAX_ASPECT, load_image, to_tensor
 from ..data.records import DetectionDataset, label_name
+from ..errors import InputError, InputTypeError
 from .detectors import detections_per_img, model_device
 from .options import InferenceOptions
 from .tiling import batched
@@ -231,22 +232,22 @@ def as_rgb_array(image: object, index: int = 0) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
     if isinstance(image, torch.Tensor):
         if image.ndim != 3 or image.shape[0] not in (1, 3):
-            raise ValueError(
+            raise InputError(
                 f"image {index}: a tensor must be CHW with 1 or 3 channels, got {tuple(image.shape)}"
             )
         image = image.detach().cpu().expand(3, -1, -1).permute(1, 2, 0).numpy()
     if not isinstance(image, np.ndarray):
-        raise TypeError(
+        raise InputTypeError(
             f"image {index}: expected a path, PIL image, NumPy array or tensor, got "
             f"{type(image).__name__}"
         )
     if image.ndim == 2:
         image = np.stack([image] * 3, -1)
     if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise ValueError(f"image {index}: a NumPy image must be HxWx3 or HxW, got {image.shape}")
+        raise InputError(f"image {index}: a NumPy image must be HxWx3 or HxW, got {image.shape}")
     image = image[:, :, :3]
     if image.dtype != np.uint8 and (image.min() < 0 or image.max() > 1):
-        raise ValueError(f"image {index}: a float image must hold values in 0..1 (or use uint8)")
+        raise InputError(f"image {index}: a float image must hold values in 0..1 (or use uint8)")
     return image if image.dtype == np.uint8 else image.astype(np.float32)
 
 

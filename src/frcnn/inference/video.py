@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.images import to_pil, to_tensor
+from ..errors import InputError
 from .options import InferenceOptions
 from .predict import Prediction, detect
 
@@ -48,7 +49,7 @@ def _open(source: str | Path):
 
     capture = cv2.VideoCapture(int(source) if str(source).isdigit() else str(source))
     if not capture.isOpened():
-        raise ValueError(f"cannot open the video {source} (not a video OpenCV can decode?)")
+        raise InputError(f"cannot open the video {source} (not a video OpenCV can decode?)")
     return capture
 
 

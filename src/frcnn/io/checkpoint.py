@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..errors import InputError
 from .atomic import atomic_write
 from .file_kind import describe_kind, file_kind
 
@@ -26,13 +27,13 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
         try:
             return load_file(str(path))
         except Exception as err:  # safetensors' own error type for damaged files
-            raise ValueError(f"{path}: damaged safetensors file ({err})") from None
+            raise InputError(f"{path}: damaged safetensors file ({err})") from None
     if kind != "torch":
-        raise ValueError(describe_kind(path, kind))
+        raise InputError(describe_kind(path, kind))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a damaged or non-weights pickle: many error types
-        raise ValueError(
+        raise InputError(
             f"{path}: cannot read it as PyTorch weights ({type(err).__name__}: {err}); only "
             "plain tensors and containers are loaded (weights_only=True)"
         ) from None
@@ -40,7 +41,7 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, Tensor]:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict (found {type(state).__name__})")
+        raise InputError(f"{path} does not hold a state dict (found {type(state).__name__})")
     return state
 
 

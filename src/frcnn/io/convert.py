@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import Tensor
 
+from ..errors import InputError
 from ..modeling.builder import MODELS, build_model
 from ..modeling.detector import FasterRCNN
 
@@ -63,7 +64,7 @@ def from_torchvision(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
             unknown.append(key)
     if unknown:
         shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-        raise ValueError(f"{len(unknown)} keys are not part of a torchvision Faster R-CNN: {shown}")
+        raise InputError(f"{len(unknown)} keys are not part of a torchvision Faster R-CNN: {shown}")
     return out
 
 
@@ -85,7 +86,7 @@ def model_from_torchvision(
     num_classes = state["roi_heads.predictor.cls_score.weight"].shape[0]
     found = _model_name(state)
     if name is not None and MODELS.get(name)["backbone"] != MODELS.get(found)["backbone"]:
-        raise ValueError(f"these weights are a {found}, not a {name}")
+        raise InputError(f"these weights are a {found}, not a {name}")
     overrides.setdefault("norm", "frozen_bn")
     overrides.setdefault("trainable_backbone_layers", 3)
     model = build_model(name or found, num_classes, **overrides)
@@ -101,7 +102,7 @@ def _model_name(state: dict[str, Tensor]) -> str:
     blocks = len({k.split(".")[3] for k in state if k.startswith("backbone.body.layer3.")})
     backbone = _RESNETS.get((width, blocks))
     if backbone is None:
-        raise ValueError(
+        raise InputError(
             f"unrecognised ResNet backbone (layer4 width {width}, layer3 {blocks} blocks)"
         )
     return f"{backbone}_fpn"

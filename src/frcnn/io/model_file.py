@@ -14,6 +14,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .._version import __version__
+from ..errors import InputError
 from ..modeling.builder import ModelConfig, build_from_config
 from ..modeling.detector import FasterRCNN
 from .atomic import atomic_write
@@ -37,10 +38,10 @@ def save_model(
             classes when the first is the background.
     """
     if not model.config:
-        raise ValueError("model has no build configuration: build it with frcnn.build_model")
+        raise InputError("model has no build configuration: build it with frcnn.build_model")
     names = list(class_names) if class_names is not None else getattr(model, "class_names", None)
     if names is not None and len(names) not in (model.num_classes - 1, model.num_classes):
-        raise ValueError(
+        raise InputError(
             f"{len(names)} class names for a model of {model.num_classes} classes "
             f"(give {model.num_classes - 1} names, background excluded)"
         )
@@ -110,7 +111,7 @@ def check_config_values(config: dict, path: str | os.PathLike) -> None:
         else:
             ok = isinstance(value, (list, tuple))
         if not ok:
-            raise ValueError(f"{path}: model configuration {key}={value!r} is not valid")
+            raise InputError(f"{path}: model configuration {key}={value!r} is not valid")
 
 
 def migrate_config(config: dict, version: str, path: str | os.PathLike) -> dict:
@@ -122,7 +123,7 @@ def migrate_config(config: dict, version: str, path: str | os.PathLike) -> dict:
     """
     while version != FORMAT_VERSION:
         if version not in MIGRATIONS:
-            raise ValueError(
+            raise InputError(
                 f"{path}: model file format version {version!r} is not one this frcnn "
                 f"({__version__}, format {FORMAT_VERSION}) can read; upgrade frcnn "
                 "(pip install -U frcnn)"
@@ -131,7 +132,7 @@ def migrate_config(config: dict, version: str, path: str | os.PathLike) -> dict:
         version = str(int(version) + 1)
     unknown = sorted(set(config) - {f.name for f in dataclasses.fields(ModelConfig)})
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"{path}: unknown model configuration keys {unknown}; was it written by a newer "
             "frcnn? Upgrade frcnn (pip install -U frcnn)"
         )
@@ -141,12 +142,12 @@ def migrate_config(config: dict, version: str, path: str | os.PathLike) -> dict:
 def _open_metadata(path: str | os.PathLike) -> dict[str, str]:
     kind = file_kind(path)
     if kind != "safetensors":
-        raise ValueError(describe_kind(path, kind))
+        raise InputError(describe_kind(path, kind))
     try:
         with safe_open(str(path), framework="pt") as f:
             return f.metadata() or {}
     except Exception as err:  # safetensors raises its own error type for damaged headers
-        raise ValueError(f"{path}: damaged safetensors file ({err})") from None
+        raise InputError(f"{path}: damaged safetensors file ({err})") from None
 
 
 def read_metadata(path: str | os.PathLike) -> tuple[ModelConfig, list[str] | None]:
@@ -165,7 +166,7 @@ def _parse_metadata(
 ) -> tuple[ModelConfig, list[str] | None]:
     """:func:`read_metadata` of metadata already read."""
     if meta.get("format") != FORMAT or "config" not in meta:
-        raise ValueError(
+        raise InputError(
             f"{path} is not an frcnn model file (no frcnn metadata); for a torchvision "
             "checkpoint use `frcnn convert-weights`"
         )
@@ -173,16 +174,16 @@ def _parse_metadata(
         config = json.loads(meta["config"])
         class_names = json.loads(meta.get("class_names", "null"))
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: damaged frcnn metadata ({err})") from None
+        raise InputError(f"{path}: damaged frcnn metadata ({err})") from None
     if not isinstance(config, dict):
-        raise ValueError(f"{path}: damaged frcnn metadata (the configuration is not a mapping)")
+        raise InputError(f"{path}: damaged frcnn metadata (the configuration is not a mapping)")
     config = migrate_config(config, meta.get("format_version", "1"), path)
     config.pop("pretrained_backbone", None)  # the weights are in the file: never download
     check_config_values(config, path)
     if class_names is not None and (
         not isinstance(class_names, list) or not all(isinstance(n, str) for n in class_names)
     ):
-        raise ValueError(f"{path}: damaged frcnn metadata (class_names is not a list of names)")
+        raise InputError(f"{path}: damaged frcnn metadata (class_names is not a list of names)")
     return ModelConfig(**config), class_names
 
 
@@ -205,7 +206,7 @@ def _calibration(meta: dict[str, str], path: str | os.PathLike) -> dict | None:
     try:
         return check_calibration(json.loads(text), str(path))
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: damaged calibration metadata ({err})") from None
+        raise InputError(f"{path}: damaged calibration metadata ({err})") from None
 
 
 def load_model(
@@ -233,12 +234,12 @@ def load_model(
         with safe_open(str(path), framework="pt", device="cpu") as f:
             state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
     except Exception as err:  # safetensors' own error type for damaged data
-        raise ValueError(f"{path}: damaged safetensors file ({err})") from None
+        raise InputError(f"{path}: damaged safetensors file ({err})") from None
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong:
-        raise ValueError(
+        raise InputError(
             f"{path}: the weights do not fit the stored configuration (missing {missing[:3]}, "
             f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]})"
         )
@@ -263,5 +264,5 @@ def _conf(meta: dict[str, str], path: str | os.PathLike) -> float | None:
     except json.JSONDecodeError:
         value = None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"{path}: damaged frcnn metadata (conf={text!r} is not in [0, 1])")
+        raise InputError(f"{path}: damaged frcnn metadata (conf={text!r} is not in [0, 1])")
     return float(value)

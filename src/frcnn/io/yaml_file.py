@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from ..errors import InputError
+
 
 class _NoAliasLoader(yaml.SafeLoader):
     """SafeLoader that refuses aliases (``*name``) instead of expanding them."""
@@ -31,7 +33,7 @@ def parse_yaml(text: str, where: str) -> Any:
     try:
         return loader.get_single_data()
     except yaml.YAMLError as err:
-        raise ValueError(f"{where}: not valid YAML for frcnn: {err}") from None
+        raise InputError(f"{where}: not valid YAML for frcnn: {err}") from None
     finally:
         loader.dispose()
 
@@ -42,5 +44,5 @@ def read_yaml(path: str | Path) -> Any:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: cannot read the YAML file ({err})") from None
+        raise InputError(f"{path}: cannot read the YAML file ({err})") from None
     return parse_yaml(text, str(path))

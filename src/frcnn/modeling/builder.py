@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ..errors import InputError, InputTypeError
 from . import backbones, catalog, necks  # noqa: F401 (importing registers them)
 from .backbones.base import BACKBONES
 from .detector import FasterRCNN
@@ -108,9 +109,9 @@ def model_config(name: str, num_classes: int, **overrides: Any) -> ModelConfig:
         if key not in _FIELDS:
             hint = difflib.get_close_matches(key, _FIELDS, n=1)
             extra = f" Did you mean {hint[0]!r}?" if hint else ""
-            raise TypeError(f"build_model: unknown option {key!r}.{extra}")
+            raise InputTypeError(f"build_model: unknown option {key!r}.{extra}")
     if num_classes < 2:
-        raise ValueError(f"num_classes counts background too and must be >= 2, got {num_classes}")
+        raise InputError(f"num_classes counts background too and must be >= 2, got {num_classes}")
     return ModelConfig(name=name, num_classes=num_classes, **{**defaults, **overrides}).resolved()
 
 
@@ -167,14 +168,14 @@ def build_from_config(cfg: ModelConfig) -> FasterRCNN:
 def _build_rpn(cfg: ModelConfig, features: BodyWithNeck) -> RegionProposalNetwork:
     """Anchors on every declared level; one head shared by all levels."""
     if len(cfg.anchor_sizes) != len(features.levels):
-        raise ValueError(
+        raise InputError(
             f"anchor_sizes has {len(cfg.anchor_sizes)} levels but the {cfg.backbone} {cfg.neck} "
             f"has {len(features.levels)} (strides {features.strides})"
         )
     anchor_generator = AnchorGenerator(cfg.anchor_sizes, cfg.aspect_ratios)
     per_location = set(anchor_generator.num_anchors_per_location())
     if len(per_location) != 1:
-        raise ValueError(
+        raise InputError(
             "every pyramid level needs the same number of anchors per location "
             f"(len(sizes) * len(aspect_ratios)), got {anchor_generator.num_anchors_per_location()}"
         )
@@ -197,7 +198,7 @@ def _build_roi_heads(cfg: ModelConfig, features: BodyWithNeck) -> RoIHeads:
     """RoIs pooled from the levels the neck marks ``pooled`` (P2-P5 for an FPN, not P6)."""
     pooled = [(i, lv.stride) for i, lv in enumerate(features.levels) if lv.pooled]
     if not pooled:
-        raise ValueError(f"the {cfg.neck} neck marks no level for RoI pooling")
+        raise InputError(f"the {cfg.neck} neck marks no level for RoI pooling")
     pooler = MultiScaleRoIAlign(
         [s for _, s in pooled],
         cfg.roi_output_size,
@@ -225,7 +226,7 @@ def _class_weights(cfg: ModelConfig) -> torch.Tensor | None:
     if cfg.class_weights is None:
         return None
     if len(cfg.class_weights) != cfg.num_classes:
-        raise ValueError(
+        raise InputError(
             f"class_weights has {len(cfg.class_weights)} entries but the model has "
             f"{cfg.num_classes} classes (background first)"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..errors import InputError
 from .backbones.base import BACKBONES, FeatureLevel, check_levels
 from .backbones.weights import load_backbone_weights
 from .layers.attention import build_attention
@@ -31,7 +32,7 @@ class BodyWithNeck(nn.Module):
         self.levels: tuple[FeatureLevel, ...] = check_levels(neck.levels, f"neck {neck_name!r}")
         channels = {lv.channels for lv in self.levels}
         if len(channels) != 1:
-            raise ValueError(
+            raise InputError(
                 f"neck {neck_name!r}: every output level needs the same channels for the shared "
                 f"RPN head, got {[lv.channels for lv in self.levels]}"
             )
@@ -74,7 +75,7 @@ def build_features(
     spec = BACKBONES.get(backbone)
     neck_builder = NECKS.get(neck)
     if not 0 <= trainable_layers <= spec.max_trainable_layers:
-        raise ValueError(
+        raise InputError(
             f"trainable_backbone_layers must be in 0..{spec.max_trainable_layers} for "
             f"{backbone}, got {trainable_layers}"
         )

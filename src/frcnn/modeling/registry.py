@@ -10,6 +10,8 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from ..errors import InputError
+
 T = TypeVar("T")
 
 
@@ -29,7 +31,7 @@ class Registry(Generic[T]):
 
         def add(obj: T) -> T:
             if name in self._items:
-                raise ValueError(f"{self.kind} {name!r} is already registered")
+                raise InputError(f"{self.kind} {name!r} is already registered")
             self._items[name] = obj
             return obj
 
@@ -48,7 +50,7 @@ class Registry(Generic[T]):
         if name not in self._items:
             hint = difflib.get_close_matches(name, self._items, n=1)
             extra = f" Did you mean {hint[0]!r}?" if hint else ""
-            raise ValueError(
+            raise InputError(
                 f"unknown {self.kind} {name!r}; choose one of {sorted(self._items)}.{extra}"
             )
         return self._items[name]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.images import IMAGE_SUFFIXES
+from ..errors import InputError
 
 
 @dataclass
@@ -63,7 +64,7 @@ def read_image_folder(root: str | Path, val_split: float = 0.2, seed: int = 0) -
         val = _check(_class_images(val_root), val_root, 1) if val_root else {}
         unknown = sorted(set(val) - set(classes))
         if unknown:
-            raise ValueError(f"{val_root}: classes {unknown} have no training folder")
+            raise InputError(f"{val_root}: classes {unknown} have no training folder")
         pairs = lambda split: [(p, classes.index(c)) for c in classes for p in split.get(c, [])]  # noqa: E731
         return ImageFolderSplits(classes, pairs(train), pairs(val), held_out=False)
     found = _check(_class_images(root), root)
@@ -82,9 +83,9 @@ def read_image_folder(root: str | Path, val_split: float = 0.2, seed: int = 0) -
 def _check(found: dict[str, list[Path]], root: Path, least: int = 2) -> dict[str, list[Path]]:
     empty = sorted(name for name, images in found.items() if not images)
     if empty:
-        raise ValueError(f"{root}: class folders without images: {empty}")
+        raise InputError(f"{root}: class folders without images: {empty}")
     if len(found) < least:
-        raise ValueError(
+        raise InputError(
             f"{root}: found {len(found)} class folder(s); a classifier needs two or more "
             if least > 1
             else f"{root}: no class folders (layout ROOT/<class>/<images>)"

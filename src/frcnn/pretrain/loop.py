@@ -23,7 +23,9 @@ from torch.utils.data import DataLoader, Dataset
 from ..data.images import load_image
 from ..engine.device import resolve_device
 from ..engine.distributed import DistInfo
+from ..engine.loop import NonFiniteLossError
 from ..engine.run_folder import run_folder, seed_everything, setup_logging
+from ..errors import InputError
 from ..io.atomic import atomic_write, atomic_write_csv, atomic_write_text
 from .classifier import BackboneClassifier
 from .folder import read_image_folder
@@ -56,11 +58,11 @@ class PretrainConfig:
         """Raises ValueError naming the first setting out of range."""
         for key in ("epochs", "batch_size", "img_size"):
             if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+                raise InputError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.optimizer not in ("sgd", "adamw"):
-            raise ValueError(f"optimizer must be sgd or adamw, got {self.optimizer!r}")
+            raise InputError(f"optimizer must be sgd or adamw, got {self.optimizer!r}")
         if self.lr <= 0 or not 0 < self.gamma <= 1 or not 0 <= self.val_split < 1:
-            raise ValueError("lr must be > 0, gamma in (0, 1], val_split in [0, 1)")
+            raise InputError("lr must be > 0, gamma in (0, 1], val_split in [0, 1)")
 
 
 @dataclass
@@ -237,7 +239,7 @@ def _train_epoch(model, loader, optimizer, cfg: PretrainConfig, epoch: int, devi
         logits = model(images)
         loss = F.cross_entropy(logits, labels)
         if not torch.isfinite(loss):
-            raise FloatingPointError(
+            raise NonFiniteLossError(
                 f"pretrain-backbone: the loss is not finite at epoch {epoch + 1} step {step + 1}; "
                 f"lower the learning rate (--lr, now {cfg.lr})"
             )

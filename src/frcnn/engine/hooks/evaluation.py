@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...errors import InputError
 from .base import Hook
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ class EvalSchedule(Hook):
 
     def __init__(self, every: int = 1) -> None:
         if every < 1:
-            raise ValueError(f"eval.every must be >= 1, got {every}")
+            raise InputError(f"eval.every must be >= 1, got {every}")
         self.every = every
 
     def after_epoch(self, trainer: Trainer) -> None:

@@ -33,6 +33,7 @@ from typing import Protocol
 
 from torch import Tensor, nn
 
+from ...errors import InputError
 from ..registry import Registry
 
 
@@ -62,14 +63,14 @@ def check_levels(levels: Sequence[FeatureLevel], owner: str) -> tuple[FeatureLev
     """
     levels = tuple(levels)
     if not levels:
-        raise ValueError(f"{owner}: declares no feature levels")
+        raise InputError(f"{owner}: declares no feature levels")
     strides = [lv.stride for lv in levels]
     if any(s < 1 or 2 ** round(math.log2(s)) != s for s in strides):
-        raise ValueError(f"{owner}: level strides must be powers of two, got {strides}")
+        raise InputError(f"{owner}: level strides must be powers of two, got {strides}")
     if any(b < a for a, b in zip(strides, strides[1:], strict=False)):
-        raise ValueError(f"{owner}: level strides must not decrease, finest first, got {strides}")
+        raise InputError(f"{owner}: level strides must not decrease, finest first, got {strides}")
     if any(lv.channels < 1 for lv in levels):
-        raise ValueError(f"{owner}: every level needs channels >= 1, got {levels}")
+        raise InputError(f"{owner}: every level needs channels >= 1, got {levels}")
     return levels
 
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ...errors import InputError
 from ..layers.conv import ConvNormAct
 from ..layers.norm import norm_layer
 from .base import BACKBONES, BackboneSpec, FeatureLevel, check_levels
@@ -151,7 +152,7 @@ class CSPBody(nn.Module):
     ) -> None:
         super().__init__()
         if not 0 <= trainable_layers <= len(WIDTHS):
-            raise ValueError(f"trainable_layers must be in 0..5, got {trainable_layers}")
+            raise InputError(f"trainable_layers must be in 0..5, got {trainable_layers}")
         make = norm_layer(norm)
         self.stem = ConvNormAct(3, 32, 3, make)
         stages, in_channels = [], 32

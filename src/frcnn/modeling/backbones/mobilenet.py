@@ -11,6 +11,7 @@ from torch.utils.checkpoint import checkpoint
 from torchvision.models import mobilenet_v3_large
 from torchvision.models.mobilenetv3 import MobileNet_V3_Large_Weights
 
+from ...errors import InputError
 from ..layers.norm import norm_layer
 from .base import BACKBONES, BackboneSpec, FeatureLevel, check_levels
 from .weights import load_matching
@@ -49,7 +50,7 @@ class MobileNetV3Body(nn.Module):
     ) -> None:
         super().__init__()
         if not 0 <= trainable_layers <= len(self.STAGE_STARTS):
-            raise ValueError(f"trainable_layers must be in 0..6, got {trainable_layers}")
+            raise InputError(f"trainable_layers must be in 0..6, got {trainable_layers}")
         net = mobilenet_v3_large(weights=None, norm_layer=norm_layer(norm))
         if weights is not None:  # ImageNet keys are features.*; the classifier is not used
             features = {

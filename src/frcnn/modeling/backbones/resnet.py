@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 from torchvision.models import resnet
 
+from ...errors import InputError
 from ..layers.norm import norm_layer
 from .base import BACKBONES, BackboneSpec, FeatureLevel, check_levels
 from .weights import load_matching
@@ -58,9 +59,9 @@ class ResNetBody(nn.Module):
     ) -> None:
         super().__init__()
         if name not in RESNETS:
-            raise ValueError(f"unknown ResNet {name!r}; choose one of {sorted(RESNETS)}")
+            raise InputError(f"unknown ResNet {name!r}; choose one of {sorted(RESNETS)}")
         if not 0 <= trainable_layers <= 5:
-            raise ValueError(f"trainable_layers must be in 0..5, got {trainable_layers}")
+            raise InputError(f"trainable_layers must be in 0..5, got {trainable_layers}")
         net = RESNETS[name][0](weights=None, norm_layer=norm_layer(norm))
         net.fc = nn.Identity()
         if weights is not None:  # the ImageNet classifier (fc) is not part of the body

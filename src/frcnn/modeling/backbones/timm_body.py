@@ -19,6 +19,7 @@ from functools import partial
 
 from torch import Tensor, nn
 
+from ...errors import InputError, MissingDependencyError
 from ..layers.norm import group_count, norm_layer
 from .base import BACKBONES, BackboneSpec, FeatureLevel, check_levels
 from .weights import load_matching
@@ -77,7 +78,7 @@ def _timm():
     try:
         import timm
     except ImportError as err:  # a dependency, but say what to do if it was left out
-        raise ImportError("this backbone needs timm: pip install timm") from err
+        raise MissingDependencyError("this backbone needs timm: pip install timm") from err
     return timm
 
 
@@ -114,7 +115,7 @@ class TimmBody(nn.Module):
         super().__init__()
         spec = TIMM_MODELS[name]
         if not 0 <= trainable_layers <= len(spec.stages):
-            raise ValueError(f"trainable_layers must be in 0..5, got {trainable_layers}")
+            raise InputError(f"trainable_layers must be in 0..5, got {trainable_layers}")
         self.model = _timm().create_model(
             spec.timm_name,
             pretrained=False,

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ...errors import InputError, SetupError
 from ...io.checkpoint import load_state_dict_file
 from .base import BackboneSpec
 
@@ -28,7 +29,7 @@ def load_backbone_weights(name: str, source: str, spec: BackboneSpec) -> dict[st
     if source != "imagenet":
         return load_state_dict_file(source)
     if spec.pretrained_url is None and spec.fetch_pretrained is None:
-        raise ValueError(
+        raise InputError(
             f"no published ImageNet weights for backbone {name!r}; pass "
             "pretrained_backbone=PATH with a local weights file (frcnn pretrain-backbone "
             "makes one), or None"
@@ -52,7 +53,7 @@ def load_backbone_weights(name: str, source: str, spec: BackboneSpec) -> dict[st
                 f"{url}. Connect to the internet and retry, or copy "
                 f"{url.rsplit('/', 1)[-1]} into {cache}, "
             )
-        raise RuntimeError(
+        raise SetupError(
             f"could not download the ImageNet weights for {name} ({type(err).__name__}) from "
             f"{where}or pass pretrained_backbone=PATH with a local weights file, or "
             "pretrained_backbone=None to train from random initialisation."
@@ -88,7 +89,7 @@ def load_matching(module: nn.Module, weights: dict[str, Tensor], what: str) -> N
     missing = counted([k for k in own if k not in weights])
     if not counted(list(matched)):
         example = ", ".join(list(weights)[:3])
-        raise ValueError(
+        raise InputError(
             f"{what}: none of the {len(weights)} tensors fit this backbone (e.g. {example}); "
             "is it the right file?"
         )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ...errors import InputError
+
 ATTENTIONS = ("none", "cbam", "spatial")
 
 
@@ -63,7 +65,7 @@ def build_attention(kind: str, channels: int) -> nn.Module | None:
         ValueError: an unknown kind, naming the known ones.
     """
     if kind not in ATTENTIONS:
-        raise ValueError(f"unknown attention {kind!r}; choose one of {', '.join(ATTENTIONS)}")
+        raise InputError(f"unknown attention {kind!r}; choose one of {', '.join(ATTENTIONS)}")
     if kind == "cbam":
         return CBAM(channels)
     if kind == "spatial":

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import FrozenBatchNorm2d
 
+from ...errors import InputError
+
 
 class FrozenBN(FrozenBatchNorm2d):
     """torchvision's FrozenBatchNorm2d (same buffers and state-dict keys) computed by the
@@ -46,5 +48,5 @@ def norm_layer(name: str) -> Callable[[int], nn.Module]:
         ValueError: unknown name.
     """
     if name not in NORMS:
-        raise ValueError(f"unknown norm {name!r}; choose one of {sorted(NORMS)}")
+        raise InputError(f"unknown norm {name!r}; choose one of {sorted(NORMS)}")
     return NORMS[name]

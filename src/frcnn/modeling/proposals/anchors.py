@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ...errors import InputError
+
 
 class AnchorGenerator(nn.Module):
     """Anchors of several sizes and aspect ratios at each feature-map location.
@@ -29,7 +31,7 @@ class AnchorGenerator(nn.Module):
     ) -> None:
         super().__init__()
         if len(sizes) != len(aspect_ratios):
-            raise ValueError(
+            raise InputError(
                 f"AnchorGenerator: {len(sizes)} levels of sizes but "
                 f"{len(aspect_ratios)} levels of aspect ratios"
             )
@@ -67,7 +69,7 @@ class AnchorGenerator(nn.Module):
         if cached is not None:
             return cached
         if len(feature_sizes) != len(self.sizes):
-            raise ValueError(
+            raise InputError(
                 f"AnchorGenerator has {len(self.sizes)} levels of anchors but the backbone "
                 f"returned {len(feature_sizes)} feature maps"
             )

@@ -12,6 +12,7 @@ from ...boxes.matcher import Matcher
 from ...boxes.nms import batched_nms
 from ...boxes.ops import BoxCoder, box_iou, clip_boxes, remove_small_boxes
 from ...boxes.sampler import subsample_labels
+from ...errors import InputError
 from .anchors import AnchorGenerator
 
 
@@ -135,7 +136,7 @@ class RegionProposalNetwork(nn.Module):
         losses: dict[str, Tensor] = {}
         if self.training:
             if targets is None:
-                raise ValueError("RegionProposalNetwork: targets are required in training mode")
+                raise InputError("RegionProposalNetwork: targets are required in training mode")
             losses = self.losses(
                 torch.cat(objectness, dim=1), torch.cat(deltas, dim=1), torch.cat(anchors), targets
             )

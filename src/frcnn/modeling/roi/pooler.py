@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import box_area
 
+from ...errors import InputError
 from .align_grad import fast_roi_align
 
 
@@ -64,17 +65,17 @@ class MultiScaleRoIAlign(nn.Module):
         super().__init__()
         self.levels = tuple(range(len(strides)) if levels is None else levels)
         if len(self.levels) != len(strides):
-            raise ValueError(
+            raise InputError(
                 f"MultiScaleRoIAlign: {len(strides)} strides but {len(self.levels)} level indices"
             )
         log_strides = [math.log2(s) for s in strides]
         if any(lv != int(lv) for lv in log_strides):
-            raise ValueError(f"MultiScaleRoIAlign: strides must be powers of two, got {strides}")
+            raise InputError(f"MultiScaleRoIAlign: strides must be powers of two, got {strides}")
         distinct = sorted(set(log_strides))
         if log_strides != sorted(log_strides) or any(
             b != a + 1 for a, b in zip(distinct, distinct[1:], strict=False)
         ):
-            raise ValueError(
+            raise InputError(
                 "MultiScaleRoIAlign: pooled strides must double from level to level (or "
                 f"repeat), got {strides}"
             )

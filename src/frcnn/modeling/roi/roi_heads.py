@@ -13,6 +13,7 @@ from ...boxes.merge import merge_clusters
 from ...boxes.nms import batched_nms
 from ...boxes.ops import BoxCoder, box_iou, clip_boxes, remove_small_boxes
 from ...boxes.sampler import subsample_labels
+from ...errors import InputError
 from .box_head import FastRCNNPredictor, TwoMLPHead
 from .pooler import MultiScaleRoIAlign
 
@@ -61,7 +62,7 @@ class RoIHeads(nn.Module):
     ) -> None:
         super().__init__()
         if merge not in MERGE_MODES:
-            raise ValueError(f"box merge {merge!r}: choose {' or '.join(MERGE_MODES)}")
+            raise InputError(f"box merge {merge!r}: choose {' or '.join(MERGE_MODES)}")
         # "mean": each NMS cluster becomes its score-weighted mean box (boxes/merge.py).
         self.merge = merge
         self.pooler = pooler
@@ -100,7 +101,7 @@ class RoIHeads(nn.Module):
         """
         if self.training:
             if targets is None:
-                raise ValueError("RoIHeads: targets are required in training mode")
+                raise InputError("RoIHeads: targets are required in training mode")
             proposals, labels, regression_targets = self.sample_proposals(proposals, targets)
         class_logits, box_deltas = self.predictor(self.box_head(self.pooler(features, proposals)))
         if self.training:

@@ -12,7 +12,7 @@ install: $(STAMP)
 # Reinstall only when the project's dependency files change.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,all]'
 	# tidecv (the TIDE authors' package) is a test oracle only; its own requirements would
 	# replace opencv-python-headless with the GUI build, so it comes without them.
 	$(PY) -m pip install --quiet --no-deps -c constraints.txt tidecv seaborn appdirs

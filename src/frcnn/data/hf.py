@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
-from ..errors import InputError, MissingDependencyError, SetupError
+from ..errors import InputError, SetupError, require
 from .records import DetectionDataset, ImageRecord
 
 
@@ -28,12 +29,7 @@ def parse_source(source: str) -> tuple[str, str]:
 
 
 def open_stream(name: str, split: str):
-    try:
-        import datasets
-    except ImportError as err:
-        raise MissingDependencyError(
-            "reading hf: sources needs the 'datasets' package: pip install 'frcnn[hf]'"
-        ) from err
+    datasets: Any = require("datasets", "hf", "reading hf: sources")
     try:
         return datasets.load_dataset(name, split=split, streaming=True)
     except (ConnectionError, OSError) as err:

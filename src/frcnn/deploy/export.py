@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from .._version import __version__
 from ..defaults import EXPORT_FORMATS, EXPORT_PRECISIONS
-from ..errors import InputError, MissingDependencyError
+from ..errors import InputError, require
 from ..modeling.detector import FasterRCNN
 from .precision import Half, heavy_layers
 from .quantize import quantize_int8, read_calibration_images
@@ -106,13 +106,8 @@ def export_onnx(
     Raises:
         ImportError: onnx or onnxscript missing, saying what to install.
     """
-    try:
-        import onnx  # noqa: F401
-        import onnxscript  # noqa: F401
-    except ImportError as err:
-        raise MissingDependencyError(
-            "ONNX export needs the onnx packages: pip install 'frcnn[export]'"
-        ) from err
+    require("onnx", "export", "ONNX export")
+    require("onnxscript", "export", "ONNX export")
     program = export_program(model, dynamic)
     options = {} if opset is None else {"opset_version": int(opset)}
     chatter = io.StringIO()  # the exporter's progress and optimiser lines, kept for --debug

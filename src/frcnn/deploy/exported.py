@@ -7,11 +7,12 @@ import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..errors import InputError, MissingDependencyError
+from ..errors import InputError, require
 
 
 class ExportedDetector:
@@ -61,12 +62,7 @@ class OnnxDetector(ExportedDetector):
     def __init__(
         self, path: str | os.PathLike, threads: int | None = None, spin: bool = True
     ) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as err:
-            raise MissingDependencyError(
-                "running an .onnx model needs onnxruntime: pip install 'frcnn[export]'"
-            ) from err
+        ort: Any = require("onnxruntime", "export", "running an .onnx model")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)

@@ -22,7 +22,7 @@ from ..config import TrainConfig, load_config
 from ..engine.hooks import Hook
 from ..engine.run_folder import run_folder
 from ..engine.trainer import train
-from ..errors import InputError, SetupError
+from ..errors import InputError, SetupError, require
 from ..io.atomic import atomic_write_csv
 from ..io.yaml_file import read_yaml
 
@@ -115,7 +115,9 @@ def run_tune(
     (complete or pruned) or ``timeout`` seconds passed. A trial's value is its best
     validation ``score`` (0.5 mAP50 + 0.5 F1 at its ``eval.conf``), or with
     ``ensemble_top`` K >= 2 the score of its K best checkpoints fused by WBF."""
-    import optuna
+    optuna: Any = require("optuna", "tune", "frcnn tune")
+    if ensemble_top >= 2:
+        require("ensemble_boxes", "ensemble", "frcnn tune --ensemble-top")
 
     space = space or DEFAULT_SPACE
     out = run_folder(str(out), resume)

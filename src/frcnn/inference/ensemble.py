@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ from torch import Tensor, nn
 
 from ..boxes.merge import soft_nms
 from ..defaults import TTA_SCALES
-from ..errors import InputError
+from ..errors import InputError, require
 from ..modeling.detector import FasterRCNN
 from ..modeling.transform import ImageTransform
 from .detectors import grouped_forward, model_device
@@ -65,6 +66,8 @@ class MergedDetector(nn.Module):
         if weights is not None and len(weights) != len(models):
             raise InputError(f"{len(weights)} model weights given for {len(models)} models")
         self.run_weights = [float(w) for w in (weights or [1.0] * len(models)) for _ in self.views]
+        if len(self.run_weights) > 1:
+            _fusion_library(self.options.method)  # before any work, not at the first image
 
     @property
     def class_names(self) -> list[str] | None:
@@ -136,8 +139,6 @@ def fuse(
 ) -> dict[str, Tensor]:
     """One image's detections from several runs fused by ``options.method``; boxes in
     pixels of an image of ``size`` (width, height); at most ``limit`` kept, best first."""
-    from ensemble_boxes import nms, non_maximum_weighted, weighted_boxes_fusion
-
     like = runs[0]["boxes"]
     scale = np.array(size * 2, np.float64)
     boxes = [np.clip(r["boxes"].float().cpu().numpy() / scale, 0, 1) for r in runs]
@@ -146,12 +147,13 @@ def fuse(
     if sum(len(s) for s in scores) == 0:
         return {k: v[:0] for k, v in runs[0].items()}
     o = options
+    eb: Any = _fusion_library(o.method)
     if o.method == "wbf":
-        b, s, c = weighted_boxes_fusion(
+        b, s, c = eb.weighted_boxes_fusion(
             boxes, scores, labels, weights=list(weights), iou_thr=o.iou, skip_box_thr=o.skip_box
         )
     elif o.method == "nmw":
-        b, s, c = non_maximum_weighted(
+        b, s, c = eb.non_maximum_weighted(
             boxes, scores, labels, weights=list(weights), iou_thr=o.iou, skip_box_thr=o.skip_box
         )
     else:
@@ -164,13 +166,24 @@ def fuse(
             # ensemble-boxes' soft_nms returns the boxes it keeps with their undecayed scores,
             # so near-duplicates keep full scores; ours returns the decayed ones.
             return _soft_nms(boxes, scores, labels, size, o.skip_box or 1e-3, limit, like)
-        b, s, c = nms(boxes, scores, labels, iou_thr=o.iou)
+        b, s, c = eb.nms(boxes, scores, labels, iou_thr=o.iou)
     order = np.argsort(-s, kind="stable")[:limit]
     return {
         "boxes": torch.as_tensor(b[order] * scale, dtype=like.dtype, device=like.device),
         "scores": torch.as_tensor(s[order], dtype=runs[0]["scores"].dtype, device=like.device),
         "labels": torch.as_tensor(c[order], dtype=torch.int64, device=like.device),
     }
+
+
+def _fusion_library(method: str) -> object:
+    """ensemble-boxes, which fuses by WBF, NMW and NMS (soft-NMS is frcnn's own).
+
+    Raises:
+        MissingDependencyError: it is not installed, naming the extra.
+    """
+    if method == "soft-nms":
+        return None
+    return require("ensemble_boxes", "ensemble", f"fusing detections by {method}")
 
 
 def _soft_nms(

@@ -71,3 +71,16 @@ def test_no_public_application_function_takes_more_than_12_parameters():
             if count > 12:
                 wide.append(f"{rel}:{node.lineno} {node.name} ({count} parameters)")
     assert not wide, "\n".join(wide)
+
+
+def test_code_and_docs_speak_of_frcnn_alone():
+    """No references to files outside the repository or to where an idea came from."""
+    root = SRC.parents[1]
+    texts = [root / "README.md", root / "CHANGELOG.md", *SRC.rglob("*.py")]
+    texts += [*(root / "docs").rglob("*.md"), *(root / "docs").rglob("*.py")]
+    found = [
+        f"{p.relative_to(root)}: {m.group(0)}"
+        for p in texts
+        for m in re.finditer(r"MISSION(\.md)?|the seeds\b|seeds'", p.read_text())
+    ]
+    assert not found, "\n".join(found)

@@ -47,7 +47,11 @@ def test_video_round_trips_through_predict_with_an_image(tmp_path, capsys):
     ok, first = capture.read()
     capture.release()
     expected = frcnn.predict(weights, cv2.cvtColor(first, cv2.COLOR_BGR2RGB), conf=0.0)[0]
-    assert len(frames["frames"][0]["detections"]) == len(expected.scores)
+    first_frame = frames["frames"][0]["detections"]
+    assert len(first_frame) == len(expected.scores) > 0
+    np.testing.assert_allclose([d["box"] for d in first_frame], expected.boxes, atol=0.01)
+    np.testing.assert_allclose([d["score"] for d in first_frame], expected.scores, atol=1e-5)
+    assert [d["label"] for d in first_frame] == expected.labels.tolist()
     annotated = cv2.VideoCapture(str(out / "clip.mp4"))
     assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == 7
     annotated.release()

@@ -1,5 +1,5 @@
-"""Merging NMS clusters into one box (the "average the kept boxes" step of the
-from-scratch medical detector, MISSION.md section 3).
+"""Merging NMS clusters into one box: each kept box replaced by the score-weighted mean of
+its cluster (a final step used by detectors trained from scratch on small medical sets).
 
 Greedy NMS keeps the best box of each cluster and throws the rest away; averaging the
 cluster instead uses every overlapping vote for where the object is, which tightens the

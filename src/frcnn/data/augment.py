@@ -22,7 +22,7 @@ def _named(name: str) -> list[A.BasicTransform]:
     if name == "light":
         return [A.HorizontalFlip(p=0.5), A.RandomBrightnessContrast(p=0.5)]
     if name == "default":
-        # The seeds' augmentations: random scale (boxes scaled with the image), rotation that
+        # Geometric and noise augmentation: random scale (boxes scaled with the image), rotation that
         # rotates the boxes, and Gaussian noise.
         return [
             A.HorizontalFlip(p=0.5),

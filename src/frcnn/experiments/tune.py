@@ -1,4 +1,4 @@
-"""``frcnn tune``: an Optuna study over training settings (MISSION.md section 2): the TPE
+"""``frcnn tune``: an Optuna study over training settings: the TPE
 sampler proposes values, each trial trains a run, a median pruner stops trials whose
 per-epoch validation score falls behind, and the study lives in SQLite in the output
 folder so an interrupted study resumes where it stopped.
@@ -29,7 +29,8 @@ from ..io.yaml_file import read_yaml
 log = logging.getLogger("frcnn")
 
 STUDY = "frcnn-tune"
-# MISSION.md section 2: learning rate (log-uniform), batch size 4 or 8, score threshold.
+# What matters most on a small dataset: learning rate (log-uniform), batch size 4 or 8,
+# score threshold.
 DEFAULT_SPACE: dict[str, dict[str, Any]] = {
     "optim.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
     "data.batch_size": {"type": "categorical", "choices": [4, 8]},

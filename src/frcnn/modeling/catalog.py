@@ -34,7 +34,7 @@ for _name, _backbone in (
 ):
     MODELS.register(_name, {"backbone": _backbone, "neck": "fpn"})
 
-# CSP bodies under the SPP + FPN + PAN neck (MISSION.md section 5).
+# CSP bodies under the SPP + FPN + PAN neck.
 MODELS.register("cspdarknet53_pan", {"backbone": "cspdarknet53", "neck": "pan"})
 MODELS.register("cspmirrornet_pan", {"backbone": "cspmirrornet", "neck": "pan"})
 

@@ -46,7 +46,7 @@ class ImageTransform(nn.Module):
     - keep aspect ratio (torchvision's): scale so the short side is ``min_size`` unless the
       long side would then exceed ``max_size``; in training ``min_size`` may be a tuple, one
       value drawn per image (multi-scale training).
-    - fixed size (the seeds'): every image is stretched to ``fixed_size`` = (height, width).
+    - fixed size: every image is stretched to ``fixed_size`` = (height, width).
 
     The batch is zero-padded (after normalisation) at the bottom/right to a multiple of
     ``size_divisible``.

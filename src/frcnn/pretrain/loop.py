@@ -1,7 +1,7 @@
 """``frcnn pretrain-backbone``: train a registered backbone as an image classifier and keep
 its weights for ``pretrained_backbone: FILE``.
 
-Defaults are MISSION.md section 5's: SGD with learning rate 0.1, momentum 0.9, weight decay
+Defaults are a classic from-scratch ImageNet-style recipe: SGD with learning rate 0.1, momentum 0.9, weight decay
 5e-4, and step decay (x0.1 every third of the run), after a linear warm-up over the first
 epoch (lr 0.1 on a network initialised at random diverges without one).
 """

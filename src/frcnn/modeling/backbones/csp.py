@@ -1,5 +1,5 @@
-"""CSP backbones: CSPDarknet53 (YOLOv4's body) and CSPMirrorNet, the "mirror" variant of
-MISSION.md section 5. Both return the outputs of stages 2-5 (strides 4, 8, 16, 32) for the
+"""CSP backbones: CSPDarknet53 (YOLOv4's body) and CSPMirrorNet, a "mirror" variant
+whose deep halves run as siamese pairs on a feature map and its mirror image. Both return the outputs of stages 2-5 (strides 4, 8, 16, 32) for the
 ``pan`` neck (SPP, FPN top-down, PAN bottom-up) or any other neck.
 
 No ImageNet weights are published for either; train from scratch, or pretrain the body as a

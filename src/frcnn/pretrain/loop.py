@@ -1,8 +1,9 @@
 """``frcnn pretrain-backbone``: train a registered backbone as an image classifier and keep
 its weights for ``pretrained_backbone: FILE``.
 
-Defaults are a classic from-scratch ImageNet-style recipe: SGD with learning rate 0.1, momentum 0.9, weight decay
-5e-4, and step decay (x0.1 every third of the run), after a linear warm-up over the first
+Defaults are a classic from-scratch ImageNet-style recipe: SGD with learning rate 0.1,
+momentum 0.9, weight decay 5e-4 (not on norms and biases: the trainer's parameter groups),
+and step decay (x0.1 every third of the run), after a linear warm-up over the first
 epoch (lr 0.1 on a network initialised at random diverges without one).
 """
 
@@ -24,6 +25,7 @@ from ..data.images import load_image
 from ..engine.device import resolve_device
 from ..engine.distributed import DistInfo
 from ..engine.loop import NonFiniteLossError
+from ..engine.optim import LRSchedule, build_optimizer
 from ..engine.run_folder import run_folder, seed_everything, setup_logging
 from ..errors import InputError
 from ..io.atomic import atomic_write, atomic_write_csv, atomic_write_text
@@ -113,14 +115,25 @@ def _transforms(size: int):
     return train, A.Compose([A.Resize(size, size), normalise])
 
 
+def pretrain_schedule(cfg: PretrainConfig, steps_per_epoch: int) -> LRSchedule:
+    """The learning-rate multiplier per optimiser step: linear warm-up from 1/10 over the
+    first epoch (runs of two or more epochs), then x ``gamma`` every ``lr_step`` epochs (a
+    third of the run by default); the trainer's :class:`~frcnn.engine.optim.LRSchedule`."""
+    steps_per_epoch = max(1, steps_per_epoch)
+    return LRSchedule(
+        total_steps=cfg.epochs * steps_per_epoch,
+        epochs=cfg.epochs,
+        policy="step",
+        warmup_steps=steps_per_epoch if cfg.epochs > 1 else 0,
+        warmup_factor=0.1,
+        step_size=float(cfg.lr_step or max(1, math.ceil(cfg.epochs / 3))),
+        gamma=cfg.gamma,
+    )
+
+
 def lr_at(cfg: PretrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
-    """Learning rate at ``step`` of ``epoch`` (0-based): linear warm-up from lr/10 over the
-    first epoch (runs of two or more epochs), then ``lr * gamma ** (epoch // lr_step)``."""
-    lr_step = cfg.lr_step or max(1, math.ceil(cfg.epochs / 3))
-    lr = cfg.lr * cfg.gamma ** (epoch // lr_step)
-    if epoch == 0 and cfg.epochs > 1:
-        lr *= 0.1 + 0.9 * step / max(1, steps_per_epoch)
-    return lr
+    """Learning rate at ``step`` of ``epoch`` (0-based) by :func:`pretrain_schedule`."""
+    return cfg.lr * pretrain_schedule(cfg, steps_per_epoch)(epoch * steps_per_epoch + step)
 
 
 def pretrain_backbone(cfg: PretrainConfig) -> PretrainResult:
@@ -181,19 +194,13 @@ def _loader(cfg: PretrainConfig, pairs: list, transform, shuffle: bool) -> DataL
 def _fit(model, loaders, cfg: PretrainConfig, out: Path, classes: list[str], device) -> float:
     """The epochs: train, validate, write the row and the weights; the best score."""
     train_loader, val_loader = loaders
-    decay, no_decay = _param_groups(model)
-    groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0},
-    ]
-    if cfg.optimizer == "adamw":
-        optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-    else:
-        optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.momentum, False, cfg.weight_decay)
+    schedule = pretrain_schedule(cfg, len(train_loader))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     rows, best = [], -1.0
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
-        row = _train_epoch(model, train_loader, optimizer, cfg, epoch, device)
+        row = _train_epoch(model, train_loader, (optimizer, scheduler), cfg, epoch, device)
         row.update(_evaluate(model, val_loader, device))
         rows.append(row)
         _write_csv(out / "results.csv", rows)
@@ -216,25 +223,18 @@ def _fit(model, loaders, cfg: PretrainConfig, out: Path, classes: list[str], dev
     return best
 
 
-def _param_groups(model: torch.nn.Module) -> tuple[list, list]:
-    """Weights of convs and linears decay; norms' and biases' do not (the usual practice)."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            (no_decay if param.ndim <= 1 or name.endswith(".bias") else decay).append(param)
-    return decay, no_decay
-
-
-def _train_epoch(model, loader, optimizer, cfg: PretrainConfig, epoch: int, device) -> dict:
+def _train_epoch(model, loader, optim: tuple, cfg: PretrainConfig, epoch: int, device) -> dict:
+    """One epoch; ``optim`` is the optimiser and its per-step learning-rate scheduler."""
+    optimizer, scheduler = optim
     model.train()
-    total, correct, loss_sum, skipped, lr = 0, 0, 0.0, 0, cfg.lr
+    total, correct, loss_sum, skipped = 0, 0, 0.0, 0
+    lr = optimizer.param_groups[0]["lr"]
     for step, (images, labels, bad) in enumerate(loader):
         skipped += bad
         if not len(labels):
+            scheduler.step()  # the schedule follows the batch count, as lr_at says
             continue
-        lr = lr_at(cfg, epoch, step, len(loader))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        lr = optimizer.param_groups[0]["lr"]
         images, labels = images.to(device), labels.to(device)
         logits = model(images)
         loss = F.cross_entropy(logits, labels)
@@ -246,6 +246,7 @@ def _train_epoch(model, loader, optimizer, cfg: PretrainConfig, epoch: int, devi
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        scheduler.step()
         total += len(labels)
         correct += int((logits.argmax(1) == labels).sum())
         loss_sum += loss.item() * len(labels)

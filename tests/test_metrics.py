@@ -112,15 +112,61 @@ def test_hand_computed_precision_recall_f1_and_table():
 
 def test_match_image_and_crowd_regions():
     gt = np.array([[0, 0, 10, 10], [20, 20, 40, 40]], float)
-    pred = np.array([[0, 0, 10, 10], [21, 21, 40, 40], [0, 0, 9, 10]], float)
-    scores = np.array([0.9, 0.8, 0.7])
-    tp, ignored = match_image(
+    pred = np.array([[0, 0, 9, 10], [21, 21, 40, 40], [0, 0, 10, 10]], float)
+    scores = np.array([0.7, 0.8, 0.9])
+    m = match_image(
         pred, scores, np.array([1, 1, 1]), gt, np.array([1, 1]), np.array([False, True])
     )
-    # pred 0 matches gt 0; pred 1 only lies in the crowd region: ignored; pred 2 is a
-    # duplicate of gt 0: false positive
-    assert tp.tolist() == [True, False, False]
-    assert ignored.tolist() == [False, True, False]
+    # In score order: pred 2 matches gt 0; pred 1 only lies in the crowd region: ignored;
+    # pred 0 is a duplicate of gt 0: a false positive.
+    assert m.order.tolist() == [2, 1, 0]
+    assert m.matched.tolist() == [0, -1, -1] and m.tp.tolist() == [True, False, False]
+    assert m.ignored.tolist() == [False, True, False]
+    # Cut at two detections, and exactly half of a box in a crowd region is inside it (COCO).
+    half = match_image(
+        np.array([[0, 0, 10, 10], [30, 20, 50, 40]], float),
+        np.array([0.9, 0.8]),
+        np.array([1, 1]),
+        gt,
+        np.array([1, 1]),
+        np.array([False, True]),
+        max_dets=2,
+    )
+    assert half.tp.tolist() == [True, False] and half.ignored.tolist() == [False, True]
+    assert (
+        len(
+            match_image(
+                pred, scores, np.ones(3, int), gt, np.ones(2, int), np.zeros(2, bool), 2
+            ).order
+        )
+        == 2
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_ap50_from_the_one_matching_equals_coco(seed):
+    from frcnn.evaluation.matching import average_precision, match_record
+
+    ds, preds = _dataset_and_predictions(seed)
+    by_id = {p["image_id"]: p for p in preds}
+    tp, scores, labels = [], [], []
+    num_gt = np.zeros(len(ds.class_names) + 1, np.int64)
+    for rec in ds.images:
+        pred = by_id.get(rec.image_id, {"boxes": [], "scores": [], "labels": []})
+        m = match_record(pred, rec, max_dets=100)
+        keep = ~m.ignored
+        tp.append(m.tp[keep])
+        scores.append(np.asarray(pred["scores"])[m.order][keep])
+        labels.append(np.asarray(pred["labels"], int)[m.order][keep])
+        np.add.at(num_gt, rec.labels[~rec.iscrowd], 1)
+    ours = average_precision(
+        np.concatenate(tp), np.concatenate(scores), np.concatenate(labels), num_gt
+    )
+    result = evaluate_detections(ds, preds)
+    assert any(r.iscrowd.any() for r in ds.images)
+    for c, row in enumerate(result.per_class, start=1):
+        if num_gt[c]:
+            assert ours[c] == pytest.approx(row["mAP50"], abs=1e-6), row["class"]
 
 
 def test_confusion_matrix_literal():

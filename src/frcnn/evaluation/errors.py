@@ -6,8 +6,9 @@ The rules are those of the authors' ``tidecv`` package (its numbers are the test
 
 - Per image, detections are sorted by score and cut to ``max_dets``. Each, in that order,
   takes the unused same-class ground truth of highest IoU if that IoU is at least 0.5 (a
-  true positive). An unmatched detection covering a same-class crowd/ignore region (IoA
-  above 0.5) is left out of AP.
+  true positive). An unmatched detection covering a same-class crowd/ignore region (IoA at
+  least 0.5, as COCO) is left out of AP. This is the evaluation's one matching
+  (:func:`frcnn.evaluation.matching.match_image`); the error types are read from it.
 - Every other detection gets the first type that fits: **Bkg** in an image without ground
   truth; **Loc** when its best same-class IoU lies in [0.1, 0.5] (right class, box poor);
   **Cls** when it overlaps another class's object at IoU >= 0.5 (box right, class wrong);
@@ -34,10 +35,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..boxes.overlap import box_ioa, box_iou
+from ..boxes.overlap import box_iou
 from ..data.records import DetectionDataset, ImageRecord
 from ..defaults import ERROR_TYPES
-from .matching import detection_arrays, greedy_by_score
+from .matching import POS_IOU, ImageMatch, average_precision, detection_arrays, match_image
 from .numbers import json_row
 
 SPECIAL_TYPES = ("FalsePos", "FalseNeg")
@@ -54,7 +55,9 @@ DESCRIPTIONS = {
 # The kind of each kept detection: a true positive or one of the five detection errors.
 KINDS = ("TP", "Cls", "Loc", "Both", "Dupe", "Bkg")
 TP, CLS, LOC, BOTH, DUPE, BKG = range(6)
-POS_IOU, BG_IOU = 0.5, 0.1
+BG_IOU = 0.1  # a detection overlapping no object above this is background
+# tidecv reads precision at x / 100 (COCO at np.linspace's values: they differ in the last bit).
+TIDE_RECALLS = np.arange(101) / 100
 
 
 @dataclass
@@ -114,33 +117,32 @@ def classify_image(
     labels: np.ndarray,
     rec: ImageRecord,
     max_dets: int = 100,
-    pos: float = POS_IOU,
-    bg: float = BG_IOU,
+    match: ImageMatch | None = None,
 ) -> ImageErrors:
-    """Match one image's detections (xyxy, original pixels) to its record's objects and type
-    every error (see the module's rules)."""
-    order = np.argsort(-np.asarray(scores), kind="stable")[:max_dets]
+    """Type every error of one image's detections (xyxy, original pixels) against its
+    record's objects (see the module's rules), from the one matching (:func:`~frcnn
+    .evaluation.matching.match_image`; given as ``match``, or made here)."""
+    if match is None:
+        match = match_image(
+            boxes, scores, labels, rec.boxes, rec.labels, rec.iscrowd | rec.ignore, max_dets
+        )
+    order = match.order
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)[order]
     labels = np.asarray(labels, np.int64)[order]
     regular = np.flatnonzero(~(rec.iscrowd | rec.ignore))
-    crowd = np.flatnonzero(rec.iscrowd | rec.ignore)
     gt = rec.boxes.astype(np.float64)
     iou = box_iou(boxes, gt[regular]) if len(regular) else np.zeros((len(boxes), 0))
     same = labels[:, None] == rec.labels[regular][None, :]
-    match = greedy_by_score(iou * same, pos)
+    taken = match.among_regular(rec.iscrowd | rec.ignore)
     used = np.zeros(len(regular), bool)
-    used[match[match >= 0]] = True
-    ignored = np.zeros(len(boxes), bool)
-    if len(crowd) and len(boxes):
-        in_crowd = box_ioa(boxes, gt[crowd]) > pos
-        ignored = (match < 0) & (in_crowd & (labels[:, None] == rec.labels[crowd][None])).any(1)
+    used[taken[taken >= 0]] = True
     kind = np.full(len(boxes), TP, np.int64)
-    target = match.copy()
-    wrong = match < 0
+    target = taken.copy()
+    wrong = taken < 0
     if len(regular) == 0:
         kind[wrong] = BKG
     elif wrong.any():
-        kind[wrong], target[wrong] = _error_kinds(iou[wrong], same[wrong], used, pos, bg)
+        kind[wrong], target[wrong] = _error_kinds(iou[wrong], same[wrong], used, POS_IOU, BG_IOU)
     usable = np.zeros(len(regular), bool)
     fixes = (kind == CLS) | (kind == LOC)
     usable[target[fixes]] = True
@@ -149,7 +151,7 @@ def classify_image(
     matched, usable_all, missed = whole.copy(), whole.copy(), whole.copy()
     matched[regular], usable_all[regular], missed[regular] = used, usable, ~used & ~usable
     target = np.where(target >= 0, regular[np.maximum(target, 0)] if len(regular) else -1, -1)
-    return ImageErrors(order, kind, ignored, target, matched, usable_all, missed)
+    return ImageErrors(order, kind, match.ignored, target, matched, usable_all, missed)
 
 
 @dataclass
@@ -204,7 +206,13 @@ class _Points:
     unmatched: np.ndarray  # unmatched regular objects per class
 
 
-def _gather(ds: DetectionDataset, by_id: Mapping[int, dict], max_dets: int, k1: int) -> tuple:
+def _gather(
+    ds: DetectionDataset,
+    by_id: Mapping[int, dict],
+    max_dets: int,
+    k1: int,
+    matches: Mapping[int, ImageMatch] | None,
+) -> tuple:
     """Every image classified, and the dataset-wide arrays the fixes need."""
     images: dict[int, ImageErrors] = {}
     cols: dict[str, list] = {k: [] for k in ("cls", "score", "kind", "ign", "tgt", "tcls", "free")}
@@ -212,7 +220,8 @@ def _gather(ds: DetectionDataset, by_id: Mapping[int, dict], max_dets: int, k1: 
     offset = 0
     for rec in ds.images:
         boxes, scores, labels = detection_arrays(by_id.get(int(rec.image_id)))
-        e = classify_image(boxes, scores, labels, rec, max_dets)
+        match = matches.get(int(rec.image_id)) if matches is not None else None
+        e = classify_image(boxes, scores, labels, rec, max_dets, match)
         images[int(rec.image_id)] = e
         regular = ~(rec.iscrowd | rec.ignore)
         n_gt += np.bincount(rec.labels[regular], minlength=k1)
@@ -260,23 +269,12 @@ def _best_per_object(
 
 
 def _class_aps(cls: np.ndarray, score: np.ndarray, tp: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
-    """AP50 per class [K + 1] as TIDE computes it (101 recall points, precision made
-    monotone); 0 for a class with detections and no ground truth, NaN with neither."""
-    k1 = len(n_gt)
-    aps = np.full(k1, np.nan)
-    counts = np.bincount(cls, minlength=k1)
-    order = np.lexsort((-score, cls))  # by class, then score descending; stable
-    bounds = np.concatenate([[0], np.cumsum(counts)])
-    recall_points = np.arange(101) / 100
-    for c in np.flatnonzero((counts > 0) | (n_gt > 0)):  # once per class and fix
-        t = tp[order[bounds[c] : bounds[c + 1]]]
-        if n_gt[c] == 0 or len(t) == 0:
-            aps[c] = 0.0
-            continue
-        hits = np.cumsum(t)
-        precision = np.maximum.accumulate((hits / np.arange(1, len(t) + 1))[::-1])[::-1]
-        at = np.searchsorted(hits / n_gt[c], recall_points, side="left")
-        aps[c] = np.where(at < len(t), precision[np.minimum(at, len(t) - 1)], 0.0).mean()
+    """AP50 per class [K + 1] as TIDE computes it: the matching's 101-point AP
+    (:func:`~frcnn.evaluation.matching.average_precision`), and 0 for a class with
+    detections but no ground truth (NaN with neither)."""
+    aps = average_precision(tp, score, cls, n_gt, TIDE_RECALLS)
+    counts = np.bincount(cls, minlength=len(n_gt))[: len(n_gt)]
+    aps[(n_gt == 0) & (counts > 0)] = 0.0
     return aps
 
 
@@ -307,15 +305,19 @@ def _mean(aps: np.ndarray) -> float:
 
 
 def error_breakdown(
-    ds: DetectionDataset, predictions: Mapping[int, dict], max_dets: int = 100
+    ds: DetectionDataset,
+    predictions: Mapping[int, dict],
+    max_dets: int = 100,
+    matches: Mapping[int, ImageMatch] | None = None,
 ) -> ErrorBreakdown:
     """Type every error of ``predictions`` (per image id: ``boxes`` xyxy, ``scores``,
-    ``labels``, numpy) against ``ds`` and measure what each type costs (module doc)."""
+    ``labels``, numpy) against ``ds`` and measure what each type costs (module doc);
+    ``matches`` are the images' matchings when already made (the evaluation's own)."""
     k1 = max(
         ds.num_classes,
         1 + max((int(np.max(p["labels"], initial=0)) for p in predictions.values()), default=0),
     )
-    images, points = _gather(ds, predictions, max_dets, k1)
+    images, points = _gather(ds, predictions, max_dets, k1, matches)
     base = _fixed_aps(points, "none")
     ap = _mean(base)
     dap, per_type = {}, {}

@@ -18,7 +18,7 @@ from ..io.atomic import atomic_write_text
 from .calibration import Reliability, reliability
 from .coco import COCO_KEYS, CocoEvaluation, coco_ground_truth, coco_results
 from .errors import ErrorBreakdown, error_breakdown
-from .matching import confusion_matrix, detection_arrays, match_image, pr_curves
+from .matching import ImageMatch, confusion_matrix, detection_arrays, match_record, pr_curves
 from .numbers import cell, json_number, json_row
 from .sizes import SizeTable, parse_sizes, size_table
 
@@ -174,32 +174,42 @@ def _write_csv(path: Path, rows: Sequence[dict]) -> None:
 
 
 def _match_all(
-    ds: DetectionDataset, by_id: dict[int, dict], conf: float
-) -> tuple[tuple, np.ndarray, np.ndarray]:
-    """Every image's detections matched to its ground truth at IoU 0.5: (true-positive flags,
-    scores, labels, ground-truth count per class), images per class, and the confusion matrix
-    of the detections scoring at least ``conf``."""
+    ds: DetectionDataset, by_id: dict[int, dict], conf: float, max_dets: int
+) -> tuple[tuple, np.ndarray, np.ndarray, dict[int, ImageMatch]]:
+    """Every image's detections matched to its ground truth once (:func:`match_image`:
+    score order, at most ``max_dets``, IoU 0.5, crowd regions left out): (true-positive
+    flags, scores, labels, ground-truth count per class), images per class, the confusion
+    matrix of the detections scoring at least ``conf``, and each image's matching."""
     k = len(ds.class_names)
     tps, scores, labels = [], [], []
     num_gt = np.zeros(k + 1, np.int64)
     images_with = np.zeros(k + 1, np.int64)
     confusion = np.zeros((k + 1, k + 1), np.int64)
+    matches: dict[int, ImageMatch] = {}
     for rec in ds.images:
         regular = ~(rec.iscrowd | rec.ignore)
         np.add.at(num_gt, rec.labels[regular], 1)
         images_with[np.unique(rec.labels[regular])] += 1
         boxes, sc, lab = detection_arrays(by_id.get(int(rec.image_id)))
-        tp, ignored = match_image(boxes, sc, lab, rec.boxes, rec.labels, ~regular)
-        keep = ~ignored
-        tps.append(tp[keep])
+        m = matches[int(rec.image_id)] = match_record(by_id.get(int(rec.image_id)), rec, max_dets)
+        boxes, sc, lab = boxes[m.order], sc[m.order], lab[m.order]
+        keep = ~m.ignored
+        tps.append(m.tp[keep])
         scores.append(sc[keep])
         labels.append(lab[keep])
         sure = (sc >= conf) & keep
+        paired = m.among_regular(~regular)[sure]
         confusion += confusion_matrix(
-            boxes[sure], sc[sure], lab[sure], rec.boxes[regular], rec.labels[regular], k
+            boxes[sure],
+            sc[sure],
+            lab[sure],
+            rec.boxes[regular],
+            rec.labels[regular],
+            k,
+            matched=paired,
         )
     matched = (np.concatenate(tps), np.concatenate(scores), np.concatenate(labels), num_gt)
-    return matched, images_with, confusion
+    return matched, images_with, confusion, matches
 
 
 def _per_class_rows(
@@ -261,9 +271,9 @@ def _diagnosis(
 ) -> dict:
     """What tells a person what to fix: the error breakdown, the scores' calibration and
     the per-size table (and the data they came from)."""
-    tp, scores, labels, _ = matched
+    (tp, scores, labels, _), matches = matched
     return {
-        "errors": error_breakdown(ds, by_id, max_dets),
+        "errors": error_breakdown(ds, by_id, max_dets, matches),
         "calibration": reliability(scores, tp, labels, ds.class_names),
         "sizes": _sizes(ds, coco, results, max_dets, size_bins),
         "predictions": by_id,
@@ -316,7 +326,7 @@ def evaluate_detections(
     by_id = _by_image(ds, predictions)
     results = coco_results([{"image_id": i, **p} for i, p in by_id.items()])
     coco = CocoEvaluation(coco_ground_truth(ds), results, max_dets)
-    matched, images_with, confusion = _match_all(ds, by_id, conf)
+    matched, images_with, confusion, matches = _match_all(ds, by_id, conf, max_dets)
     num_gt = matched[3]
     curves = pr_curves(*matched)
     at_conf = pr_curves(*matched, thresholds=[conf])
@@ -346,5 +356,5 @@ def evaluate_detections(
         coco_precision=coco.precision,
         confusion=confusion,
         num_images=len(ds.images),
-        **_diagnosis(ds, by_id, matched, coco, results, max_dets, size_bins),
+        **_diagnosis(ds, by_id, (matched, matches), coco, results, max_dets, size_bins),
     )

@@ -36,14 +36,14 @@ class EpochCounter(frcnn.Callback):
         self.epochs = 0
         self.events = []
 
-    def before_train(self, trainer):
+    def before_train(self, state):
         self.events.append("before_train")
 
-    def after_epoch(self, trainer):
+    def after_epoch(self, state):
         self.epochs += 1
-        self.events.append(("after_epoch", trainer.epoch, trainer.result is not None))
+        self.events.append(("after_epoch", state.epoch, state.result is not None))
 
-    def after_train(self, trainer):
+    def after_train(self, state):
         self.events.append("after_train")
 
     def state_dict(self):
@@ -106,13 +106,14 @@ def test_a_slow_machine_still_ends_inside_the_budget_with_a_decayed_rate(tmp_pat
 
     def clock():  # 10 s per optimiser step: one 12-step epoch is twice the 60 s budget
         t = holder.get("trainer")
-        return 10.0 * t.global_step if t is not None and hasattr(t, "scheduler") else 0.0
+        return 10.0 * t.state.global_step if t is not None and hasattr(t, "state") else 0.0
 
     trainer = holder["trainer"] = Trainer(cfg, clock=clock)
     result = trainer.fit()
     assert result.epochs == 1 and result.metrics  # one (partial) epoch, evaluated
-    assert 2 <= trainer.global_step <= 5 and trainer.elapsed() <= 60
-    assert trainer.schedule.total_steps == trainer.global_step
+    state = trainer.state
+    assert 2 <= state.global_step <= 5 and state.elapsed() <= 60
+    assert trainer.schedule.total_steps == state.global_step
     # multistep milestones 8 and 11 of 12 epochs, compressed onto the fitted steps: both passed
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * 0.01)
 

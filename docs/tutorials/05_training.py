@@ -90,9 +90,8 @@ class Recorder(frcnn.Callback):
     def __init__(self):
         self.rows = []
 
-    def after_step(self, trainer):
-        lr = trainer.optimizer.param_groups[0]["lr"]
-        self.rows.append({"t": trainer.elapsed(), "lr": lr, **trainer.step_losses})
+    def after_step(self, state):  # the run's TrainState
+        self.rows.append({"t": state.elapsed(), "lr": state.lr, **state.step_losses})
 
 
 recorder = Recorder()

@@ -215,11 +215,11 @@ class Speed(frcnn.Callback):
     def __init__(self):
         self.images, self.seconds = 0, 0.0
 
-    def before_epoch(self, trainer):
+    def before_epoch(self, state):
         self.started = time.perf_counter()
 
-    def after_step(self, trainer):
-        self.images += trainer.step_images
+    def after_step(self, state):
+        self.images += state.step_images
         self.seconds += time.perf_counter() - self.started
         self.started = time.perf_counter()
 

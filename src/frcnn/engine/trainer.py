@@ -44,10 +44,11 @@ from .distributed import (
     init_distributed,
     sync_batch_norms,
 )
-from .loop import EpochStats, StepOptions, train_one_epoch, validation_losses
+from .loop import StepOptions, train_one_epoch, validation_losses
 from .model import build_training_model
 from .optim import LRSchedule, build_optimizer, schedule_warnings
 from .run_folder import rng_state, run_folder, seed_everything, set_rng_state, setup_logging
+from .state import WEIGHTS_SAVED, TrainState
 from .val_split import write_val_split
 
 log = logging.getLogger("frcnn")
@@ -71,14 +72,9 @@ class TrainResult:
 class Trainer:
     """Runs the training loop; hooks do the rest (see :mod:`frcnn.engine.hooks`).
 
-    What hooks may read: ``cfg``, ``info`` (rank), ``device``, ``out`` and ``weights``
-    (folders), ``train_data``/``val_data`` (datasets), ``model`` (DDP-wrapped under
-    torchrun) and ``raw_model``, ``optimizer``, ``schedule`` (an :class:`LRSchedule` whose
-    ``fit_total`` reshapes the run), ``epoch`` (from 0), ``first_epoch``, ``epochs_total``
-    (writable), ``global_step`` (optimiser steps), ``steps_per_epoch``, ``stats`` (the
-    epoch's :class:`EpochStats`), ``result`` (the epoch's evaluation or None),
-    ``step_losses``, ``best_epoch``, ``data_lines`` (the data checks' summary, as logged),
-    ``eval_max_dets()``, ``clock()`` and ``elapsed()``.
+    Hooks read the run's :class:`~frcnn.engine.state.TrainState` (``trainer.state``); the
+    trainer itself offers what acts on the model: ``model`` (DDP-wrapped under torchrun)
+    and ``raw_model``, ``optimizer``, ``evaluate(model)`` and ``eval_max_dets()``.
 
     Args:
         cfg: the run's configuration.
@@ -92,13 +88,14 @@ class Trainer:
         callbacks: Sequence[H.Hook] = (),
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self.cfg, self.clock = cfg.validate(), clock
+        self.cfg = cfg.validate()
         _check_before_start(cfg)
         if cfg.run.resume and not (Path(cfg.run.out) / "weights" / "last.state.pt").is_file():
             raise FileNotFoundError(
                 f"--resume: {Path(cfg.run.out) / 'weights' / 'last.state.pt'} does not exist; "
                 "give the --out folder of an earlier run, or start without --resume"
             )
+        self._extend = False
         self.info = init_distributed()
         self.device = resolve_device(cfg.run.device)
         if self.info.enabled and self.device.type == "cuda":
@@ -116,37 +113,35 @@ class Trainer:
                 log.info("removed %d unfinished temporary files of an interrupted run", removed)
         seed_everything(cfg.run.seed + self.info.rank, cfg.run.deterministic)
         self.callbacks = list(callbacks)
-        self.epoch, self.first_epoch = -1, 0
-        self.best_epoch: int | None = None
-        self.weights_saved_epoch: int | None = None  # set when last.safetensors is written
-        self.result: EvalResult | None = None
-        self.val_losses: dict[str, float] = {}
-        self.metrics: dict = {}
-        self.stats = EpochStats()
-        self.step_losses: dict[str, float] = {}
-        self.step_images = self.batch_in_epoch = 0
-        self.elapsed_before, self.start, self.epoch_start = 0.0, clock(), clock()
-        self._eval_seconds: list[float] = []
-        self._stop_reason: str | None = None
-        self._extend = False
-        self._end_epoch = False
+        self.state = TrainState(
+            cfg=cfg,
+            info=self.info,
+            device=self.device,
+            out=self.out,
+            weights=self.weights,
+            clock=clock,
+            start=clock(),
+            epoch_start=clock(),
+            trainer=self,
+        )
 
     # ---- the loop ---------------------------------------------------------------------
     def fit(self) -> TrainResult:
         """Train as configured; returns where everything went."""
-        self.start = self.clock()
-        state = self._read_resume_state() if self.cfg.run.resume else None  # before any write
+        s = self.state
+        s.start = self.clock()
+        saved = self._read_resume_state() if self.cfg.run.resume else None  # before any write
         self._setup()
-        self.hooks = self._default_hooks() + self.callbacks
-        if state is not None:
-            self._resume(state)
+        self.hooks = H.ordered_hooks(self._default_hooks() + self.callbacks)
+        if saved is not None:
+            self._resume(saved)
         self._call("before_train")
-        while self.epoch + 1 < self.epochs_total and self._stop_reason is None:
-            self.epoch += 1
-            self.result, self._end_epoch, self.epoch_start = None, False, self.clock()
+        while s.epoch + 1 < s.epochs_total and s.stop_reason is None:
+            s.epoch += 1
+            s.epoch_ending, s.epoch_start = False, self.clock()
             self._call("before_epoch")
-            self.loaders.set_epoch(self.epoch)
-            self.stats = train_one_epoch(
+            self.loaders.set_epoch(s.epoch)
+            s.stats = train_one_epoch(
                 self.model,
                 self._batches(),
                 self.optimizer,
@@ -154,46 +149,41 @@ class Trainer:
                 self.scaler,
                 self.options,
                 self.device,
-                self.epoch,
-                should_stop=lambda: self._end_epoch,
+                s.epoch,
+                should_stop=lambda: s.epoch_ending,
                 on_step=self._after_step,
             )
+            self._progress()
             self._call("after_epoch")
             if self.info.is_main:
                 self.save_state()
-            self._stop_reason = broadcast(self._stop_reason, self.info)
-        if self._stop_reason:
-            log.info("%s", self._stop_reason)
+            s.stop_reason = broadcast(s.stop_reason, self.info)
+        if s.stop_reason:
+            log.info("%s", s.stop_reason)
         self._call("after_train")
         cleanup(self.info)
         return self._train_result()
 
     def _after_step(self, i: int, losses: dict[str, float], images: int) -> None:
-        self.batch_in_epoch, self.step_losses, self.step_images = i, losses, images
+        s = self.state
+        s.batch_in_epoch, s.step_losses, s.step_images = i, losses, images
+        self._progress()
         self._call("after_step")
+
+    def _progress(self) -> None:
+        """The optimiser's progress into the state: steps taken (resumes included), rate."""
+        self.state.global_step = int(self.scheduler.last_epoch)
+        self.state.lr = float(self.optimizer.param_groups[0]["lr"])
 
     def _call(self, event: str) -> None:
         for hook in self.hooks:
-            getattr(hook, event)(self)
-
-    # ---- what hooks call --------------------------------------------------------------
-    def request_stop(self, reason: str) -> None:
-        """End the run after this epoch (its state and checkpoints are saved first)."""
-        self._stop_reason = self._stop_reason or reason
-
-    def end_epoch(self) -> None:
-        """End the current epoch after this step."""
-        self._end_epoch = True
+            getattr(hook, event)(self.state)
 
     @property
-    def global_step(self) -> int:
-        """Optimiser steps taken since the run began (resumes included)."""
-        return int(self.scheduler.last_epoch)
+    def clock(self) -> Callable[[], float]:
+        return self.state.clock
 
-    def elapsed(self) -> float:
-        """Seconds of this run, earlier invocations of a resumed run included."""
-        return self.elapsed_before + self.clock() - self.start
-
+    # ---- what hooks call --------------------------------------------------------------
     def evaluate(self, model: FasterRCNN) -> EvalResult | None:
         """COCO metrics of ``model`` on the validation data (gathered from every rank; the
         result on the main process, None elsewhere); the time taken is recorded. A tiled run
@@ -203,7 +193,7 @@ class Trainer:
         detector = compose([model], validation_options(self.cfg))
         predictions = all_gather_list(predict_batches(detector, self.loaders.val), self.info)
         self._val_losses(model)
-        self._eval_seconds.append(self.clock() - start)
+        self.state.eval_seconds.append(self.clock() - start)
         if not self.info.is_main:
             return None
         unique = {p["image_id"]: p for p in predictions}  # DistributedSampler may pad with repeats
@@ -223,9 +213,9 @@ class Trainer:
         return self.cfg.eval.max_dets or self.raw_model.roi_heads.detections_per_img
 
     def _val_losses(self, model: FasterRCNN) -> None:
-        """``val_losses``: mean validation losses per image over every rank (empty when
-        ``eval.val_loss`` is off)."""
-        self.val_losses = {}
+        """``state.val_losses``: mean validation losses per image over every rank (empty
+        when ``eval.val_loss`` is off)."""
+        self.val_losses = self.state.val_losses = {}
         if not self.cfg.eval.val_loss or self.loaders.val_loss is None:
             return
         means, n = validation_losses(model, self.loaders.val_loss, self.device, self.amp)
@@ -233,10 +223,6 @@ class Trainer:
         total = sum(n for _, n in parts)
         for key in parts[0][0] if parts else []:
             self.val_losses[key] = sum(m[key] * n for m, n in parts) / total
-
-    def eval_seconds_per_run(self) -> float | None:
-        """Mean seconds of an evaluation so far (None before the first)."""
-        return sum(self._eval_seconds) / len(self._eval_seconds) if self._eval_seconds else None
 
     # ---- set-up -----------------------------------------------------------------------
     def _setup(self) -> None:
@@ -289,9 +275,17 @@ class Trainer:
             cfg.run.nan_policy,
             cfg.run.max_nan_skips,
         )
-        self.epochs_total = s.epochs
-        self.batch_size, self.accumulate = cfg.data.batch_size, o.accumulate
-        self.eval_every, self.num_val_images = cfg.eval.every, len(self.val_data)
+        self._fill_state()
+
+    def _fill_state(self) -> None:
+        """What set-up fixed, into the state hooks read."""
+        cfg, st = self.cfg, self.state
+        st.train_data, st.val_data, st.data_lines = self.train_data, self.val_data, self.data_lines
+        st.steps_per_epoch, st.batches_per_epoch = self.steps_per_epoch, self.batches_per_epoch
+        st.batch_size, st.accumulate = cfg.data.batch_size, cfg.optim.accumulate
+        st.eval_every, st.num_val_images = cfg.eval.every, len(self.val_data)
+        st.schedule, st.epochs_total = self.schedule, cfg.schedule.epochs
+        self._progress()
 
     def _mixed_precision(self) -> str:
         """``run.amp`` resolved for this device, said in the log when chosen or doubtful."""
@@ -340,7 +334,7 @@ class Trainer:
             return self.loaders.train
         from tqdm import tqdm
 
-        desc = f"epoch {self.epoch + 1}/{self.epochs_total}"
+        desc = f"epoch {self.state.epoch + 1}/{self.state.epochs_total}"
         return tqdm(self.loaders.train, desc=desc, leave=False, dynamic_ncols=True)
 
     def _data_lines(self, train_report: DataReport, val_report: DataReport | None) -> list[str]:
@@ -367,18 +361,20 @@ class Trainer:
         epoch's ``last.safetensors`` named after the epoch (``last.state.epoch<N>
         .safetensors``), made before the state is written and the previous one removed
         after: a process killed between writes resumes from a consistent pair."""
-        name = f"last.state.epoch{self.epoch + 1}.safetensors"
-        if self.weights_saved_epoch == self.epoch:
-            atomic_link(self.weights / "last.safetensors", self.weights / name)
-        else:  # no Checkpointer wrote this epoch's weights
+        s = self.state
+        name = f"last.state.epoch{s.epoch + 1}.safetensors"
+        saved = s.last(WEIGHTS_SAVED, s.epoch)  # announced by the Checkpointer
+        if saved is not None:
+            atomic_link(saved.data["path"], self.weights / name)
+        else:  # no hook wrote this epoch's weights
             save_model(self.raw_model, self.weights / name)
         state = {
             "format": STATE_FORMAT,
-            "epoch": self.epoch,
-            "epochs_total": self.epochs_total,
+            "epoch": s.epoch,
+            "epochs_total": s.epochs_total,
             "epochs_configured": self.cfg.schedule.epochs,
             "schedule_total": self.schedule.total_steps,
-            "elapsed": self.elapsed(),
+            "elapsed": s.elapsed(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
@@ -420,19 +416,21 @@ class Trainer:
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.schedule.fit_total(int(state["schedule_total"]))
-        self.epoch = int(state["epoch"])
-        self.first_epoch = self.epoch + 1
-        self.epochs_total = int(state["epochs_total"])
-        self.elapsed_before = float(state["elapsed"])
+        s = self.state
+        s.epoch = int(state["epoch"])
+        s.first_epoch = s.epoch + 1
+        s.epochs_total = int(state["epochs_total"])
+        s.elapsed_before = float(state["elapsed"])
         if self._extend:  # the schedule now spans the new number of epochs
-            self.epochs_total = self.cfg.schedule.epochs
-            self.schedule.fit_total(self.epochs_total * self.steps_per_epoch)
-            log.info("extending the run to %d epochs", self.epochs_total)
+            s.epochs_total = self.cfg.schedule.epochs
+            self.schedule.fit_total(s.epochs_total * self.steps_per_epoch)
+            log.info("extending the run to %d epochs", s.epochs_total)
         for hook in self.hooks:
             if hook.name in state["hooks"]:
                 hook.load_state_dict(state["hooks"][hook.name])
         set_rng_state(state["rng"])
-        log.info("resumed from %s at epoch %d", self.state_path, self.first_epoch + 1)
+        self._progress()
+        log.info("resumed from %s at epoch %d", self.state_path, s.first_epoch + 1)
 
     def _load_resumed(self, weights: dict) -> None:
         """The run's weights, after checking they fit today's data.
@@ -450,14 +448,14 @@ class Trainer:
         self.raw_model.load_state_dict(weights)
 
     def _train_result(self) -> TrainResult:
-        best = self.weights / "best.safetensors"
+        best, s = self.weights / "best.safetensors", self.state
         return TrainResult(
             self.out,
             best if best.exists() else None,
             self.weights / "last.safetensors",
-            self.epoch + 1,
-            None if self.best_epoch is None else self.best_epoch + 1,
-            self.metrics,
+            s.epoch + 1,
+            None if s.best_epoch is None else s.best_epoch + 1,
+            s.metrics,
             self.data_report,
         )
 

@@ -1,7 +1,7 @@
 """Trainer hooks: every concern around the training loop, each with its own state."""
 
 from .advice import CpuRecipeAdvice
-from .base import Callback, Hook
+from .base import USER_PRIORITY, Callback, Hook, ordered_hooks
 from .budget import StopAfterEpochs, TimeBudget
 from .checkpoint import Checkpointer, TopK
 from .early_stop import EarlyStopping
@@ -28,5 +28,7 @@ __all__ = [
     "TensorBoard",
     "TimeBudget",
     "TopK",
+    "USER_PRIORITY",
+    "ordered_hooks",
     "size_for_epoch",
 ]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .base import Hook
 
 if TYPE_CHECKING:
-    from ..trainer import Trainer
+    from ..state import TrainState
 
 log = logging.getLogger("frcnn")
 
@@ -35,25 +35,27 @@ class CpuRecipeAdvice(Hook):
     """After the first few batches of a CPU run with a GPU-sized recipe, one warning with
     the measured images per second and ``--config cpu-fast``."""
 
+    priority = 35
+
     def __init__(self) -> None:
         self.images = 0
         self.start: float | None = None
         self.done = False
 
-    def before_epoch(self, trainer: Trainer) -> None:
+    def before_epoch(self, state: TrainState) -> None:
         if self.start is None:
-            self.start = trainer.clock()
+            self.start = state.clock()
 
-    def after_step(self, trainer: Trainer) -> None:
-        if self.done or trainer.device.type != "cpu" or not trainer.info.is_main:
+    def after_step(self, state: TrainState) -> None:
+        if self.done or state.device.type != "cpu" or not state.info.is_main:
             return
-        self.images += trainer.step_images
-        if trainer.batch_in_epoch + 1 < MEASURED_BATCHES or self.start is None:
+        self.images += state.step_images
+        if state.batch_in_epoch + 1 < MEASURED_BATCHES or self.start is None:
             return
         self.done = True
-        heavy = gpu_sized(trainer.raw_model.config)
+        heavy = gpu_sized(state.trainer.raw_model.config)
         if heavy:
-            speed = self.images / max(trainer.clock() - self.start, 1e-9)
+            speed = self.images / max(state.clock() - self.start, 1e-9)
             log.warning(
                 "warning: a GPU-sized recipe (%s) on a CPU: %.1f images/s, so minutes of "
                 "training learn little; `--config cpu-fast` is sized for a CPU (see frcnn "

@@ -11,7 +11,7 @@ from ..optim import warmup_warning
 from .base import Hook
 
 if TYPE_CHECKING:
-    from ..trainer import Trainer
+    from ..state import TrainState
 
 log = logging.getLogger("frcnn")
 
@@ -36,6 +36,8 @@ class TimeBudget(Hook):
         max_epochs: the configured epochs; the schedule never grows beyond them.
     """
 
+    priority = 20
+
     def __init__(self, minutes: float, max_epochs: int) -> None:
         self.budget = minutes * 60
         self.max_epochs = max_epochs
@@ -44,70 +46,68 @@ class TimeBudget(Hook):
         self._last = 0.0
         self._ended = False
 
-    def before_epoch(self, trainer: Trainer) -> None:
-        self._last = trainer.clock()
+    def before_epoch(self, state: TrainState) -> None:
+        self._last = state.clock()
 
-    def after_step(self, trainer: Trainer) -> None:
-        now = trainer.clock()
+    def after_step(self, state: TrainState) -> None:
+        now = state.clock()
         self.train_seconds += now - self._last
         self._last = now
         self.batches += 1
-        total, done = self._fit(trainer), float(self._out_of_time(trainer))
-        if trainer.info.enabled:  # every rank must take the same number of steps
-            total, done = broadcast_values([total, done], trainer.info, trainer.device)
-        self._apply(trainer, total)
-        if self.batches == 2 and trainer.info.is_main:  # the first fitted length
-            note = warmup_warning(trainer.schedule, trainer.steps_per_epoch)
+        total, done = self._fit(state), float(self._out_of_time(state))
+        if state.info.enabled:  # every rank must take the same number of steps
+            total, done = broadcast_values([total, done], state.info, state.device)
+        self._apply(state, total)
+        if self.batches == 2 and state.info.is_main:  # the first fitted length
+            note = warmup_warning(state.schedule, state.steps_per_epoch)
             if note:
                 log.warning("warning: time budget: %s", note)
         if done:
-            self._end(trainer, during_epoch=True)
+            self._end(state, during_epoch=True)
 
-    def after_epoch(self, trainer: Trainer) -> None:
-        self._apply(trainer, self._fit(trainer))
-        if self._out_of_time(trainer):
-            self._end(trainer, during_epoch=False)
+    def after_epoch(self, state: TrainState) -> None:
+        self._apply(state, self._fit(state))
+        if self._out_of_time(state):
+            self._end(state, during_epoch=False)
 
     @staticmethod
-    def _apply(trainer: Trainer, total: float) -> None:
+    def _apply(state: TrainState, total: float) -> None:
         """The schedule ends after ``total`` steps; the run after the epoch holding them."""
-        trainer.schedule.fit_total(int(total))
-        epochs = math.ceil(int(total) / trainer.steps_per_epoch)
-        trainer.epochs_total = max(trainer.epoch + 1, epochs)
+        state.schedule.fit_total(int(total))
+        epochs = math.ceil(int(total) / state.steps_per_epoch)
+        state.fit_epochs(epochs)
 
-    def _out_of_time(self, trainer: Trainer) -> bool:
-        return (
-            trainer.elapsed() >= self.budget or trainer.global_step >= trainer.schedule.total_steps
-        )
+    def _out_of_time(self, state: TrainState) -> bool:
+        return state.elapsed() >= self.budget or state.global_step >= state.schedule.total_steps
 
-    def _end(self, trainer: Trainer, during_epoch: bool) -> None:
+    def _end(self, state: TrainState, during_epoch: bool) -> None:
         if not self._ended:
             self._ended = True
             log.info(
                 "time budget of %.1f min: training ends in epoch %d after %d steps",
                 self.budget / 60,
-                trainer.epoch + 1,
-                trainer.global_step,
+                state.epoch + 1,
+                state.global_step,
             )
-        trainer.epochs_total = trainer.epoch + 1
+        state.fit_epochs(state.epoch + 1)
         if during_epoch:
-            trainer.end_epoch()
+            state.end_epoch()
 
-    def _fit(self, trainer: Trainer) -> float:
+    def _fit(self, state: TrainState) -> float:
         """Optimiser steps that fit in the budget (the schedule's current total until two
         batches have been timed)."""
-        planned = self.max_epochs * trainer.steps_per_epoch
+        planned = self.max_epochs * state.steps_per_epoch
         if self.batches < 2:
-            return float(min(trainer.schedule.total_steps, planned))
-        step_seconds = self.train_seconds / self.batches * trainer.accumulate
-        eval_seconds = trainer.eval_seconds_per_run()
+            return float(min(state.schedule.total_steps, planned))
+        step_seconds = self.train_seconds / self.batches * state.accumulate
+        eval_seconds = state.eval_seconds_per_run()
         if eval_seconds is None:
-            per_image = step_seconds / (trainer.batch_size * trainer.accumulate)
-            eval_seconds = trainer.num_val_images * per_image * EVAL_COST_SHARE
-        per_step = step_seconds + eval_seconds / (trainer.eval_every * trainer.steps_per_epoch)
-        left = self.budget - trainer.elapsed() - 2 * eval_seconds
-        fit = trainer.global_step + max(0.0, left) / per_step
-        return float(max(trainer.global_step, min(planned, fit)))
+            per_image = step_seconds / (state.batch_size * state.accumulate)
+            eval_seconds = state.num_val_images * per_image * EVAL_COST_SHARE
+        per_step = step_seconds + eval_seconds / (state.eval_every * state.steps_per_epoch)
+        left = self.budget - state.elapsed() - 2 * eval_seconds
+        fit = state.global_step + max(0.0, left) / per_step
+        return float(max(state.global_step, min(planned, fit)))
 
     def state_dict(self) -> dict[str, Any]:
         return {"batches": self.batches, "train_seconds": self.train_seconds}
@@ -121,13 +121,15 @@ class StopAfterEpochs(Hook):
     """Ends this invocation after ``epochs`` epochs (the schedule still spans the configured
     epochs); continue with ``--resume``. For time-limited jobs."""
 
+    priority = 71
+
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
 
-    def after_epoch(self, trainer: Trainer) -> None:
-        done = trainer.epoch + 1 - trainer.first_epoch
-        if done >= self.epochs and trainer.epoch + 1 < trainer.epochs_total:
-            trainer.request_stop(
+    def after_epoch(self, state: TrainState) -> None:
+        done = state.epoch + 1 - state.first_epoch
+        if done >= self.epochs and state.epoch + 1 < state.epochs_total:
+            state.request_stop(
                 f"stopping after {self.epochs} epochs of this run; continue with "
-                f"--resume --out {trainer.out}"
+                f"--resume --out {state.out}"
             )

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from ...io.atomic import atomic_link
 from ...io.model_file import save_model
+from ..state import NEW_BEST, WEIGHTS_SAVED, Event
 from .base import Hook
 
 if TYPE_CHECKING:
-    from ..trainer import Trainer
+    from ..state import TrainState
 
 
 class TopK:
@@ -46,8 +47,11 @@ class TopK:
 class Checkpointer(Hook):
     """After every epoch, ``last.safetensors``; after an evaluation, ``best.safetensors``
     when the score improved and the top-k files, as links to ``last.safetensors``: the
-    weights are written once per epoch. Writes on the main process only; sets
-    ``trainer.best_epoch`` and ``trainer.weights_saved_epoch``."""
+    weights are written once per epoch. Writes on the main process only; announces
+    ``weights_saved`` and ``new_best`` (:mod:`frcnn.engine.state`)."""
+
+    priority = 60
+    runs_after = ("EvalSchedule",)
 
     def __init__(self, folder: Path, top_k: int) -> None:
         self.folder = folder
@@ -55,22 +59,23 @@ class Checkpointer(Hook):
         self.best = -math.inf
         self.best_epoch: int | None = None
 
-    def before_train(self, trainer: Trainer) -> None:
-        trainer.best_epoch = self.best_epoch
+    def before_train(self, state: TrainState) -> None:
+        if self.best_epoch is not None:  # resumed: the best epoch is known
+            state.events.append(Event(NEW_BEST, self.best_epoch, {"score": self.best}))
 
-    def after_epoch(self, trainer: Trainer) -> None:
-        if not trainer.info.is_main:
+    def after_epoch(self, state: TrainState) -> None:
+        if not state.info.is_main:
             return
-        last = save_model(trainer.raw_model, self.folder / "last.safetensors")
-        trainer.weights_saved_epoch = trainer.epoch
-        result = trainer.result
+        last = save_model(state.trainer.raw_model, self.folder / "last.safetensors")
+        state.emit(WEIGHTS_SAVED, path=last)
+        result = state.result
         if result is None or not getattr(result, "measurable", True):
             return  # nothing to rank by (e.g. validation data without boxes)
-        self.topk.offer(result.score, trainer.epoch, last)
+        self.topk.offer(result.score, state.epoch, last)
         if result.score > self.best:
-            self.best, self.best_epoch = result.score, trainer.epoch
+            self.best, self.best_epoch = result.score, state.epoch
             atomic_link(last, self.folder / "best.safetensors")
-        trainer.best_epoch = self.best_epoch
+            state.emit(NEW_BEST, score=self.best)
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING, Any
 from .base import Hook
 
 if TYPE_CHECKING:
-    from ..trainer import Trainer
+    from ..state import TrainState
 
 
 class EarlyStopping(Hook):
     """Stops after ``patience`` evaluations in a row without a better score (epochs without
     an evaluation do not count)."""
+
+    priority = 70
+    runs_after = ("EvalSchedule",)
 
     def __init__(self, patience: int) -> None:
         self.patience = patience
@@ -21,16 +24,16 @@ class EarlyStopping(Hook):
         self.best_epoch: int | None = None
         self.stale = 0
 
-    def after_epoch(self, trainer: Trainer) -> None:
-        if trainer.result is None or not getattr(trainer.result, "measurable", True):
+    def after_epoch(self, state: TrainState) -> None:
+        if state.result is None or not getattr(state.result, "measurable", True):
             return
-        if trainer.result.score > self.best:
-            self.best, self.best_epoch, self.stale = trainer.result.score, trainer.epoch, 0
+        if state.result.score > self.best:
+            self.best, self.best_epoch, self.stale = state.result.score, state.epoch, 0
             return
         self.stale += 1
         if self.stale >= self.patience:
             best = "none" if self.best_epoch is None else self.best_epoch + 1
-            trainer.request_stop(
+            state.request_stop(
                 f"early stopping: no improvement for {self.patience} evaluations "
                 f"(best epoch {best}, score {self.best:.4f})"
             )

@@ -11,49 +11,54 @@ from ...data.images import to_pil
 from ...data.loader import read_record_image
 from ...io.model_file import load_model
 from ..distributed import broadcast
+from ..state import FINAL_METRICS
 from .base import Hook
 
 if TYPE_CHECKING:
     from ...evaluation.report import EvalResult
-    from ..trainer import Trainer
+    from ..state import TrainState
 
 log = logging.getLogger("frcnn")
 
 
 class FinalReport(Hook):
     """After training: evaluates ``best.safetensors`` when it is not the last epoch's model,
-    writes ``metrics.json``, ``per_class.csv`` and the plots, and sets ``trainer.metrics``."""
+    writes ``metrics.json``, ``per_class.csv`` and the plots, and announces
+    ``final_metrics``."""
+
+    priority = 90
+    runs_after = ("EvalSchedule", "Checkpointer")
 
     def __init__(self) -> None:
         self.last_result: EvalResult | None = None
 
-    def after_epoch(self, trainer: Trainer) -> None:
-        if trainer.result is not None:
-            self.last_result = trainer.result
+    def after_epoch(self, state: TrainState) -> None:
+        if state.result is not None:
+            self.last_result = state.result
 
-    def after_train(self, trainer: Trainer) -> None:
+    def after_train(self, state: TrainState) -> None:
         result = self.last_result
-        best_epoch = broadcast(trainer.best_epoch, trainer.info)  # tracked on rank 0
-        best = trainer.weights / "best.safetensors"
-        if best_epoch is not None and best_epoch != trainer.epoch:
+        best_epoch = broadcast(state.best_epoch, state.info)  # tracked on rank 0
+        best = state.weights / "best.safetensors"
+        if best_epoch is not None and best_epoch != state.epoch:
             # Every rank takes part: evaluation gathers predictions across ranks.
-            result = trainer.evaluate(load_model(best, trainer.device))
-        if trainer.info.is_main and result is not None:
-            trainer.metrics = result.to_json()
-            self._plots(trainer, result)
-            self._report(trainer, result)
-        if trainer.info.is_main:
-            log.info("done in %.1f min; results in %s", trainer.elapsed() / 60, trainer.out)
+            result = state.trainer.evaluate(load_model(best, state.device))
+        if state.info.is_main and result is not None:
+            state.emit(FINAL_METRICS, metrics=result.to_json())
+            self._plots(state, result)
+            self._report(state, result)
+        if state.info.is_main:
+            log.info("done in %.1f min; results in %s", state.elapsed() / 60, state.out)
 
-    def _plots(self, trainer: Trainer, result: EvalResult) -> None:
+    def _plots(self, state: TrainState, result: EvalResult) -> None:
         from ...evaluation import plots
 
-        out = trainer.out
+        out = state.out
         plots.plot_results(out / "results.csv", out / "results.png")
-        plots.plot_labels(trainer.train_data, out / "labels.png")
+        plots.plot_labels(state.train_data, out / "labels.png")
         # The first validation images as they were scored: the evaluated model's own
         # predictions (tiled for a tiled run), above the run's threshold.
-        val, exif, conf = trainer.val_data, trainer.cfg.data.exif, result.conf
+        val, exif, conf = state.val_data, state.cfg.data.exif, result.conf
         sample = val.images[:8]
         empty = {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "labels": np.zeros(0, int)}
         found = [result.predictions.get(int(r.image_id), empty) for r in sample]
@@ -67,20 +72,20 @@ class FinalReport(Hook):
             out / "val_predictions.jpg",
         )
 
-    def _report(self, trainer: Trainer, result: EvalResult) -> None:
+    def _report(self, state: TrainState, result: EvalResult) -> None:
         """``metrics.json``, the tables, the evaluation's plots, worst images and
         ``report.html`` (with the run's curves and the data checks)."""
         from ...evaluation.write import write_evaluation
 
-        cfg = trainer.cfg
-        title = f"frcnn run {trainer.out.name}: {cfg.model.name} on {cfg.data.train}"
+        cfg = state.cfg
+        title = f"frcnn run {state.out.name}: {cfg.model.name} on {cfg.data.train}"
         write_evaluation(
             result,
-            trainer.val_data,
-            trainer.out,
+            state.val_data,
+            state.out,
             title,
-            trainer.data_lines,
-            trainer.eval_max_dets(),
+            state.data_lines,
+            state.trainer.eval_max_dets(),
             cfg.data.exif,
             cfg.eval.worst_images,
         )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from .base import Hook
 
 if TYPE_CHECKING:
-    from ..trainer import Trainer
+    from ..state import TrainState
 
 
 def size_for_epoch(schedule: list[list[int]] | None, epoch: int) -> int | None:
@@ -28,12 +28,14 @@ class ProgressiveResize(Hook):
         schedule: ``[[first_epoch, size], ...]`` with epochs counted from 0.
     """
 
+    priority = 10
+
     def __init__(self, schedule: list[list[int]]) -> None:
         self.schedule = schedule
 
-    def before_epoch(self, trainer: Trainer) -> None:
-        size = size_for_epoch(self.schedule, trainer.epoch)
+    def before_epoch(self, state: TrainState) -> None:
+        size = size_for_epoch(self.schedule, state.epoch)
         if size is not None:
-            model = trainer.raw_model
+            model = state.trainer.raw_model
             model.transform.min_size, model.transform.max_size = (size,), size
             model.config.update(min_size=size, max_size=size)

@@ -15,7 +15,7 @@ import torch
 from .base import Hook
 
 if TYPE_CHECKING:
-    from ..trainer import Trainer
+    from ..state import TrainState
 
 log = logging.getLogger("frcnn")
 
@@ -31,6 +31,8 @@ class CpuThreads(Hook):
     faster on the epoch's first steps (said in the log when it changes); N > 0: always N
     threads. The process's thread count is restored after training."""
 
+    priority = 30
+
     def __init__(self, threads: int = 0) -> None:
         self.fixed = threads
         self.initial = torch.get_num_threads()
@@ -38,30 +40,30 @@ class CpuThreads(Hook):
         self.times: dict[int, list[float]] = {}
         self.last = 0.0
 
-    def before_train(self, trainer: Trainer) -> None:
+    def before_train(self, state: TrainState) -> None:
         if self.fixed > 0:
             torch.set_num_threads(self.fixed)
 
-    def _measuring(self, trainer: Trainer) -> bool:
+    def _measuring(self, state: TrainState) -> bool:
         return (
             self.fixed == 0
             and self.initial > 1
-            and trainer.device.type == "cpu"
-            and getattr(trainer, "batches_per_epoch", 0) >= MIN_STEPS
+            and state.device.type == "cpu"
+            and state.batches_per_epoch >= MIN_STEPS
         )
 
-    def before_epoch(self, trainer: Trainer) -> None:
-        if self._measuring(trainer):
+    def before_epoch(self, state: TrainState) -> None:
+        if self._measuring(state):
             torch.set_num_threads(self.initial)
             self.times = {self.initial: [], 1: []}
-        self.last = trainer.clock()
+        self.last = state.clock()
 
-    def after_step(self, trainer: Trainer) -> None:
-        now = trainer.clock()
+    def after_step(self, state: TrainState) -> None:
+        now = state.clock()
         seconds, self.last = now - self.last, now
         if not self.times:
             return
-        step = trainer.batch_in_epoch
+        step = state.batch_in_epoch
         if 1 <= step <= TIMED:
             self.times[self.initial].append(seconds)
             if step == TIMED:
@@ -87,5 +89,5 @@ class CpuThreads(Hook):
             )
         self.current = choice
 
-    def after_train(self, trainer: Trainer) -> None:
+    def after_train(self, state: TrainState) -> None:
         torch.set_num_threads(self.initial)

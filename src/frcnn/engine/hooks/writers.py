@@ -12,7 +12,7 @@ from ...io.atomic import atomic_write_csv
 from .base import Hook
 
 if TYPE_CHECKING:
-    from ..trainer import Trainer
+    from ..state import TrainState
 
 log = logging.getLogger("frcnn")
 
@@ -30,11 +30,11 @@ RESULT_COLUMNS = [
 ]
 
 
-def epoch_row(trainer: Trainer) -> dict:
+def epoch_row(state: TrainState) -> dict:
     """The epoch's ``results.csv`` row: mean losses, learning rate, metrics when evaluated."""
-    stats, result = trainer.stats, trainer.result
-    row = {"epoch": trainer.epoch + 1, **{k: round(v, 6) for k, v in stats.losses.items()}}
-    row["lr"] = trainer.optimizer.param_groups[0]["lr"]
+    stats, result = state.stats, state.result
+    row = {"epoch": state.epoch + 1, **{k: round(v, 6) for k, v in stats.losses.items()}}
+    row["lr"] = state.lr
     if result is not None:
         row.update(
             mAP=result.coco["AP"],
@@ -45,8 +45,8 @@ def epoch_row(trainer: Trainer) -> dict:
             F1=result.f1_at_conf,
             score=result.score,
         )
-        row.update({f"val_{k}": round(v, 6) for k, v in trainer.val_losses.items()})
-    row["seconds"] = round(trainer.clock() - trainer.epoch_start, 2)
+        row.update({f"val_{k}": round(v, 6) for k, v in state.val_losses.items()})
+    row["seconds"] = round(state.clock() - state.epoch_start, 2)
     return row
 
 
@@ -54,11 +54,14 @@ class ResultsCSV(Hook):
     """One row per epoch in ``results.csv``, epochs counted from 1; a resume first drops
     rows of epochs that will be trained again, so no epoch has two rows."""
 
+    priority = 50
+    runs_after = ("EvalSchedule",)
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def before_train(self, trainer: Trainer) -> None:
-        if not (trainer.info.is_main and self.path.exists()):
+    def before_train(self, state: TrainState) -> None:
+        if not (state.info.is_main and self.path.exists()):
             return
         with self.path.open(newline="") as f:
             reader = csv.DictReader(f)
@@ -66,17 +69,17 @@ class ResultsCSV(Hook):
         shift = 1 if rows and int(rows[0]["epoch"]) == 0 else 0  # earlier runs counted from 0
         for r in rows:
             r["epoch"] = str(int(r["epoch"]) + shift)
-        kept = [r for r in rows if int(r["epoch"]) <= trainer.first_epoch]
+        kept = [r for r in rows if int(r["epoch"]) <= state.first_epoch]
         if len(kept) != len(rows) or shift:
             atomic_write_csv(self.path, fields, kept)
 
-    def after_epoch(self, trainer: Trainer) -> None:
-        if not trainer.info.is_main:
+    def after_epoch(self, state: TrainState) -> None:
+        if not state.info.is_main:
             return
-        row = epoch_row(trainer)
+        row = epoch_row(state)
         new = not self.path.exists()
         losses = sorted(k for k in row if k.startswith("loss_"))
-        val = [f"val_{k}" for k in losses] if trainer.cfg.eval.val_loss else []
+        val = [f"val_{k}" for k in losses] if state.cfg.eval.val_loss else []
         columns = ["epoch", *losses, *val, *[c for c in RESULT_COLUMNS if c != "epoch"]]
         if not new:  # the file's own columns (a run resumed from an earlier version)
             with self.path.open(newline="") as f:
@@ -92,12 +95,15 @@ class TensorBoard(Hook):
     """Every number of the epoch's row as a TensorBoard scalar, when tensorboard is
     installed (nothing otherwise)."""
 
+    priority = 51
+    runs_after = ("EvalSchedule",)
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.writer = None
 
-    def before_train(self, trainer: Trainer) -> None:
-        if not trainer.info.is_main:
+    def before_train(self, state: TrainState) -> None:
+        if not state.info.is_main:
             return
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -105,14 +111,14 @@ class TensorBoard(Hook):
             return
         self.writer = SummaryWriter(str(self.folder))
 
-    def after_epoch(self, trainer: Trainer) -> None:
+    def after_epoch(self, state: TrainState) -> None:
         if self.writer is None:
             return
-        for k, v in epoch_row(trainer).items():
+        for k, v in epoch_row(state).items():
             if k != "epoch" and isinstance(v, (int, float)):
-                self.writer.add_scalar(k, v, trainer.epoch + 1)
+                self.writer.add_scalar(k, v, state.epoch + 1)
 
-    def after_train(self, trainer: Trainer) -> None:
+    def after_train(self, state: TrainState) -> None:
         if self.writer is not None:
             self.writer.close()
 
@@ -120,11 +126,14 @@ class TensorBoard(Hook):
 class EpochLog(Hook):
     """One log line per epoch: losses, images, seconds, counted fixes, metrics."""
 
-    def after_epoch(self, trainer: Trainer) -> None:
-        stats, result = trainer.stats, trainer.result
+    priority = 52
+    runs_after = ("EvalSchedule",)
+
+    def after_epoch(self, state: TrainState) -> None:
+        stats, result = state.stats, state.result
         losses = " ".join(f"{k.removeprefix('loss_')} {v:.4f}" for k, v in stats.losses.items())
-        seconds = trainer.clock() - trainer.epoch_start
-        text = f"epoch {trainer.epoch + 1}/{trainer.epochs_total}: {losses} ({stats.images} images, {seconds:.1f} s)"
+        seconds = state.clock() - state.epoch_start
+        text = f"epoch {state.epoch + 1}/{state.epochs_total}: {losses} ({stats.images} images, {seconds:.1f} s)"
         if stats.aug_dropped:
             text += f"; augmentation dropped {stats.aug_dropped} boxes"
         if stats.nan_skipped:
@@ -140,34 +149,36 @@ class ProgressLog(Hook):
     """Without a progress bar (a log file, CI, ``nohup``), a line every ``interval`` seconds:
     epoch, step, images per second, losses and the time left."""
 
+    priority = 53
+
     def __init__(self, interval: float = 30.0) -> None:
         self.interval = interval
         self._start = self._last = 0.0
         self._images = 0
 
-    def before_epoch(self, trainer: Trainer) -> None:
-        self._start = self._last = trainer.clock()
+    def before_epoch(self, state: TrainState) -> None:
+        self._start = self._last = state.clock()
         self._images = 0
 
-    def after_step(self, trainer: Trainer) -> None:
-        self._images += trainer.step_images
-        now = trainer.clock()
+    def after_step(self, state: TrainState) -> None:
+        self._images += state.step_images
+        now = state.clock()
         if now - self._last < self.interval:
             return
         self._last = now
         rate = self._images / max(now - self._start, 1e-9)
-        batches = trainer.batch_in_epoch + 1
-        left = (trainer.schedule.total_steps - trainer.global_step) * trainer.accumulate
+        batches = state.batch_in_epoch + 1
+        left = (state.schedule.total_steps - state.global_step) * state.accumulate
         eta = left * (now - self._start) / batches
         losses = " ".join(
-            f"{k.removeprefix('loss_')} {v:.4f}" for k, v in trainer.step_losses.items()
+            f"{k.removeprefix('loss_')} {v:.4f}" for k, v in state.step_losses.items()
         )
         log.info(
             "epoch %d/%d step %d/%d: %.1f images/s, %s, %s left",
-            trainer.epoch + 1,
-            trainer.epochs_total,
+            state.epoch + 1,
+            state.epochs_total,
             batches,
-            trainer.batches_per_epoch,
+            state.batches_per_epoch,
             rate,
             losses,
             _duration(eta),

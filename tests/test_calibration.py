@@ -132,3 +132,10 @@ def test_calibrate_command_writes_a_model_whose_predictions_are_calibrated(
     )
     with pytest.raises(ValueError, match="no score calibration"):
         frcnn.predict(weights, [str(image)], calibrated=True)
+    # The README's commands as written: calibrate beside the weights, then eval --calibrated
+    # on the same weights finds the calibrated copy.
+    assert main(["calibrate", "--weights", str(weights), "--data", str(tmp_path / "val")]) == 0
+    assert (tmp_path / "m.calibrated.safetensors").is_file()
+    capsys.readouterr()
+    args = ["eval", "--weights", str(weights), "--data", str(tmp_path / "val"), "--calibrated"]
+    assert main(args) == 0 and "calibration: ECE" in capsys.readouterr().out

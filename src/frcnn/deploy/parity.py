@@ -99,11 +99,13 @@ def check_parity(
     strict: bool = True,
 ) -> list[ParityCase]:
     """Every image through both models, compared (see :func:`compare`)."""
+    from ..inference.predict import detect
+
     cases = []
     with torch.no_grad():
         for name, image in images:
             try:
-                found = reference([image])[0], exported([image])[0]
+                found = detect(reference, [image])[0], detect(exported, [image])[0]
             except Exception as err:  # ONNX Runtime and TorchScript raise their own types
                 size = (int(image.shape[-2]), int(image.shape[-1]))
                 first = str(err).strip().splitlines()[-1] if str(err).strip() else repr(err)

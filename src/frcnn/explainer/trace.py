@@ -50,19 +50,6 @@ class Trace:
     attention: dict[str, Tensor] = field(default_factory=dict)
 
 
-@contextlib.contextmanager
-def overridden(module: object, **values: object) -> Iterator[None]:
-    """Set attributes of ``module`` for the block, then put the old values back."""
-    old = {k: getattr(module, k) for k in values}
-    try:
-        for k, v in values.items():
-            setattr(module, k, v)
-        yield
-    finally:
-        for k, v in old.items():
-            setattr(module, k, v)
-
-
 def _rpn_stage(model: torch.nn.Module, batch: Tensor, features: list, sizes: list) -> dict:
     """Anchors, objectness per level, the candidates before NMS and the proposals after."""
     rpn = model.rpn
@@ -88,17 +75,28 @@ def _head_stage(model: torch.nn.Module, features: list, proposals: Tensor, sizes
     NMS, and as the model returns them."""
     heads = model.roi_heads
     class_logits, box_deltas = heads.predictor(heads.box_head(heads.pooler(features, [proposals])))
-    views = {}
-    everything = {"score_thresh": -1.0, "nms_thresh": 1.0, "detections_per_img": 10**9}
-    for name, values in (
-        ("candidates", everything),
-        ("thresholded", {"nms_thresh": 1.0, "detections_per_img": 10**9}),
-        ("detections", {}),
-    ):
-        with overridden(heads, **values):
-            views[name] = heads.postprocess(class_logits, box_deltas, [proposals], sizes)[0]
+    every = 10**9
+    views = {
+        name: heads.postprocess(class_logits, box_deltas, [proposals], sizes, limits)[0]
+        for name, limits in (
+            ("candidates", (-1.0, 1.0, every)),  # every (proposal, class) pair
+            ("thresholded", (heads.score_thresh, 1.0, every)),  # no NMS, no cut
+        )
+    }
     views["class_scores"] = torch.softmax(class_logits, -1)
     return views
+
+
+def _detections(model: torch.nn.Module, image: Tensor, size: tuple[int, int]) -> dict:
+    """What the model detects on ``image``, by the one inference path, in the pixels of the
+    resized image of ``size`` (height, width) the other stages are drawn on."""
+    from ..inference.detectors import ModelDetector
+    from ..inference.predict import detect
+
+    found = detect(ModelDetector(model), [image])[0]
+    sy, sx = size[0] / image.shape[-2], size[1] / image.shape[-1]
+    scale = torch.tensor([sx, sy, sx, sy], dtype=found["boxes"].dtype)
+    return {**found, "boxes": found["boxes"] * scale.to(found["boxes"].device)}
 
 
 def _ground_truth_stage(
@@ -171,7 +169,7 @@ def trace_stages(
         class_scores=head["class_scores"],
         candidates=head["candidates"],
         thresholded=head["thresholded"],
-        detections=head["detections"],
+        detections=_detections(model, image, tuple(int(v) for v in sizes[0])),
         class_names=getattr(model, "class_names", None),
         attention=attention,
     )

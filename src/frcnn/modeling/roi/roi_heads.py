@@ -167,9 +167,17 @@ class RoIHeads(nn.Module):
         box_deltas: Tensor,
         proposals: Sequence[Tensor],
         image_sizes: Sequence[tuple[int, int]],
+        limits: tuple[float, float, int] | None = None,
     ) -> list[dict[str, Tensor]]:
         """Per-class boxes above the score threshold, per-class NMS (each cluster merged
-        into its mean box when ``merge`` is "mean"), top-k per image."""
+        into its mean box when ``merge`` is "mean"), top-k per image. ``limits`` =
+        ``(score_thresh, nms_thresh, detections_per_img)`` to use instead of the module's
+        own, to look at what each step removes (``frcnn explain``)."""
+        score_thresh, nms_thresh, top = limits or (
+            self.score_thresh,
+            self.nms_thresh,
+            self.detections_per_img,
+        )
         num_classes = class_logits.shape[-1]
         scores = F.softmax(class_logits, -1)
         if len(proposals) == 1:  # one image: no split (and no data-dependent sizes to export)
@@ -184,7 +192,7 @@ class RoIHeads(nn.Module):
             # Drop the background column, then work on (proposal, class) pairs that pass
             # the threshold; only those are decoded.
             fg_scores = img_scores[:, 1:]
-            roi_idx, cls_idx = torch.where(fg_scores > self.score_thresh)
+            roi_idx, cls_idx = torch.where(fg_scores > score_thresh)
             labels = cls_idx + 1
             # (R, K*4) -> (R, K, 4), then the chosen class's deltas per pair.
             deltas = img_deltas.reshape(-1, num_classes, 4)[roi_idx, labels]
@@ -192,16 +200,16 @@ class RoIHeads(nn.Module):
             pair_scores = fg_scores[roi_idx, cls_idx]
             keep = remove_small_boxes(boxes, MIN_DETECTION_SIZE)
             boxes, pair_scores, labels = boxes[keep], pair_scores[keep], labels[keep]
-            keep = batched_nms(boxes, pair_scores, labels, self.nms_thresh)
+            keep = batched_nms(boxes, pair_scores, labels, nms_thresh)
             kept_boxes = (
-                merge_clusters(boxes, pair_scores, labels, keep, self.nms_thresh)
+                merge_clusters(boxes, pair_scores, labels, keep, nms_thresh)
                 if self.merge == "mean"
                 else boxes[keep]
             )
-            keep = keep[: self.detections_per_img]
+            keep = keep[:top]
             detections.append(
                 {
-                    "boxes": kept_boxes[: self.detections_per_img],
+                    "boxes": kept_boxes[:top],
                     "scores": pair_scores[keep],
                     "labels": labels[keep],
                 }

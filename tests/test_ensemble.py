@@ -112,6 +112,19 @@ def test_views_flip_back_and_rescale_then_restore():
     assert (stub.transform.min_size, stub.transform.max_size) == ((100,), 200)
 
 
+def test_a_rescaled_view_shares_the_model_and_changes_nothing_in_it(tiny_model):
+    from frcnn.inference.ensemble import rescaled
+
+    tiny_model.eval()
+    view = rescaled(tiny_model, 1.5)
+    assert view.backbone is tiny_model.backbone and view.roi_heads is tiny_model.roi_heads
+    assert (view.transform.min_size, view.transform.max_size) == ((192,), 192)
+    assert (view.config["min_size"], view.config["max_size"]) == ((192,), 192)
+    assert (tiny_model.transform.min_size, tiny_model.transform.max_size) == ((128,), 128)
+    assert tiny_model.config["min_size"] == 128 and not view.transform.training
+    assert rescaled(tiny_model, 1.0) is tiny_model
+
+
 def test_ensemble_options_are_checked(tiny_model):
     with pytest.raises(ValueError, match="method 'mean'"):
         MergeOptions("mean")

@@ -10,8 +10,8 @@ without TTA is predicted as usual (no fusion).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from ..modeling.transform import ImageTransform
 from .detectors import grouped_forward, model_device
 from .options import MergeOptions
 
-__all__ = ["MergeOptions", "MergedDetector", "View", "fuse", "run_view", "tta_views"]
+__all__ = ["MergeOptions", "MergedDetector", "View", "fuse", "rescaled", "run_view", "tta_views"]
 
 
 @dataclass(frozen=True)
@@ -99,19 +99,32 @@ class MergedDetector(nn.Module):
         ]
 
 
-@contextmanager
-def scaled_input(transform: ImageTransform, scale: float) -> Iterator[None]:
-    """The transform's target sizes multiplied by ``scale`` for the duration."""
-    saved = transform.min_size, transform.max_size, transform.fixed_size
-    if scale != 1.0:
-        transform.min_size = tuple(max(1, round(s * scale)) for s in saved[0])
-        transform.max_size = max(1, round(saved[1] * scale))
-        if saved[2] is not None:
-            transform.fixed_size = tuple(max(1, round(s * scale)) for s in saved[2])
-    try:
-        yield
-    finally:
-        transform.min_size, transform.max_size, transform.fixed_size = saved
+def rescaled(model: FasterRCNN, scale: float) -> FasterRCNN:
+    """``model`` with its input sizes multiplied by ``scale``: a view of the same stages
+    and weights (nothing copied, nothing in ``model`` changed) with a transform and a
+    configuration of its own."""
+    if scale == 1.0:
+        return model
+    t = model.transform
+
+    def times(sizes: Sequence[int] | None) -> tuple[int, ...] | None:
+        return None if sizes is None else tuple(max(1, round(v * scale)) for v in sizes)
+
+    view = copy.copy(model)
+    if isinstance(model, nn.Module):
+        view._modules = dict(model._modules)  # shares every stage; the transform is replaced
+    view.transform = ImageTransform(
+        times(t.min_size),
+        max(1, round(t.max_size * scale)),
+        t.mean.flatten().tolist(),
+        t.std.flatten().tolist(),
+        t.size_divisible,
+        times(t.fixed_size),
+    ).to(t.mean.device)
+    view.transform.train(t.training)
+    view.config = {**getattr(model, "config", {}), "min_size": view.transform.min_size}
+    view.config.update(max_size=view.transform.max_size, fixed_size=view.transform.fixed_size)
+    return view
 
 
 def run_view(model: FasterRCNN, images: Sequence[Tensor], view: View) -> list[dict]:
@@ -120,8 +133,7 @@ def run_view(model: FasterRCNN, images: Sequence[Tensor], view: View) -> list[di
     device = model_device(model)
     inputs = [(im.flip(-1) if view.flip else im).to(device) for im in images]
     model.eval()
-    with scaled_input(model.transform, view.scale):
-        detections = grouped_forward(model, inputs)
+    detections = grouped_forward(rescaled(model, view.scale), inputs)
     if view.flip:
         for det, im in zip(detections, images, strict=True):
             x1, y1, x2, y2 = det["boxes"].unbind(-1)

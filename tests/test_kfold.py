@@ -40,6 +40,11 @@ def test_cli_kfold_writes_folds_summary_oof_and_label_issues(tmp_path, capsys):
     assert len(oof["images"]) == 12 and {r["image_id"] for r in oof["annotations"]} <= ids
     assert (out / "oof" / "metrics.json").is_file() and (out / "oof" / "report.html").is_file()
     assert (out / "label_issues" / "label_issues.csv").is_file()
+    # The threshold the folds' models were scored at travels with their predictions.
+    from frcnn.evaluation.coco import results_conf
+
+    assert oof["conf"] == 0.25 and results_conf(out / "oof_predictions.json", 0.5) == 0.25
+    assert results_conf(out / "fold_data" / "fold1" / "val.json", 0.5) == 0.5  # none there
 
     preds = out / "oof_predictions.json"
     issues_out = tmp_path / "li"

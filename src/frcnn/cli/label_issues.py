@@ -24,7 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS)
     p.add_argument("--out", default="runs/label_issues", help="output folder")
     p.add_argument(
-        "--conf", type=float, default=0.5, help="score of a confident detection (default 0.5)"
+        "--conf",
+        type=float,
+        help="score of a confident detection (default: the threshold the predictions file "
+        "was made at, as frcnn kfold records it; 0.5 for a file without one)",
     )
     p.add_argument("--top", type=int, default=24, help="issues drawn in gallery.jpg (default 24)")
     p.add_argument("--show", type=int, default=10, help="issues printed (default 10)")
@@ -34,14 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data.check import check_dataset
     from ..data.sources import read_dataset
-    from ..evaluation.coco import read_coco_results
+    from ..evaluation.coco import read_coco_results, results_conf
     from ..experiments.label_issues import find_label_issues, write_label_issues
 
     ds, _ = check_dataset(read_dataset(args.data, args.format, args.split), "header")
     ds.images = [r for r in ds.images if r.skip is None]
     preds = read_coco_results(args.predictions, ds)
-    issues = find_label_issues(ds, preds, args.conf)
-    path = write_label_issues(issues, ds, preds, args.out, args.top, args.conf)
+    conf = args.conf if args.conf is not None else results_conf(args.predictions, 0.5)
+    issues = find_label_issues(ds, preds, conf)
+    path = write_label_issues(issues, ds, preds, args.out, args.top, conf)
     names = ds.class_names
     for n, i in enumerate(issues[: args.show], start=1):
         what = {

@@ -70,6 +70,18 @@ def coco_results(predictions: Sequence[dict]) -> list[dict]:
     return out
 
 
+def results_conf(path: str | Path, default: float) -> float:
+    """The score threshold a results file says its predictions were scored at (``conf``
+    beside ``annotations``, as ``frcnn kfold`` writes), else ``default``."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return default  # read_coco_results says what is wrong with the file
+    value = raw.get("conf") if isinstance(raw, dict) else None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+    return float(value) if ok else default
+
+
 def read_coco_results(path: str | Path, ground_truth: DetectionDataset | None = None) -> list[dict]:
     """A COCO results file (a list, or a dict with the list under ``annotations`` as
     ``frcnn predict --format coco`` writes) as per-image predictions: ``image_id``, ``boxes``

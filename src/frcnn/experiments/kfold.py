@@ -115,7 +115,7 @@ def run_kfold(
         runs.append(run)
         oof += preds
         rows.append({"fold": k + 1, "images": int((assign == k).sum()), **metrics})
-    oof_file = _write_oof(out / "oof_predictions.json", ds, oof)
+    oof_file = _write_oof(out / "oof_predictions.json", ds, oof, cfg.eval.conf)
     e = cfg.eval
     max_dets = e.max_dets or 100
     oof_metrics = evaluate_detections(
@@ -130,8 +130,9 @@ def run_kfold(
     if label_issues:
         from .label_issues import find_label_issues, write_label_issues
 
-        issues = find_label_issues(ds, oof)
-        result.label_issues = write_label_issues(issues, ds, oof, out / "label_issues")
+        conf = cfg.eval.conf  # the folds' models' threshold, as every count here
+        issues = find_label_issues(ds, oof, conf)
+        result.label_issues = write_label_issues(issues, ds, oof, out / "label_issues", conf=conf)
     return result
 
 
@@ -183,13 +184,14 @@ def _write_folds(out: Path, ds: DetectionDataset, assign: np.ndarray, keys: list
     atomic_write_csv(out / "folds.csv", ["file_name", "image_id", "group", "fold"], rows)
 
 
-def _write_oof(path: Path, ds: DetectionDataset, preds: list[dict]) -> Path:
-    """COCO results of every image with the image list (ids are the dataset's own)."""
+def _write_oof(path: Path, ds: DetectionDataset, preds: list[dict], conf: float) -> Path:
+    """COCO results of every image with the image list (ids are the dataset's own) and the
+    threshold the folds' models were scored at (``frcnn label-issues`` counts at it)."""
     images = [
         {"id": int(r.image_id), "file_name": r.file_name, "width": r.width, "height": r.height}
         for r in ds.images
     ]
-    body = {"images": images, "annotations": coco_results(preds)}
+    body = {"images": images, "annotations": coco_results(preds), "conf": conf}
     return atomic_write_text(path, json.dumps(body))
 
 

@@ -141,3 +141,10 @@ def test_calibrated_uses_the_copy_calibrate_wrote_beside_the_weights(tmp_path, f
     assert any(str(beside) in line for line in frcnn_log)
     logit = np.log(raw / (1 - raw))
     np.testing.assert_allclose(mapped, 1 / (1 + np.exp(-logit / 2.0)), rtol=1e-4)
+
+
+def test_old_positional_calls_get_a_clear_message(tmp_path):
+    weights = _weights(tmp_path)
+    image = _image(tmp_path / "x.png", 90, 120, 0)
+    with pytest.raises(TypeError, match=r"got float 0.3: pass the other arguments by keyword"):
+        frcnn.predict(weights, [str(image)], 0.3)

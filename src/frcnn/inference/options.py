@@ -137,6 +137,12 @@ class InferenceOptions:
 def take_fields(values: dict[str, Any], base: Any) -> tuple[Any, dict[str, Any]]:
     """``base`` (a frozen options dataclass) with the entries of ``values`` that name one of
     its fields applied, and the entries that do not."""
+    if not dataclasses.is_dataclass(base):
+        raise InputTypeError(
+            f"expected an options value (InferenceOptions, EvalOptions), got "
+            f"{type(base).__name__} {base!r}: pass the other arguments by keyword "
+            "(split=..., out=..., conf=...)"
+        )
     names = {f.name for f in dataclasses.fields(base)}
     ours = {k: v for k, v in values.items() if k in names}
     rest = {k: v for k, v in values.items() if k not in names}

@@ -227,7 +227,7 @@ def test_voc_filename_with_another_extension_is_found_and_reported(tmp_path):
     assert escape.skip == "unsafe_path"  # no look outside the dataset root
 
 
-def test_yolo_export_without_a_val_split_names_val(tmp_path):
+def test_yolo_export_without_a_val_split_invents_none(tmp_path, frcnn_log):
     import yaml
 
     from frcnn.cli import main
@@ -239,4 +239,6 @@ def test_yolo_export_without_a_val_split_names_val(tmp_path):
         main(["data", "convert", str(tmp_path / "src"), "--to", "yolo", str(tmp_path / "y")]) == 0
     )
     cfg = yaml.safe_load((tmp_path / "y" / "data.yaml").read_text())
-    assert cfg["val"] == cfg["train"] == "images/train"
+    # val: = the training images would be read back as a validation split leaking them
+    assert cfg["train"] == "images/train" and "val" not in cfg
+    assert any("has no val:" in m for m in frcnn_log)

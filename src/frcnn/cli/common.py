@@ -53,13 +53,14 @@ def add_tile_args(p: argparse.ArgumentParser, what: str = "predict", max_det: bo
 
 def read_splits(args: argparse.Namespace) -> dict:
     """Every split of ``args.data`` (or only ``--split``), read but not yet checked."""
-    from ..data.sources import list_splits, read_dataset
+    from ..data.sources import distinct_splits, list_splits, read_dataset
 
     splits = [args.split] if getattr(args, "split", None) else list_splits(args.data, args.format)
-    return {
+    found = {
         s: read_dataset(args.data, args.format, s, images=args.images, exif=not args.no_exif)
         for s in splits
     }
+    return distinct_splits(found, str(args.data))  # each image in one split only
 
 
 def print_problems(problems, limit: int) -> None:

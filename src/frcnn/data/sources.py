@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from pathlib import Path
 
 from ..errors import InputError
@@ -12,6 +14,9 @@ from .voc import read_voc, voc_layout
 from .yolo import find_yaml, read_yolo, yolo_splits
 
 FORMATS = ("coco", "yolo", "voc", "csv", "hf")
+
+
+log = logging.getLogger("frcnn")
 
 
 def is_hub_source(source: str | Path, format: str | None = None) -> bool:
@@ -124,6 +129,48 @@ def read_dataset(
 def read_all_splits(
     source: str | Path, format: str | None = None, **kwargs
 ) -> dict[str, DetectionDataset]:
-    """Every split of a source, by name."""
+    """Every split of a source, by name, each image in one split only: an image file that
+    a later split lists again (a YOLO ``val:`` pointing at the training images, say) stays
+    in the first split that holds it, with a warning giving the count; a split left with
+    no image of its own is dropped."""
     fmt = format or detect_format(source)
-    return {s: read_dataset(source, fmt, s, **kwargs) for s in list_splits(source, fmt)}
+    splits = {s: read_dataset(source, fmt, s, **kwargs) for s in list_splits(source, fmt)}
+    return distinct_splits(splits, str(source))
+
+
+def distinct_splits(
+    splits: dict[str, DetectionDataset], source: str
+) -> dict[str, DetectionDataset]:
+    """``splits`` with each image file (by resolved path) in the first split that holds it
+    (see :func:`read_all_splits`)."""
+    owner: dict[Path, str] = {}
+    kept: dict[str, DetectionDataset] = {}
+    rank = {"train": 0, "val": 1, "valid": 1, "test": 2}  # who keeps a shared image
+    for name in sorted(splits, key=lambda n: rank.get(n, 3)):
+        ds = splits[name]
+        own, repeated = [], Counter()
+        for rec in ds.images:
+            key = rec.path.resolve() if rec.path is not None else None
+            if key is not None and key in owner:
+                repeated[owner[key]] += 1
+                continue
+            if key is not None:
+                owner[key] = name
+            own.append(rec)
+        for first, n in repeated.items():
+            whole = " (all of them: the split is left out)" if not own else ""
+            log.warning(
+                "warning: %s: %d of the %d images of split %r are also in split %r; kept in "
+                "%r only%s",
+                source,
+                n,
+                len(ds.images),
+                name,
+                first,
+                first,
+                whole,
+            )
+        if own:
+            ds.images = own
+            kept[name] = ds
+    return kept

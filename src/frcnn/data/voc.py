@@ -32,6 +32,8 @@ def voc_layout(path: Path) -> tuple[Path, Path, Path, dict[str, list[str]]]:
                     splits[f.stem] = [
                         ln.split()[0] for ln in f.read_text().splitlines() if ln.strip()
                     ]
+        if "trainval" in splits and ("train" in splits or "val" in splits):
+            del splits["trainval"]  # VOC's trainval is train + val: not a split of its own
         if not splits:
             splits = {"train": sorted(p.stem for p in ann_dir.glob("*.xml"))}
         return root, ann_dir, img_dir, splits

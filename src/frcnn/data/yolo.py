@@ -209,14 +209,10 @@ def write_yolo(
                 for c, x, y, ww, hh in zip(rec.labels, cx, cy, bw, bh, strict=True)
             ]
             label_file.write_text("\n".join(rows) + ("\n" if rows else ""))
-    if "val" not in cfg:  # Ultralytics requires val: the training images, said aloud
-        first = next(iter(splits))
-        cfg["val"] = cfg[first]
+    if "val" not in cfg:  # a writer never invents a split (val: = train would leak it)
         log.warning(
-            "data.yaml: no validation split, so val: points to the %s images (%s); "
-            "hold some out for an honest validation",
-            first,
-            cfg[first],
+            "warning: data.yaml: the data has no validation split, so data.yaml has no val: "
+            "(Ultralytics asks for one: hold images out and add val: with their folder)"
         )
     cfg["names"] = list(names)
     (out / "data.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))

@@ -85,3 +85,27 @@ def test_drawn_labels_can_be_hidden_and_lines_set(show_labels):
     assert (pixels[80:85, 100] == plots.colour(1)).all()  # a 5 px line
     label_area = pixels[60:78, 52:70]
     assert bool(label_area.any()) is show_labels
+
+
+def test_the_f1_curve_legend_shows_the_best_f1_at_its_threshold(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    x = np.linspace(0, 1, 5)
+    curve = np.array([[0.2, 0.6, 0.8, 0.4, 0.0]])  # best 0.8 at 0.5; 0.6 at conf 0.25
+    result = SimpleNamespace(
+        curves={"threshold": x, "f1": curve},
+        class_names=["a"],
+        per_class=[{"instances": 3}],
+        f1=0.6,
+        f1_best=0.8,
+        best_threshold=0.5,
+    )
+    labels = []
+    real = plots._finish_curve
+    monkeypatch.setattr(
+        plots,
+        "_finish_curve",
+        lambda fig, ax, *a: labels.extend(ax.get_legend_handles_labels()[1]) or real(fig, ax, *a),
+    )
+    plots.plot_f1_curve(result, tmp_path / "F1.png")
+    assert labels[-1] == "all classes 0.80 at 0.500"

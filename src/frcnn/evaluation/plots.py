@@ -182,7 +182,7 @@ def plot_f1_curve(result: EvalResult, out: Path) -> None:
             f1[present].mean(0),
             lw=3,
             color="blue",
-            label=f"all classes {result.f1:.2f} at {result.best_threshold:.3f}",
+            label=f"all classes {result.f1_best:.2f} at {result.best_threshold:.3f}",
         )
     _finish_curve(fig, ax, out, "Confidence", "F1", "F1-Confidence (IoU 0.5)")
 

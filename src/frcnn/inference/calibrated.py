@@ -39,6 +39,8 @@ class CalibratedDetector(Wrapper):
         out = []
         for det in self.inner(images):
             raw = det["scores"].float().cpu().numpy()
-            mapped = torch.from_numpy(apply_calibration(self.fitted, raw).astype(np.float32))
+            # float64: the map keeps the ranking by a tie-break far below float32's
+            # resolution, so rounding to float32 would tie scores and change mAP.
+            mapped = torch.from_numpy(apply_calibration(self.fitted, raw).astype(np.float64))
             out.append({**det, "scores": mapped.to(det["scores"].device)})
         return out

@@ -85,7 +85,8 @@ def predict_batches(
                 {
                     "image_id": int(target["image_id"]),
                     "boxes": det["boxes"].float().cpu().numpy(),
-                    "scores": det["scores"].float().cpu().numpy(),
+                    # float64 as it comes (calibrated scores), float32 promoted exactly
+                    "scores": det["scores"].double().cpu().numpy(),
                     "labels": det["labels"].cpu().numpy(),
                 }
             )

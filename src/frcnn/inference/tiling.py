@@ -34,7 +34,8 @@ def merge_tiles(
        it lies inside a larger kept box of its class: the partial view of an object that
        another tile saw whole.
     """
-    keep = batched_nms(boxes, scores, labels, iou_threshold)
+    common = torch.promote_types(boxes.dtype, scores.dtype)  # calibrated scores: float64
+    keep = batched_nms(boxes.to(common), scores.to(common), labels, iou_threshold)
     kb, kl, kc = boxes[keep], labels[keep], cut[keep]
     area = box_area(kb)
     inside = box_ioa(kb, kb)  # share of box i inside box j

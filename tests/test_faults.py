@@ -76,6 +76,30 @@ def test_resume_of_a_missing_run_says_so_and_creates_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+class _Payload:
+    """A pickle that would create a file if it were ever unpickled without weights_only."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_hostile_training_state_is_one_line_and_runs_nothing(tmp_path, capsys):
+    import pickle
+
+    write_synth(tmp_path / "d", 4, 64, seed=0)
+    out, marker = tmp_path / "run", tmp_path / "pwned"
+    (out / "weights").mkdir(parents=True)
+    (out / "weights" / "last.state.pt").write_bytes(pickle.dumps({"epoch": _Payload(marker)}))
+    status, err = _run(
+        capsys, "train", "--resume", "--data", str(tmp_path / "d"), "--out", str(out)
+    )
+    assert status == 2 and "not a training state frcnn can resume from" in err
+    assert len(err.strip().splitlines()) == 1 and not marker.exists()
+
+
 @pytest.fixture
 def model_file(tmp_path, tiny_model):
     return frcnn.save_model(tiny_model, tmp_path / "m.safetensors", class_names=["a", "b"])

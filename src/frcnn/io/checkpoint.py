@@ -55,4 +55,15 @@ def load_training_state(path: str | os.PathLike) -> dict:
     """A training-state file (optimiser, scheduler, RNG states, ...), read with
     ``weights_only=True``: plain containers and tensors only."""
     path = Path(path)
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged or hostile pickle: many error types, nothing runs
+        raise InputError(
+            f"{path}: not a training state frcnn can resume from ({type(err).__name__}: "
+            f"{str(err).strip().splitlines()[0] if str(err).strip() else err!r}); only plain "
+            "tensors and containers are loaded (weights_only=True). Start a new run, or "
+            "resume from the run's own weights/last.state.pt"
+        ) from None
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise InputError(f"{path}: not a training state frcnn wrote (no epoch recorded)")
+    return state

@@ -2,6 +2,7 @@
 counted fix), never a traceback, a silent substitute or a runaway allocation."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -479,3 +480,26 @@ def test_a_safetensors_header_length_starting_with_0x80_is_not_a_pickle(tmp_path
     assert file_kind(tmp_path / "t.pt") == "torch"
     (tmp_path / "p.pkl").write_bytes(b"\x80\x02}q\x00.")  # a plain protocol-2 pickle
     assert file_kind(tmp_path / "p.pkl") == "torch"
+
+
+@pytest.mark.parametrize(
+    ("result", "message"),
+    [
+        ({"image_id": 999, "category_id": 1}, "1 image ids the data does not have"),
+        ({"image_id": 1, "category_id": 7}, r"category ids \[7\] are not classes of the data"),
+    ],
+)
+def test_results_made_for_other_data_are_refused_by_every_reader(tmp_path, capsys, result, message):
+    write_synth(tmp_path / "d", 3, 64, seed=0)
+    gt = json.loads((tmp_path / "d" / "annotations.json").read_text())
+    first = gt["images"][0]["id"]
+    rows = [{"image_id": first, "category_id": 1, "bbox": [1, 1, 9, 9], "score": 0.9}]
+    rows.append({**rows[0], **result, "image_id": first if result["image_id"] == 1 else 999})
+    (tmp_path / "r.json").write_text(json.dumps(rows))
+    data, preds = str(tmp_path / "d"), str(tmp_path / "r.json")
+    for command in (
+        ["eval", "--data", data, "--predictions", preds],
+        ["label-issues", "--data", data, "--predictions", preds, "--out", str(tmp_path / "li")],
+    ):
+        status, err = _run(capsys, *command)
+        assert status == 2 and re.search(message, err), (command, err)

@@ -128,7 +128,35 @@ def read_coco_results(path: str | Path, ground_truth: DetectionDataset | None = 
                 "labels": np.array([r["category_id"] for r in rows], np.int64),
             }
         )
+    if ground_truth is not None:
+        _check_against(preds, ground_truth, path)
     return preds
+
+
+def _check_against(preds: list[dict], ds: DetectionDataset, path: str | Path) -> None:
+    """Results that belong to other data are refused, not scored as misses.
+
+    Raises:
+        InputError: image ids the data does not have, or category ids outside its classes.
+    """
+    known = {int(r.image_id) for r in ds.images}
+    strangers = sorted({p["image_id"] for p in preds} - known)
+    if strangers:
+        raise InputError(
+            f"{path}: {len(strangers)} image ids the data does not have (e.g. "
+            f"{strangers[:5]}): were these predictions made on other images? Score results "
+            "made on this data (frcnn predict --format coco on its images, or kfold's "
+            "oof_predictions.json)"
+        )
+    k = len(ds.class_names)
+    labels = np.concatenate([p["labels"] for p in preds]) if preds else np.zeros(0, int)
+    wrong = sorted({int(c) for c in labels if not 1 <= c <= k})
+    if wrong:
+        raise InputError(
+            f"{path}: category ids {wrong[:10]} are not classes of the data (1..{k}: "
+            f"{', '.join(ds.class_names[:10])}): were these predictions made with other "
+            "classes?"
+        )
 
 
 class CocoEvaluation:

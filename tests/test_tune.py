@@ -77,3 +77,13 @@ def test_a_trial_can_be_scored_by_the_wbf_of_its_best_checkpoints(data, tmp_path
     result = run_tune(cfg, 1, space=SPACE, out=tmp_path / "t", ensemble_top=3)
     assert any("WBF of 2 checkpoints scores" in line for line in frcnn_log)
     assert 0 <= result.best_value <= 1
+
+
+def test_resume_on_a_folder_that_is_not_a_study_is_refused(tmp_path, capsys):
+    from frcnn.cli import main
+
+    (tmp_path / "notastudy").mkdir()
+    code = main(["tune", "--data", str(tmp_path), "--resume", "--out", str(tmp_path / "notastudy")])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds no study (no study.db)" in err
+    assert list((tmp_path / "notastudy").iterdir()) == []

@@ -121,6 +121,11 @@ def run_tune(
         require("ensemble_boxes", "ensemble", "frcnn tune --ensemble-top")
 
     space = space or DEFAULT_SPACE
+    if resume and not (Path(out) / "study.db").is_file():
+        raise InputError(
+            f"--resume: {out} holds no study (no study.db): give the --out folder of an "
+            "earlier frcnn tune, or start a new study without --resume"
+        )
     out = run_folder(str(out), resume)
     out.mkdir(parents=True, exist_ok=True)
     if not resume or not (out / "base.yaml").is_file():

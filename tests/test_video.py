@@ -73,3 +73,22 @@ def test_an_unreadable_video_is_a_clear_error(tmp_path, capsys):
     bad.write_bytes(b"not a video")
     assert main(["predict", "--weights", str(weights), str(bad)]) == 2
     assert "cannot open the video" in capsys.readouterr().err
+
+
+def test_a_truncated_video_says_how_many_frames_it_read(tmp_path, frcnn_log):
+    torch.manual_seed(0)
+    weights = frcnn.save_model(
+        frcnn.build_model("resnet18_fpn", 3, **TINY), tmp_path / "m.safetensors"
+    )
+    whole = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 64))
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        writer.write(rng.integers(0, 255, (64, 64, 3), np.uint8))
+    writer.release()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # the header says 20
+    found = frcnn.predict(weights, [str(cut)], out=tmp_path / "out")
+    read = len(found)
+    assert 0 < read < 20 and (tmp_path / "out" / "cut.frames.json").is_file()
+    assert any(f"read {read} of the 20 frames the file announces" in m for m in frcnn_log)

@@ -42,6 +42,7 @@ class VideoPrediction:
     frames: list[Prediction] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    expected: int | None = None  # frames the file announces (None: unknown, a camera)
 
 
 def _open(source: str | Path):
@@ -115,6 +116,15 @@ def predict_video(
     if out is not None:
         result.written = [out / f"{stem}.mp4", _write_frames(result, out, stem, fmt, class_names)]
     log.info("%s: %d frames at %.1f fps", source, len(result.frames), fps)
+    if total and len(result.frames) < total:
+        log.warning(
+            "warning: %s: read %d of the %d frames the file announces (truncated or damaged?); "
+            "the frames read are predicted and written",
+            source,
+            len(result.frames),
+            total,
+        )
+    result.expected = total
     return result
 
 

@@ -503,3 +503,22 @@ def test_results_made_for_other_data_are_refused_by_every_reader(tmp_path, capsy
     ):
         status, err = _run(capsys, *command)
         assert status == 2 and re.search(message, err), (command, err)
+
+
+def test_images_the_checks_skip_are_counted_not_dropped_silently(tmp_path, capsys, frcnn_log):
+    write_synth(tmp_path / "d", 4, 64, seed=0)
+    gt = json.loads((tmp_path / "d" / "annotations.json").read_text())
+    (tmp_path / "d" / gt["images"][1]["file_name"]).write_bytes(b"not an image")
+    first = gt["images"][0]["id"]
+    rows = [{"image_id": first, "category_id": 1, "bbox": [1, 1, 9, 9], "score": 0.9}]
+    (tmp_path / "r.json").write_text(json.dumps(rows))
+    args = [
+        "label-issues",
+        "--data",
+        str(tmp_path / "d"),
+        "--predictions",
+        str(tmp_path / "r.json"),
+    ]
+    status, _ = _run(capsys, *args, "--out", str(tmp_path / "li"))
+    assert status == 0
+    assert any("1 of 4 images left out" in m for m in frcnn_log), frcnn_log

@@ -35,13 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.check import check_dataset
+    from ..data.check import check_dataset, warn_skipped
     from ..data.sources import read_dataset
     from ..evaluation.coco import read_coco_results, results_conf
     from ..experiments.label_issues import find_label_issues, write_label_issues
 
-    ds, _ = check_dataset(read_dataset(args.data, args.format, args.split), "header")
-    ds.images = [r for r in ds.images if r.skip is None]
+    ds, report = check_dataset(read_dataset(args.data, args.format, args.split), "header")
+    warn_skipped(report, str(args.data))
     preds = read_coco_results(args.predictions, ds)
     conf = args.conf if args.conf is not None else results_conf(args.predictions, 0.5)
     issues = find_label_issues(ds, preds, conf)

@@ -7,6 +7,7 @@ box is used, ignored (crowd/difficult), fixed-and-used, or dropped (with a reaso
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
@@ -17,6 +18,8 @@ from ..errors import InputError
 from .images import MAX_ASPECT, image_size, load_image, to_rgb_array, truncation
 from .problems import KINDS, ProblemLog
 from .records import DetectionDataset, ImageRecord
+
+log = logging.getLogger("frcnn")
 
 # Coordinates this far (pixels) past the image edge are float rounding from normalised
 # formats, not annotation errors: they are clipped without being reported.
@@ -126,6 +129,21 @@ def _drop_reason(kind: str) -> str:
 
 
 ImageCheck = Literal["full", "header", "none"]
+
+
+def warn_skipped(report: DataReport, what: str) -> None:
+    """Say how many images the checks left out of ``report``'s data, and why: nothing is
+    left out silently. ``what`` names the data in the warning."""
+    reasons = report.images_skipped
+    if sum(reasons.values()):
+        why = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+        log.warning(
+            "warning: %s: %d of %d images left out (%s; `frcnn data check` lists them)",
+            what,
+            sum(reasons.values()),
+            report.images_in,
+            why,
+        )
 
 
 def check_dataset(

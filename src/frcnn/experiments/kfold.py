@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import TrainConfig
-from ..data.check import check_dataset
+from ..data.check import check_dataset, warn_skipped
 from ..data.coco import write_coco
 from ..data.records import DetectionDataset
 from ..data.sources import read_dataset
@@ -91,8 +91,10 @@ def run_kfold(
         raise InputError("kfold splits --data into folds itself; leave out --val")
     if not d.train:
         raise InputError("no data: pass --data DATA")
-    ds, _ = check_dataset(read_dataset(d.train, d.format, None, d.images, d.exif), "header", d.exif)
-    ds.images = [r for r in ds.images if r.skip is None]
+    ds, report = check_dataset(
+        read_dataset(d.train, d.format, None, d.images, d.exif), "header", d.exif
+    )
+    warn_skipped(report, str(d.train))
     if any(r.path is None for r in ds.images):
         raise InputError(
             f"kfold needs image files; {d.train} streams images from memory. Write it to a "

@@ -64,6 +64,6 @@ def load_training_state(path: str | os.PathLike) -> dict:
             "tensors and containers are loaded (weights_only=True). Start a new run, or "
             "resume from the run's own weights/last.state.pt"
         ) from None
-    if not isinstance(state, dict) or "epoch" not in state:
-        raise InputError(f"{path}: not a training state frcnn wrote (no epoch recorded)")
+    if not isinstance(state, dict):
+        raise InputError(f"{path}: not a training state frcnn wrote (a {type(state).__name__})")
     return state

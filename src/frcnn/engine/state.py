@@ -144,6 +144,12 @@ class TrainState:
         return event.data.get("result") if event is not None else None
 
     @property
+    def latest_result(self) -> EvalResult | None:
+        """The most recent evaluation's result, of whichever epoch (None before any)."""
+        event = self.last(EVALUATED)
+        return event.data.get("result") if event is not None else None
+
+    @property
     def best_epoch(self) -> int | None:
         """The epoch whose weights are ``best.safetensors`` (None before any)."""
         event = self.last(NEW_BEST)

@@ -27,7 +27,7 @@ from ..data.sources import is_hub_source
 from ..errors import InputError
 from ..evaluation.report import EvalResult, evaluate_detections
 from ..inference.compose import compose
-from ..inference.options import InferenceOptions
+from ..inference.options import InferenceOptions, detection_limit
 from ..inference.predict import predict_batches
 from ..io.atomic import atomic_link, remove_orphans
 from ..io.checkpoint import atomic_torch_save, load_training_state
@@ -210,19 +210,19 @@ class Trainer:
     def eval_max_dets(self) -> int:
         """The most detections per image the evaluation counts: ``eval.max_dets``, else the
         model's own limit."""
-        return self.cfg.eval.max_dets or self.raw_model.roi_heads.detections_per_img
+        return detection_limit(validation_options(self.cfg), self.raw_model)
 
     def _val_losses(self, model: FasterRCNN) -> None:
         """``state.val_losses``: mean validation losses per image over every rank (empty
         when ``eval.val_loss`` is off)."""
-        self.val_losses = self.state.val_losses = {}
+        self.state.val_losses = losses = {}
         if not self.cfg.eval.val_loss or self.loaders.val_loss is None:
             return
         means, n = validation_losses(model, self.loaders.val_loss, self.device, self.amp)
         parts = [p for p in all_gather_list([(means, n)], self.info) if p[1]]
         total = sum(n for _, n in parts)
         for key in parts[0][0] if parts else []:
-            self.val_losses[key] = sum(m[key] * n for m, n in parts) / total
+            losses[key] = sum(m[key] * n for m, n in parts) / total
 
     # ---- set-up -----------------------------------------------------------------------
     def _setup(self) -> None:

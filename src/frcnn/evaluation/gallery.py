@@ -12,7 +12,7 @@ import numpy as np
 from ..data.records import DetectionDataset, ImageRecord, label_name
 from ..errors import InputError
 from .errors import ERROR_TYPES, KINDS, ImageErrors, classify_image
-from .matching import detection_arrays, match_record
+from .matching import detection_arrays, match_image
 
 
 @dataclass
@@ -51,9 +51,10 @@ def worst_images(
         raise InputError(f"unknown error type {by!r}; choose from {', '.join(ERROR_TYPES)}")
     found = []
     for rec in ds.images:
-        pred = predictions.get(int(rec.image_id))
-        boxes, scores, labels = detection_arrays(pred)
-        match = match_record(pred, rec, max_dets)  # the evaluation's matching, cut at conf
+        boxes, scores, labels = detection_arrays(predictions.get(int(rec.image_id)))
+        ignore = rec.iscrowd | rec.ignore
+        # the evaluation's matching, cut at conf
+        match = match_image(boxes, scores, labels, rec.boxes, rec.labels, ignore, max_dets)
         match = match.first(int((scores[match.order] >= conf).sum()))
         e = classify_image(boxes, scores, labels, rec, max_dets, match)
         counts = e.counts()

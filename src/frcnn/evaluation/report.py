@@ -18,7 +18,7 @@ from ..io.atomic import atomic_write_text
 from .calibration import Reliability, reliability
 from .coco import COCO_KEYS, CocoEvaluation, coco_ground_truth, coco_results
 from .errors import ErrorBreakdown, error_breakdown
-from .matching import ImageMatch, confusion_matrix, detection_arrays, match_record, pr_curves
+from .matching import ImageMatch, confusion_matrix, detection_arrays, match_image, pr_curves
 from .numbers import cell, json_number, json_row
 from .sizes import SizeTable, parse_sizes, size_table
 
@@ -191,7 +191,9 @@ def _match_all(
         np.add.at(num_gt, rec.labels[regular], 1)
         images_with[np.unique(rec.labels[regular])] += 1
         boxes, sc, lab = detection_arrays(by_id.get(int(rec.image_id)))
-        m = matches[int(rec.image_id)] = match_record(by_id.get(int(rec.image_id)), rec, max_dets)
+        m = matches[int(rec.image_id)] = match_image(
+            boxes, sc, lab, rec.boxes, rec.labels, ~regular, max_dets
+        )
         boxes, sc, lab = boxes[m.order], sc[m.order], lab[m.order]
         keep = ~m.ignored
         tps.append(m.tp[keep])

@@ -166,6 +166,6 @@ def check_keywords(rest: dict[str, Any], function: str, *options: Any) -> None:
 def detection_limit(options: InferenceOptions, detector: object) -> int:
     """The most detections per image the evaluation counts: ``max_det``, else the
     detector's own limit."""
-    from .predict import detections_per_img
+    from .detectors import detections_per_img  # torch: imported when first needed
 
     return options.max_det or detections_per_img(detector)

@@ -29,15 +29,8 @@ class FinalReport(Hook):
     priority = 90
     runs_after = ("EvalSchedule", "Checkpointer")
 
-    def __init__(self) -> None:
-        self.last_result: EvalResult | None = None
-
-    def after_epoch(self, state: TrainState) -> None:
-        if state.result is not None:
-            self.last_result = state.result
-
     def after_train(self, state: TrainState) -> None:
-        result = self.last_result
+        result = state.latest_result
         best_epoch = broadcast(state.best_epoch, state.info)  # tracked on rank 0
         best = state.weights / "best.safetensors"
         if best_epoch is not None and best_epoch != state.epoch:

@@ -112,7 +112,7 @@ def test_a_slow_machine_still_ends_inside_the_budget_with_a_decayed_rate(tmp_pat
     result = trainer.fit()
     assert result.epochs == 1 and result.metrics  # one (partial) epoch, evaluated
     state = trainer.state
-    assert 2 <= state.global_step <= 5 and state.elapsed() <= 60
+    assert 2 <= state.global_step <= 6 and state.elapsed() <= 60  # evaluations cost 0 s here
     assert trainer.schedule.total_steps == state.global_step
     # multistep milestones 8 and 11 of 12 epochs, compressed onto the fitted steps: both passed
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * 0.01)

@@ -162,13 +162,20 @@ def build_loaders(
     )
     return Loaders(
         build_loader(items, d.batch_size, d.workers, sampler),
-        build_loader(val_items, d.batch_size, d.workers, _in_order(val_items, info)),
+        val_loader(cfg, val, info),
         sampler,
         augmenter,
         seed,
         generator,
         build_loader(loss_items, d.batch_size, d.workers, _in_order(loss_items, info)),
     )
+
+
+def val_loader(cfg: TrainConfig, val: DetectionDataset, info: DistInfo) -> DataLoader:
+    """The validation images in order (each rank its share under torchrun)."""
+    d = cfg.data
+    items = DetectionTorchDataset(val, None, exif=d.exif)
+    return build_loader(items, d.batch_size, d.workers, _in_order(items, info))
 
 
 def _in_order(items: Dataset, info: DistInfo) -> Sampler | None:

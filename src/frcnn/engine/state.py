@@ -89,6 +89,7 @@ class TrainState:
     val_losses: dict[str, float] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
+    eval_estimate: float | None = None  # seconds of one evaluation, measured before training
     clock: Callable[[], float] = time.perf_counter
     start: float = 0.0
     elapsed_before: float = 0.0
@@ -103,8 +104,11 @@ class TrainState:
         return self.elapsed_before + self.clock() - self.start
 
     def eval_seconds_per_run(self) -> float | None:
-        """Mean seconds of an evaluation so far (None before the first)."""
-        return sum(self.eval_seconds) / len(self.eval_seconds) if self.eval_seconds else None
+        """Mean seconds of an evaluation so far (before the first: the estimate measured
+        before training, or None)."""
+        if not self.eval_seconds:
+            return self.eval_estimate
+        return sum(self.eval_seconds) / len(self.eval_seconds)
 
     # ---- what hooks ask of the run -------------------------------------------------------
     def request_stop(self, reason: str) -> None:

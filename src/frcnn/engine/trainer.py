@@ -35,7 +35,7 @@ from ..io.model_file import load_model, save_model
 from ..modeling.builder import model_config
 from ..modeling.detector import FasterRCNN
 from . import hooks as H
-from .data import build_loaders, data_warnings, load_datasets
+from .data import build_loaders, data_warnings, load_datasets, subset, val_loader
 from .device import native_bf16, resolve_amp, resolve_device
 from .distributed import (
     all_gather_list,
@@ -44,6 +44,7 @@ from .distributed import (
     init_distributed,
     sync_batch_norms,
 )
+from .eval_budget import EVAL_SHARE, measure_eval_cost, plan_evaluation
 from .loop import StepOptions, train_one_epoch, validation_losses
 from .model import build_training_model
 from .optim import LRSchedule, build_optimizer, schedule_warnings
@@ -192,7 +193,8 @@ class Trainer:
         start = self.clock()
         detector = compose([model], validation_options(self.cfg))
         predictions = all_gather_list(predict_batches(detector, self.loaders.val), self.info)
-        self._val_losses(model)
+        if self.val_loss:
+            self._val_losses(model)
         self.state.eval_seconds.append(self.clock() - start)
         if not self.info.is_main:
             return None
@@ -216,8 +218,6 @@ class Trainer:
         """``state.val_losses``: mean validation losses per image over every rank (empty
         when ``eval.val_loss`` is off)."""
         self.state.val_losses = losses = {}
-        if not self.cfg.eval.val_loss or self.loaders.val_loss is None:
-            return
         means, n = validation_losses(model, self.loaders.val_loss, self.device, self.amp)
         parts = [p for p in all_gather_list([(means, n)], self.info) if p[1]]
         total = sum(n for _, n in parts)
@@ -275,7 +275,38 @@ class Trainer:
             cfg.run.nan_policy,
             cfg.run.max_nan_skips,
         )
+        self._plan_evaluation()
         self._fill_state()
+
+    def _plan_evaluation(self) -> None:
+        """Under a time budget, the evaluation it affords, measured on a few validation
+        batches before training (:mod:`.eval_budget`): a random subset of the validation
+        images and no validation-loss pass when a full evaluation would cost too much."""
+        cfg, st = self.cfg, self.state
+        self.val_loss = bool(cfg.eval.val_loss and self.loaders.val_loss is not None)
+        minutes = cfg.schedule.time_budget
+        if not minutes or not len(self.val_data):
+            return
+        loss_batches = self.loaders.val_loss if self.val_loss else None
+        budget, ranks = minutes * 60, self.info.world_size
+        cost = measure_eval_cost(
+            self.raw_model,
+            validation_options(cfg),
+            self.loaders.val,
+            loss_batches,
+            self.amp,
+            self.clock,
+            budget * EVAL_SHARE,
+            ranks,
+        )
+        cost = broadcast(cost, self.info)  # every rank plans with rank 0's figures
+        plan = plan_evaluation(len(self.val_data), cost, budget, cfg.run.seed, ranks)
+        st.eval_estimate, self.val_loss = plan.seconds, plan.val_loss
+        if plan.note and self.info.is_main:
+            log.warning("warning: %s", plan.note)
+        if plan.indices is not None:
+            self.val_data = subset(self.val_data, plan.indices, "val")
+            self.loaders.val = val_loader(cfg, self.val_data, self.info)
 
     def _fill_state(self) -> None:
         """What set-up fixed, into the state hooks read."""

@@ -23,7 +23,7 @@ EVAL_COST_SHARE = 1 / 3
 class TimeBudget(Hook):
     """Ends the run inside ``minutes`` of wall time with a complete, decayed schedule.
 
-    From the second batch on, and again after every batch and epoch, the learning-rate
+    From the first batch on, and again after every batch and epoch, the learning-rate
     schedule is refitted to the optimiser steps that fit in the time left: measured seconds
     per step, plus the measured (or, before the first evaluation, estimated) evaluation time
     spread over the epochs, with two evaluations held back for the last epoch and the final
@@ -54,7 +54,8 @@ class TimeBudget(Hook):
         self.train_seconds += now - self._last
         self._last = now
         self.batches += 1
-        total, done = self._fit(state), float(self._out_of_time(state))
+        total = self._fit(state)
+        done = float(state.elapsed() >= self.budget or state.global_step >= int(total))
         if state.info.enabled:  # every rank must take the same number of steps
             total, done = broadcast_values([total, done], state.info, state.device)
         self._apply(state, total)
@@ -94,10 +95,11 @@ class TimeBudget(Hook):
             state.end_epoch()
 
     def _fit(self, state: TrainState) -> float:
-        """Optimiser steps that fit in the budget (the schedule's current total until two
-        batches have been timed)."""
+        """Optimiser steps that fit in the budget (the schedule's current total until a
+        batch has been timed; the first, with its first-call costs, errs on the slow side
+        and is corrected as more are timed)."""
         planned = self.max_epochs * state.steps_per_epoch
-        if self.batches < 2:
+        if self.batches < 1:
             return float(min(state.schedule.total_steps, planned))
         step_seconds = self.train_seconds / self.batches * state.accumulate
         eval_seconds = state.eval_seconds_per_run()

@@ -1,8 +1,8 @@
 """Every format of a model on the same images, one process, interleaved image by image:
 median and p90 ms per image, images/s and the ratio to PyTorch (< 1: faster); with --data,
 mAP50 and mAP of each (the float32 exports must not change them; the reduced-precision
-ones show what they cost). Missing exports are made beside the weights (ONNX with
---dynamic; int8 calibrated on --data). The measuring is ``frcnn benchmark``'s
+ones show what they cost). Missing or stale exports are made beside the weights (ONNX of
+any size; int8 calibrated on --data). The measuring is ``frcnn benchmark``'s
 (frcnn/deploy/benchmark.py), without its peak-memory processes. A TorchScript file is
 traced at the model's input size, so with it every format is timed at that size.
 

@@ -15,14 +15,16 @@ pytest.importorskip("onnxruntime")
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A random tiny model and its dynamic ONNX export (made once: exporting takes seconds)."""
+    """A random tiny model and its default ONNX export, which takes any image size (made
+    once: exporting takes seconds)."""
     folder = tmp_path_factory.mktemp("export")
     torch.manual_seed(0)
     model = frcnn.build_model("resnet18_fpn", 3, **TINY)
     weights = frcnn.save_model(model, folder / "m.safetensors", class_names=["cat", "dog"])
     from frcnn.deploy.export import export_model
 
-    out, cases = export_model(weights, "onnx", folder / "m.onnx", dynamic=True)
+    out, cases = export_model(weights, "onnx")
+    assert out == folder / "m.onnx"
     return weights, out, cases
 
 
@@ -121,6 +123,17 @@ def test_torchscript_export_at_the_model_size(exported, tmp_path):
     reference = frcnn.load_model(weights)([image])[0]
     found = script([image])[0]
     torch.testing.assert_close(found["scores"], reference["scores"], atol=1e-4, rtol=0)
+    # another size is stretched to the traced 128x128 and its boxes mapped back
+    other = torch.rand(3, 64, 96, generator=torch.Generator().manual_seed(6))
+    stretched = torch.nn.functional.interpolate(
+        other[None], size=(128, 128), mode="bilinear", align_corners=False
+    )[0]
+    expected = frcnn.load_model(weights)([stretched])[0]
+    got = script([other])[0]
+    assert len(got["scores"]) == len(expected["scores"]) > 0
+    torch.testing.assert_close(got["scores"], expected["scores"], atol=1e-4, rtol=0)
+    scale = torch.tensor([96 / 128, 64 / 128, 96 / 128, 64 / 128])
+    torch.testing.assert_close(got["boxes"], expected["boxes"] * scale, atol=1e-2, rtol=0)
     with pytest.raises(ValueError, match="traced at one image size"):
         export_model(weights, "torchscript", tmp_path / "x.torchscript", dynamic=True)
     # a traced model that found nothing while tracing still runs where nothing is found
@@ -129,3 +142,46 @@ def test_torchscript_export_at_the_model_size(exported, tmp_path):
     none_file = frcnn.save_model(none, tmp_path / "none.safetensors", class_names=["a", "b"])
     none_out, none_cases = export_model(none_file, "torchscript", tmp_path / "none.torchscript")
     assert all(c.detections == 0 and c.problem is None for c in none_cases)
+
+
+def test_an_export_records_its_weights_and_benchmark_remakes_a_stale_one(
+    exported, tmp_path, frcnn_log
+):
+    from frcnn.deploy.benchmark import format_file
+    from frcnn.deploy.export import default_out, weights_hash
+    from frcnn.deploy.exported import OnnxDetector
+
+    weights, out, _ = exported
+    assert OnnxDetector(out).weights_sha256 == weights_hash(weights)
+    assert format_file(weights, "onnx") == out and not frcnn_log  # reused as it is
+    # new weights under the same name: the export beside them is stale
+    stale = tmp_path / "m.safetensors"
+    stale.write_bytes(weights.read_bytes())
+    (tmp_path / "m.onnx").write_bytes(out.read_bytes())
+    torch.manual_seed(1)
+    model = frcnn.build_model("resnet18_fpn", 3, **TINY)
+    frcnn.save_model(model, stale, class_names=["cat", "dog"])
+    remade = format_file(stale, "onnx")
+    assert remade == tmp_path / "m.onnx"
+    assert OnnxDetector(remade).weights_sha256 == weights_hash(stale)
+    assert any("made from other weights: exporting it again" in m for m in frcnn_log)
+    # one name per variant
+    assert default_out(weights, "onnx", dynamic=False).name == "m.fixed.onnx"
+    assert default_out(weights, "onnx", "int8").name == "m.int8.onnx"
+    assert default_out(weights, "onnx", "fp16", dynamic=False).name == "m.fixed.fp16.onnx"
+    assert default_out(weights, "torchscript").name == "m.torchscript"
+
+
+def test_a_reduced_precision_check_says_what_matched():
+    from frcnn.cli.export import checked
+    from frcnn.deploy.parity import ParityCase
+
+    cases = [
+        ParityCase("noise", (128, 128), 60, 0.5, 0.01, matched=6),
+        ParityCase("blank 0.5", (128, 128), 3, 0.2, 0.01, matched=1),
+    ]
+    assert checked(cases, "int8") == (
+        "compared with PyTorch (not required to match): 7 of its 63 detections matched "
+        "within 1 px on 2 images"
+    )
+    assert checked(cases, "fp32") == "checked against PyTorch: the same detections on 2 images"

@@ -26,5 +26,8 @@ EXPORT_FORMATS = ("onnx", "torchscript")
 # Precisions of an export: fp32 exact; fp16 (--half) and int8 (--int8) heavy layers, ONNX.
 EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
 BENCHMARK_FORMATS = ("pytorch", "pytorch-bf16", "onnx", "onnx-int8", "onnx-fp16", "torchscript")
+# `frcnn benchmark`'s defaults (the timed images are the model's own input size unless given).
+BENCHMARK_DEFAULT_FORMATS = ("pytorch", "onnx")
+BENCHMARK_IMAGES = 20
 # What PyTorch inference computes in (deploy/precision.py): fp32 exact, bf16 behind a flag.
 PRECISIONS = ("fp32", "bf16")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..defaults import BENCHMARK_FORMATS
+from ..defaults import BENCHMARK_DEFAULT_FORMATS, BENCHMARK_FORMATS, BENCHMARK_IMAGES
 from ..errors import InputError
 
 
@@ -20,15 +20,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--weights", required=True, help="frcnn model file (.safetensors)")
     p.add_argument("--data", help="also score each format on this data")
+    formats = ",".join(BENCHMARK_DEFAULT_FORMATS)
     p.add_argument(
         "--formats",
-        default="pytorch,onnx",
-        help=f"comma-separated, from {', '.join(BENCHMARK_FORMATS)} (default pytorch,onnx); "
-        "-bf16/-fp16/-int8 are reduced-precision versions, torchscript a fixed-size graph "
-        "(then every format is timed at the model's input size)",
+        default=formats,
+        help=f"comma-separated, from {', '.join(BENCHMARK_FORMATS)} (default {formats}); "
+        "-bf16/-fp16/-int8 are reduced-precision versions, torchscript a fixed-size graph",
     )
-    p.add_argument("--img-size", type=int, default=640, help="side of the timed images")
-    p.add_argument("--images", type=int, default=20, help="timed images per format")
+    p.add_argument(
+        "--img-size",
+        type=int,
+        help="side of the timed (square) images (default: the model's input size)",
+    )
+    p.add_argument(
+        "--images",
+        type=int,
+        default=BENCHMARK_IMAGES,
+        help=f"timed images per format (default {BENCHMARK_IMAGES})",
+    )
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     p.set_defaults(func=run)

@@ -25,6 +25,8 @@ from ..inference.predict import detect
 
 log = logging.getLogger("frcnn")
 
+FALLBACK_SIZE = 640  # timed side when no format records the model's input size
+
 
 @dataclass
 class FormatResult:
@@ -56,29 +58,31 @@ def format_parts(fmt: str) -> tuple[str, str]:
 
 def format_file(weights: str | Path, fmt: str, data: str | Path | None = None) -> Path:
     """The model file of a format: the weights themselves, or their export beside them
-    (made and checked now when missing: ONNX with --dynamic; int8 calibrated on --data)."""
+    (ONNX of any size; int8 calibrated on ``data``), made and checked now when missing or
+    when it records other weights than these (a stale export is never timed)."""
     weights = Path(weights)
     kind, precision = format_parts(fmt)
     if kind == "pytorch":
         return weights
-    from .export import default_out, export_model
+    from .export import default_out, export_model, weights_hash
 
     exported = default_out(weights, kind, precision)
-    if not exported.exists():
-        if precision == "int8" and data is None:
-            raise InputError(
-                f"{exported} is missing and --int8 needs images to calibrate on: pass --data, "
-                "or export it first (frcnn export --weights W --int8 --data DATA --dynamic)"
-            )
-        log.info("exporting %s to %s, checked against PyTorch", weights, exported)
-        export_model(
-            weights,
-            kind,
+    if exported.exists():
+        made_from = load_runner(fmt, exported, None).weights_sha256
+        if made_from == weights_hash(weights):
+            return exported
+        log.info(
+            "%s was %s: exporting it again",
             exported,
-            dynamic=kind == "onnx",
-            precision=precision,
-            data=data,
+            "made from other weights" if made_from else "made without a record of its weights",
         )
+    if precision == "int8" and data is None:
+        raise InputError(
+            f"{exported} is missing or stale and --int8 needs images to calibrate on: pass "
+            "--data, or export it first (frcnn export --weights W --int8 --data DATA)"
+        )
+    log.info("exporting %s to %s, checked against PyTorch", weights, exported)
+    export_model(weights, kind, exported, precision=precision, data=data)
     return exported
 
 
@@ -163,9 +167,9 @@ def peak_memory_mb(
     return float(queue.get()) if child.exitcode == 0 and not queue.empty() else float("nan")
 
 
-def _common_size(runners: dict[str, Callable], size: int) -> tuple[int, int]:
-    """The timed images' size: ``size`` square, or the size a fixed-size export (TorchScript,
-    or ONNX without --dynamic) was made for, for every format alike.
+def _common_size(runners: dict[str, Callable], size: int | None) -> tuple[int, int]:
+    """The timed images' size, for every format alike: a fixed-size export's (TorchScript,
+    ONNX ``--fixed``), else ``size`` square when given, else the model's own input size.
 
     Raises:
         ValueError: fixed-size exports of different sizes.
@@ -173,17 +177,27 @@ def _common_size(runners: dict[str, Callable], size: int) -> tuple[int, int]:
     fixed = {r.fixed_size for r in runners.values() if getattr(r, "fixed_size", None)}
     if len(fixed) > 1:
         raise InputError(f"the fixed-size exports take different sizes {sorted(fixed)}")
-    if fixed:
+    if fixed:  # timed at its own size (stretching would time a resize besides the graph)
         h, w = fixed.pop()
-        if (h, w) != (size, size):
+        if size is not None and (h, w) != (size, size):
             log.info("timing every format at %dx%d, the size the fixed-size export takes", h, w)
         return h, w
-    return size, size
+    if size is not None:
+        return size, size
+    for runner in runners.values():
+        model = getattr(runner, "model", None)
+        if model is not None and hasattr(model, "transform"):
+            from .export import input_size
+
+            return input_size(model)
+        if getattr(runner, "input_size", None):
+            return runner.input_size
+    return FALLBACK_SIZE, FALLBACK_SIZE
 
 
 def run_benchmark(
     files: dict[str, str | Path],
-    size: int = 640,
+    size: int | None = None,
     n: int = 20,
     threads: int | None = None,
     data: str | Path | None = None,

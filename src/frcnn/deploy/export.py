@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
 import json
 import logging
@@ -24,6 +25,7 @@ from torch import Tensor, nn
 from .._version import __version__
 from ..defaults import EXPORT_FORMATS, EXPORT_PRECISIONS
 from ..errors import InputError, require
+from ..io.atomic import atomic_write
 from ..modeling.detector import FasterRCNN
 from .precision import Half, heavy_layers
 from .quantize import quantize_int8, read_calibration_images
@@ -33,7 +35,7 @@ log = logging.getLogger("frcnn")
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("boxes", "scores", "labels")
 INPUT_DOC = (
-    "image: float32 [3, H, W], RGB in 0..1, any H and W (a fixed size without --dynamic); "
+    "image: float32 [3, H, W], RGB in 0..1, any H and W (one fixed size with --fixed); "
     "outputs boxes float32 [D, 4] x1 y1 x2 y2 in that image's pixels, scores float32 [D], "
     "labels int64 [D] (1..K, index into class_names from 1)"
 )
@@ -80,10 +82,26 @@ def export_program(model: FasterRCNN, dynamic: bool = True) -> torch.export.Expo
         return torch.export.export(OneImage(model), (example,), dynamic_shapes=shapes, strict=False)
 
 
-def metadata(model: FasterRCNN, precision: str = "fp32", dynamic: bool = True) -> dict[str, str]:
-    """What an exported file carries besides the graph."""
+def weights_hash(weights: str | os.PathLike) -> str:
+    """The SHA-256 of a model file: what an export records of the weights it came from."""
+    digest = hashlib.sha256()
+    with open(weights, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def metadata(
+    model: FasterRCNN,
+    precision: str = "fp32",
+    dynamic: bool = True,
+    weights_sha256: str | None = None,
+) -> dict[str, str]:
+    """What an exported file carries besides the graph (``weights_sha256``: the model
+    file it was exported from, when known)."""
     return {
         "frcnn_version": __version__,
+        "weights_sha256": weights_sha256 or "",
         "precision": precision,
         "input_size": json.dumps(list(input_size(model))),
         "dynamic": json.dumps(dynamic),
@@ -100,8 +118,9 @@ def export_onnx(
     dynamic: bool = True,
     opset: int | None = None,
     precision: str = "fp32",
+    weights_sha256: str | None = None,
 ) -> Path:
-    """Write ``model`` as an ONNX file (see the module doc); returns its path.
+    """Write ``model`` as an ONNX file (see the module doc), atomically; returns its path.
 
     Raises:
         ImportError: onnx or onnxscript missing, saying what to install.
@@ -129,11 +148,10 @@ def export_onnx(
             **options,
         )
     log.debug("torch.onnx: %s", chatter.getvalue())
-    onnx_program.model.metadata_props.update(metadata(model, precision, dynamic))
+    onnx_program.model.metadata_props.update(metadata(model, precision, dynamic, weights_sha256))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    onnx_program.save(str(out))
-    return out
+    return atomic_write(out, lambda tmp: onnx_program.save(tmp))
 
 
 def heavy_half(model: FasterRCNN) -> FasterRCNN:
@@ -144,9 +162,12 @@ def heavy_half(model: FasterRCNN) -> FasterRCNN:
     return half
 
 
-def export_torchscript(model: FasterRCNN, out: str | os.PathLike) -> Path:
+def export_torchscript(
+    model: FasterRCNN, out: str | os.PathLike, weights_sha256: str | None = None
+) -> Path:
     """Write ``model`` as TorchScript traced at its input size (a fixed-size graph: tracing
-    records one size; use ONNX for any size), the metadata in ``frcnn.json`` inside."""
+    records one size; use ONNX for any size), the metadata in ``frcnn.json`` inside,
+    atomically."""
     model = model.eval().cpu()
     example = _sample_image(model, dynamic=False)
     with torch.no_grad(), warnings.catch_warnings():
@@ -154,18 +175,35 @@ def export_torchscript(model: FasterRCNN, out: str | os.PathLike) -> Path:
         traced = torch.jit.trace(OneImage(model), (example,), check_trace=False)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    extra = {"frcnn.json": json.dumps(metadata(model, dynamic=False))}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation notice
-        torch.jit.save(traced, str(out), _extra_files=extra)
-    return out
+    extra = {
+        "frcnn.json": json.dumps(metadata(model, dynamic=False, weights_sha256=weights_sha256))
+    }
+
+    def save(tmp: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation notice
+            torch.jit.save(traced, tmp, _extra_files=extra)
+
+    return atomic_write(out, save)
 
 
-def default_out(weights: Path, format: str, precision: str = "fp32") -> Path:
-    """Where an export goes unless told: beside the weights, ``best.onnx``,
-    ``best.fp16.onnx``, ``best.int8.onnx``, ``best.torchscript``."""
-    tag = "" if precision == "fp32" else f".{precision}"
-    return weights.with_name(f"{weights.stem}{tag}.{format}")
+def default_out(
+    weights: Path, format: str, precision: str = "fp32", dynamic: bool | None = None
+) -> Path:
+    """Where an export goes unless told: beside the weights, one name per variant:
+    ``best.onnx`` (any size), ``best.fixed.onnx``, ``best.fp16.onnx``,
+    ``best.fixed.int8.onnx`` ..., ``best.torchscript`` (fixed by tracing)."""
+    dynamic = resolve_dynamic(format, dynamic)
+    tags = ("" if dynamic or format != "onnx" else ".fixed") + (
+        "" if precision == "fp32" else f".{precision}"
+    )
+    return weights.with_name(f"{weights.stem}{tags}.{format}")
+
+
+def resolve_dynamic(format: str, dynamic: bool | None) -> bool:
+    """Whether an export takes any image size: ONNX does unless ``--fixed``; TorchScript is
+    traced at one size."""
+    return format == "onnx" if dynamic is None else bool(dynamic)
 
 
 def _check_request(format: str, precision: str, dynamic: bool, data: object) -> None:
@@ -181,7 +219,7 @@ def _check_request(format: str, precision: str, dynamic: bool, data: object) -> 
     if format == "torchscript" and dynamic:
         raise InputError(
             "a TorchScript export is traced at one image size; for any size use "
-            "--format onnx --dynamic"
+            "--format onnx (any size unless --fixed)"
         )
     if format == "torchscript" and precision != "fp32":
         raise InputError("--half and --int8 are ONNX exports: use --format onnx")
@@ -207,13 +245,19 @@ def export_model(
     format: str = "onnx",
     out: str | os.PathLike | None = None,
     opset: int | None = None,
-    dynamic: bool = False,
+    dynamic: bool | None = None,
     precision: str = "fp32",
     data: str | os.PathLike | None = None,
     calibration_images: int = 32,
 ) -> tuple[Path, list]:
     """Export a model file and check the export against PyTorch on a few images (see
     :mod:`frcnn.deploy.parity`); returns the file and the checked cases.
+
+    ONNX exports take any image size (``dynamic=None`` or True; False: the model's input
+    size only, for runtimes that need static shapes); TorchScript is traced at the input
+    size. A fixed-size export stretches images of other sizes to its size
+    (:class:`~frcnn.deploy.exported.ExportedDetector`). The file records the SHA-256 of
+    ``weights``, so ``frcnn benchmark`` reuses it only for those weights.
 
     ``precision`` ``fp16`` (``--half``) or ``int8`` (``--int8``, calibrated on up to
     ``calibration_images`` images of ``data``) puts the heavy layers of an ONNX export in
@@ -232,16 +276,19 @@ def export_model(
     from .parity import check_parity, parity_images
 
     _check_request(format, precision, dynamic, data)
+    dynamic = resolve_dynamic(format, dynamic)
     weights = Path(weights)
-    out = Path(out) if out else default_out(weights, format, precision)
+    out = Path(out) if out else default_out(weights, format, precision, dynamic)
     model = load_model(weights, "cpu")
+    source = weights_hash(weights)
     images = parity_images(input_size(model), dynamic)
     fast = optimize(model)  # exported with its batch norms folded; checked against `model`
     if format == "torchscript":
-        written = export_torchscript(fast, out)
+        written = export_torchscript(fast, out, source)
         runner = TorchScriptDetector(written)
     elif precision == "int8":
-        fp32 = export_onnx(fast, out.with_name(f"{out.stem}.fp32-part.onnx"), dynamic, opset)
+        part = out.with_name(f"{out.stem}.fp32-part.onnx")
+        fp32 = export_onnx(fast, part, dynamic, opset, weights_sha256=source)
         try:
             _fail_if_differs(check_parity(model, OnnxDetector(fp32), images), fp32)
             size = None if dynamic else input_size(model)
@@ -253,7 +300,7 @@ def export_model(
         runner = OnnxDetector(written)
     else:
         exported = heavy_half(fast) if precision == "fp16" else fast
-        written = export_onnx(exported, out, dynamic, opset, precision)
+        written = export_onnx(exported, out, dynamic, opset, precision, source)
         runner = OnnxDetector(written)
     cases = check_parity(model, runner, images, strict=precision == "fp32")
     _fail_if_differs(cases, written)

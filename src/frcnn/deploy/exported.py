@@ -4,15 +4,20 @@ mode: ``detector(images)`` returns per image ``boxes``, ``scores``, ``labels`` t
 from __future__ import annotations
 
 import json
+import logging
 import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import InputError, require
+from ..modeling.transform import scale_boxes
+
+log = logging.getLogger("frcnn")
 
 
 class ExportedDetector:
@@ -27,8 +32,11 @@ class ExportedDetector:
         self.calibration = json.loads(meta.get("calibration", "null"))
         self.precision = meta.get("precision", "fp32")
         size = json.loads(meta.get("input_size", "null"))  # older exports: not recorded
-        self.fixed_size = tuple(size) if size and meta.get("dynamic") == "false" else None
+        self.input_size = tuple(size) if size else None
+        self.fixed_size = self.input_size if meta.get("dynamic") == "false" else None
         self.detections_per_img = int(self.config.get("box_detections_per_img", 100))
+        self.weights_sha256 = meta.get("weights_sha256") or None  # older exports: not recorded
+        self._warned = False
 
     def eval(self) -> ExportedDetector:
         return self
@@ -40,16 +48,34 @@ class ExportedDetector:
     def __call__(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:
         out = []
         for image in images:
-            if self.fixed_size and tuple(image.shape[-2:]) != self.fixed_size:
-                h, w = self.fixed_size
-                raise InputError(
-                    f"{self.path} was exported for {h}x{w} images and got one of "
-                    f"{image.shape[-2]}x{image.shape[-1]}: resize it, or export with "
-                    "--format onnx --dynamic for any size"
-                )
+            size = (int(image.shape[-2]), int(image.shape[-1]))
+            stretch = bool(self.fixed_size) and size != self.fixed_size
+            if stretch:
+                self._say_stretched(size)
+                image = F.interpolate(
+                    image[None].float(), size=self.fixed_size, mode="bilinear", align_corners=False
+                )[0]
             boxes, scores, labels = (torch.as_tensor(v) for v in self.run(image))
+            if stretch:
+                boxes = scale_boxes(boxes, self.fixed_size, size)
             out.append({"boxes": boxes, "scores": scores, "labels": labels.long()})
         return out
+
+    def _say_stretched(self, size: tuple[int, int]) -> None:
+        """Once per file: images of other sizes are stretched to the export's size."""
+        if not self._warned:
+            self._warned = True
+            h, w = self.fixed_size
+            log.warning(
+                "warning: %s takes %dx%d images only: images of other sizes (here %dx%d) are "
+                "stretched to it and the boxes mapped back, so detections are close to, not "
+                "equal to, the PyTorch model's; export without --fixed (ONNX) for the "
+                "model's own detections at any size",
+                self.path,
+                h,
+                w,
+                *size,
+            )
 
 
 class OnnxDetector(ExportedDetector):
@@ -87,7 +113,7 @@ class OnnxDetector(ExportedDetector):
 
 class TorchScriptDetector(ExportedDetector):
     """A TorchScript file ``frcnn export --format torchscript`` wrote (traced at one image
-    size: give it images of that size).
+    size: images of other sizes are stretched to it).
 
     Raises:
         ValueError: not a TorchScript file frcnn exported.

@@ -25,6 +25,7 @@ class ParityCase:
     score_error: float
     problem: str | None = None
     note: str | None = None  # counts that differ in a reduced-precision export
+    matched: int = 0  # PyTorch's detections with an exported partner
 
     def line(self) -> str:
         head = f"{self.name} {self.size[0]}x{self.size[1]}: {self.detections} detections"
@@ -68,7 +69,7 @@ def compare(
         (float((reference["scores"][i] - exported["scores"][j]).abs()) for i, j, _ in pairs),
         default=0.0,
     )
-    case = ParityCase(name, size, n, box_error, score_error)
+    case = ParityCase(name, size, n, box_error, score_error, matched=len(pairs))
     if n != m or len(pairs) < n:
         case.note = f"{m} detections exported vs {n} in PyTorch, {len(pairs)} matched"
     if strict and case.note:

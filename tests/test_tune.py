@@ -64,12 +64,27 @@ def test_search_spaces_are_checked(tmp_path):
     assert set(read_space(None)) == {"optim.lr", "data.batch_size", "eval.conf"}
 
 
-def test_cli_tune_one_trial(data, tmp_path, capsys):
-    out = tmp_path / "t"
-    args = ["tune", "--data", str(data), "--trials", "1", "--epochs", "1", "--out", str(out)]
-    assert main([*args, *TINY_RUN]) == 0
+def test_cli_tune_one_trial_and_best_yaml_trains_as_the_user_configured(
+    data, tmp_path, capsys, monkeypatch
+):
+    """The search's own settings (its time budget, eval.every=100, the trial folders) stay
+    out of best.yaml; the data path, relative where tune ran, is absolute in it."""
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here" / "d").symlink_to(data)
+    monkeypatch.chdir(tmp_path / "here")
+    args = ["tune", "--data", "d", "--trials", "1", "--epochs", "2", "--out", "t"]
+    assert main([*args, "--time-budget", "5", *TINY_RUN, "eval.every=100"]) == 0
     printed = capsys.readouterr().out
-    assert "best of 1 finished trials" in printed and (out / "best.yaml").is_file()
+    assert "best of 1 finished trials" in printed
+    base, best = load_config("t/base.yaml"), load_config("t/best.yaml")
+    assert (base.eval.every, base.schedule.time_budget) == (100, 5)
+    assert (best.eval.every, best.schedule.time_budget, best.run.out) == (1, None, "runs/train")
+    assert best.data.train == str(data.resolve()) and best.schedule.epochs == 2
+    monkeypatch.chdir(tmp_path)  # the README's next command, from another folder
+    run = train(load_config(tmp_path / "here" / "t" / "best.yaml", [], **{"run.out": "b"}))
+    with (run.out / "results.csv").open() as f:
+        scores = [r["score"] for r in csv.DictReader(f)]
+    assert len(scores) == 2 and all(scores)  # validated every epoch
 
 
 def test_a_trial_can_be_scored_by_the_wbf_of_its_best_checkpoints(data, tmp_path, frcnn_log):
@@ -87,3 +102,13 @@ def test_resume_on_a_folder_that_is_not_a_study_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "holds no study (no study.db)" in err
     assert list((tmp_path / "notastudy").iterdir()) == []
+
+
+def test_a_resumed_study_does_not_propose_the_values_already_tried(data, tmp_path):
+    cfg = load_config(None, TINY_RUN, **{"data.train": str(data), "schedule.epochs": 1})
+    out = tmp_path / "tune"
+    run_tune(cfg, 1, space=SPACE, out=out)  # then the process ends (or is killed)
+    run_tune(cfg, 2, space=SPACE, out=out, resume=True)
+    with (out / "trials.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and rows[0]["optim.lr"] != rows[1]["optim.lr"]

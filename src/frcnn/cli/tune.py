@@ -33,12 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..config import load_config
     from ..experiments.tune import read_space, run_tune
 
     space = read_space(args.space)
     resume = bool(args.resume)
     args.resume = False  # resumes the study, not a training run
     cfg = config_from_args(args, skip=("out",))
+    recipe = load_config(args.config)  # the user's configuration without the search's settings
     result = run_tune(
         cfg,
         args.trials,
@@ -47,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         args.out or "runs/tune",
         resume,
         args.ensemble_top,
+        recipe=recipe,
     )
     values = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

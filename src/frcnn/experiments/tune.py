@@ -5,8 +5,9 @@ folder so an interrupted study resumes where it stopped.
 
 The folder (``--out``, numbered if taken unless resuming): ``base.yaml`` (the
 configuration every trial starts from), ``study.db``, ``trial<N>/`` (run folders),
-``trials.csv``, ``best.yaml`` (the base with the best values: ``frcnn train --config``
-takes it), ``optimization_history.png`` and ``param_importances.png``.
+``trials.csv``, ``best.yaml`` (the best values on the user's configuration, without the
+search's own settings: ``frcnn train --config`` takes it), ``optimization_history.png`` and
+``param_importances.png``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,17 @@ from ..io.yaml_file import read_yaml
 log = logging.getLogger("frcnn")
 
 STUDY = "frcnn-tune"
+# What only the search needs, left out of best.yaml: each trial's folder, its time budget and
+# how often it validates (the final training takes them from the recipe, or its defaults).
+SEARCH_ONLY = (
+    "eval.every",
+    "schedule.time_budget",
+    "run.out",
+    "run.resume",
+    "run.stop_after_epochs",
+)
+# Paths best.yaml writes absolute, so that it trains the same data from any folder.
+PATH_KEYS = ("data.train", "data.val", "data.images", "model.weights")
 # What matters most on a small dataset: learning rate (log-uniform), batch size 4 or 8,
 # score threshold.
 DEFAULT_SPACE: dict[str, dict[str, Any]] = {
@@ -111,11 +123,14 @@ def run_tune(
     resume: bool = False,
     ensemble_top: int = 0,
     callbacks: Sequence[Hook] = (),
+    recipe: TrainConfig | None = None,
 ) -> TuneResult:
     """Run (or, with ``resume``, continue) a study until ``trials`` trials finished
     (complete or pruned) or ``timeout`` seconds passed. A trial's value is its best
     validation ``score`` (0.5 mAP50 + 0.5 F1 at its ``eval.conf``), or with
-    ``ensemble_top`` K >= 2 the score of its K best checkpoints fused by WBF."""
+    ``ensemble_top`` K >= 2 the score of its K best checkpoints fused by WBF.
+    ``best.yaml`` takes the :data:`SEARCH_ONLY` settings from ``recipe`` (the configuration
+    without the search's command-line settings; default: frcnn's defaults)."""
     optuna: Any = require("optuna", "tune", "frcnn tune")
     if ensemble_top >= 2:
         require("ensemble_boxes", "ensemble", "frcnn tune --ensemble-top")
@@ -136,9 +151,14 @@ def run_tune(
         storage=storage,
         load_if_exists=resume,
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=cfg.run.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
+    # A resumed study's sampler moves on: seeded as a fresh one, it would propose the values
+    # of the trials already run again.
+    study.sampler = optuna.samplers.TPESampler(seed=cfg.run.seed + len(study.trials))
+    if "final_values" not in study.user_attrs:  # kept with the study for --resume
+        plain = recipe or TrainConfig()
+        study.set_user_attr("final_values", {k: _read(plain, k) for k in SEARCH_ONLY})
     if resume:
         _retry_interrupted(study, storage)
     finished = _finished(study)
@@ -258,12 +278,38 @@ def _write_outputs(study: Any, out: Path) -> TuneResult:
     if not complete:
         raise SetupError(f"no trial of the study in {out} completed; see {out / 'trials.csv'}")
     best = study.best_trial
-    best_cfg = load_config(out / "base.yaml", [], **best.params, **{"run.out": "runs/train"})
-    best_cfg.save(out / "best.yaml")
+    final_config(out / "base.yaml", best.params, study.user_attrs.get("final_values", {})).save(
+        out / "best.yaml"
+    )
     _plots(study, out)
     return TuneResult(
         out, dict(best.params), float(best.value), out / "best.yaml", _finished(study)
     )
+
+
+def final_config(base: Path, params: dict[str, Any], final: dict[str, Any]) -> TrainConfig:
+    """The configuration a user trains the winner with: ``base`` with the tuned ``params``,
+    the :data:`SEARCH_ONLY` settings as ``final`` gives them (``run.out`` the training
+    default), and the data and weights paths absolute."""
+    cfg = load_config(base, [], **params)
+    for key in SEARCH_ONLY:
+        _assign(cfg, key, final.get(key, _read(TrainConfig(), key)))
+    cfg.run.out = TrainConfig().run.out
+    for key in PATH_KEYS:
+        value = _read(cfg, key)
+        if isinstance(value, str) and value and Path(value).exists():
+            _assign(cfg, key, str(Path(value).resolve()))
+    return cfg.validate()
+
+
+def _read(cfg: TrainConfig, dotted: str) -> Any:
+    section, _, key = dotted.partition(".")
+    return getattr(getattr(cfg, section), key)
+
+
+def _assign(cfg: TrainConfig, dotted: str, value: Any) -> None:
+    section, _, key = dotted.partition(".")
+    setattr(getattr(cfg, section), key, value)
 
 
 def _plots(study: Any, out: Path) -> None:

@@ -242,3 +242,72 @@ def test_yolo_export_without_a_val_split_invents_none(tmp_path, frcnn_log):
     # val: = the training images would be read back as a validation split leaking them
     assert cfg["train"] == "images/train" and "val" not in cfg
     assert any("has no val:" in m for m in frcnn_log)
+
+
+SPREADSHEET_ROWS = [
+    ["image_path", "width", "height", "xmin", "ymin", "xmax", "ymax", "label"],
+    ["a.png", "64", "48", "1", "2", "30.5", "40", "café"],
+    ["a.png", "64", "48", "5", "5", "9", "9", "dog"],
+    ["b.png", "64", "48", "x", "2", "3", "4", "dog"],  # a bad number
+    ["c.png", "sixty", "48", "1", "2", "3", "4", "dog"],  # a bad size
+    ["c.png", "64", "48", "2", "2", "6", "7", "dog"],
+]
+
+
+def _spreadsheet(path, rows, delimiter, encoding, newline="\r\n", first="", decimal="."):
+    def cell(c):
+        return c.replace(".", decimal) if c.replace(".", "").isdigit() else c
+
+    lines = [delimiter.join(cell(c) for c in row) for row in rows]
+    path.write_bytes((first + newline.join(lines) + newline).encode(encoding))
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        dict(delimiter=",", encoding="utf-8-sig"),  # Excel's CSV UTF-8: a byte-order mark
+        dict(delimiter=";", encoding="cp1252", decimal=","),  # Excel's CSV in a comma locale
+        dict(delimiter="\t", encoding="utf-16", newline="\n"),  # Excel's Unicode text
+        dict(delimiter=";", encoding="utf-8", first="sep=;\r\n", decimal=","),
+        dict(delimiter=",", encoding="utf-8", newline="\r"),  # old Mac line endings
+    ],
+)
+def test_csv_as_spreadsheets_save_it(tmp_path, how, frcnn_log):
+    for name in ("a.png", "b.png", "c.png"):
+        save_image(tmp_path / name)
+    _spreadsheet(tmp_path / "boxes.csv", SPREADSHEET_ROWS, **how)
+    ds = read_dataset(tmp_path / "boxes.csv")
+    assert ds.class_names == ["café", "dog"]
+    a, b, c = ds.images  # b.png's only row is bad: it costs that row, its box
+    assert [a.file_name, b.file_name, c.file_name] == ["a.png", "b.png", "c.png"]
+    assert b.num_boxes == 0
+    np.testing.assert_allclose(a.boxes, [[1, 2, 30.5, 40], [5, 5, 9, 9]])
+    np.testing.assert_allclose(c.boxes, [[2, 2, 6, 7]])
+    bad = sorted((p.annotation, p.message) for p in ds.problems if p.kind == "bad_row")
+    assert [line for line, _ in bad] == ["line 4", "line 5"]
+    assert "not numbers" in bad[0][1] and "sixty" in bad[1][1]
+    assert all(p.file == "boxes.csv" for p in ds.problems)
+    assert any("Windows-1252" in m for m in frcnn_log) == (how["encoding"] == "cp1252")
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ('{"images": {"1": {}}, "annotations": [], "categories": []}', "'images' is a dict"),
+        ('{"images": [], "annotations": null, "categories": []}', "'annotations' is a NoneType"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deep"),
+        ('{"images": [], "annotations": []}', "no 'categories' list"),
+    ],
+)
+def test_a_coco_file_of_the_wrong_shape_names_the_file(tmp_path, text, says):
+    from frcnn.evaluation.coco import read_coco_results
+
+    path = tmp_path / "instances.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=says) as err:
+        read_dataset(path)
+    assert str(path) in str(err.value)
+    if says == "nested too deep":  # the results reader too
+        with pytest.raises(ValueError, match="not a COCO results file") as err:
+            read_coco_results(path)
+        assert str(path) in str(err.value)

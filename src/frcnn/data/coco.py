@@ -62,21 +62,28 @@ def read_coco(
     there)."""
     ann_file = Path(ann_file)
     try:
-        data = json.loads(ann_file.read_text())
+        data = json.loads(ann_file.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{ann_file}: not valid JSON ({err})") from None
+    except RecursionError:
+        raise InputError(f"{ann_file}: not a COCO detection file (nested too deep)") from None
     if not isinstance(data, dict):
         raise InputError(f"{ann_file}: not a COCO detection file (not a mapping)")
     for key in ("images", "annotations", "categories"):
         if key not in data:
             raise InputError(f"{ann_file}: not a COCO detection file (no {key!r} list)")
+        if not isinstance(data[key], list):
+            raise InputError(
+                f"{ann_file}: not a COCO detection file ({key!r} is a "
+                f"{type(data[key]).__name__}, not a list)"
+            )
     root = (
         Path(images_dir) if images_dir is not None else _guess_image_root(ann_file, data["images"])
     )
     used = {a.get("category_id") for a in data["annotations"] if isinstance(a, dict)}
     try:
         cat_to_label, names = _category_names(data["categories"], used)
-    except ValueError as err:
+    except ValueError as err:  # InputError too
         raise InputError(f"{ann_file}: {err}") from None
     ds = DetectionDataset(root, names, [], source=str(ann_file), format="coco", split=split)
 

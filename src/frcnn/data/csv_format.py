@@ -3,11 +3,20 @@
 A row with empty coordinates is an image with no boxes. Column names are matched
 case-insensitively, so the TensorFlow-style ``filename,width,height,class,xmin,...`` also
 reads. A folder of ``train.csv``/``val.csv``/``test.csv`` holds splits.
+
+Files read as spreadsheet programs save them: UTF-8 with or without a byte-order mark,
+UTF-16 (Excel's "Unicode text"), or Windows-1252 when the bytes are not UTF-8 (said in the
+log); any line endings; comma, semicolon or tab separated (Excel's ``sep=;`` first line
+honoured, else told apart by the header); decimal commas in semicolon or tab separated
+files. A row whose numbers do not read is reported with its file and line and costs only
+that row.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import logging
 from pathlib import Path
 
 from ..errors import InputError
@@ -20,6 +29,47 @@ _ALIASES = {
     "label": ("label", "class", "class_name", "category"),
 }
 NAME_FILES = ("classes.txt", "labels.txt")
+DELIMITERS = (",", ";", "\t")
+
+log = logging.getLogger("frcnn")
+
+
+def decode_table(path: Path) -> str:
+    """The text of a CSV file in whichever encoding a spreadsheet program saved it."""
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        log.warning(
+            "warning: %s is not UTF-8; read as Windows-1252 (save it as CSV UTF-8 to be sure)",
+            path,
+        )
+        return data.decode("cp1252")
+
+
+def read_table(path: Path) -> tuple[list[list[str]], str]:
+    """The rows of a CSV file (see the module doc) and its delimiter."""
+    text = decode_table(path)
+    first, _, rest = text.partition("\n")
+    if first.strip().lower().startswith("sep=") and len(first.strip()) == 5:
+        delimiter, text = first.strip()[4], rest  # Excel's separator line
+    else:
+        header = first.lower()
+        delimiter = max(DELIMITERS, key=lambda d: (header.count(d), d == ","))
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)), delimiter
+
+
+def number(text: str, delimiter: str) -> float:
+    """A number as the file writes it (a decimal comma where commas do not separate).
+
+    Raises:
+        ValueError: not a number."""
+    text = text.strip()
+    if delimiter != "," and "," in text and "." not in text:
+        text = text.replace(",", ".")
+    return float(text)
 
 
 def csv_splits(path: Path) -> dict[str, Path]:
@@ -57,8 +107,7 @@ def read_csv(
     split = split or ("train" if "train" in splits else next(iter(splits)))
     csv_file = splits[split]
     root = Path(images_dir).resolve() if images_dir else csv_file.parent.resolve()
-    with csv_file.open(newline="") as f:
-        rows = list(csv.reader(f))
+    rows, delimiter = read_table(csv_file)
     if not rows:
         raise InputError(f"{csv_file}: empty file")
     cols = _columns(rows[0], csv_file)
@@ -81,7 +130,14 @@ def read_csv(
         name = row[cols["image_path"]].strip()
         rec = records.get(name)
         if rec is None:
-            rec = _new_record(name, row, cols, csv_file, root, len(records) + 1, exif, ds)
+            try:
+                rec = _new_record(
+                    name, row, cols, (csv_file, delimiter), root, len(records) + 1, exif, ds
+                )
+            except ValueError:
+                size = [row[cols[k]] for k in ("width", "height")]
+                ds.drop("bad_row", f"width, height {size} are not numbers", **where, image=name)
+                continue
             records[name] = rec
             per_image[name] = []
             ds.images.append(rec)
@@ -91,7 +147,7 @@ def read_csv(
             continue  # an image with no boxes
         where["image"] = name
         try:
-            box = tuple(float(v) for v in coords)
+            box = tuple(number(v, delimiter) for v in coords)
         except ValueError:
             ds.drop("bad_row", f"coordinates {coords} are not numbers", **where)
             continue
@@ -110,14 +166,18 @@ def _new_record(
     name: str,
     row: list[str],
     cols: dict[str, int],
-    csv_file: Path,
+    table: tuple[Path, str],
     root: Path,
     image_id: int,
     exif: bool,
     ds: DetectionDataset,
 ) -> ImageRecord:
-    """The record of an image first named on ``row``: its safe path and its size (from the
-    width/height columns, else the image header)."""
+    """The record of an image first named on ``row`` of ``table`` (file, delimiter): its
+    safe path and its size (from the width/height columns, else the image header).
+
+    Raises:
+        ValueError: width or height given but not numbers."""
+    csv_file, delimiter = table
     rec = ImageRecord(name, None, None, None, image_id=image_id, ann_file=csv_file.name)
     try:
         rec.path = safe_join(root, name)
@@ -125,7 +185,8 @@ def _new_record(
         ds.problems.add("unsafe_path", str(err), file=csv_file.name, image=name)
         rec.skip = "unsafe_path"
     if "width" in cols and "height" in cols and row[cols["width"]].strip():
-        rec.width, rec.height = int(float(row[cols["width"]])), int(float(row[cols["height"]]))
+        rec.width = int(number(row[cols["width"]], delimiter))
+        rec.height = int(number(row[cols["height"]], delimiter))
     elif rec.path is not None and rec.path.is_file():
         try:
             rec.width, rec.height = image_size(rec.path, exif)

@@ -75,7 +75,7 @@ def results_conf(path: str | Path, default: float) -> float:
     beside ``annotations``, as ``frcnn kfold`` writes), else ``default``."""
     try:
         raw = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # JSON and Unicode errors are ValueErrors
         return default  # read_coco_results says what is wrong with the file
     value = raw.get("conf") if isinstance(raw, dict) else None
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
@@ -89,7 +89,7 @@ def read_coco_results(path: str | Path, ground_truth: DetectionDataset | None = 
     file that lists its images are matched to the ground truth's (see :func:`_ids_by_file`).
     """
     try:
-        raw = json.loads(Path(path).read_text())
+        raw = json.loads(Path(path).read_text(encoding="utf-8-sig"))
         results = raw["annotations"] if isinstance(raw, dict) else raw
         rows = [(int(r["image_id"]), r) for r in results]
         for _, r in rows:
@@ -98,7 +98,7 @@ def read_coco_results(path: str | Path, ground_truth: DetectionDataset | None = 
                 float(r["score"]),
                 int(r["category_id"]),
             )
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, RecursionError) as err:
         raise InputError(
             f"{path}: not a COCO results file (a list of image_id, category_id, bbox, score): "
             f"{type(err).__name__} {err}"

@@ -273,3 +273,45 @@ def test_another_class_count_warns_for_fine_tuning_and_stops_a_resume(tmp_path, 
     fake = SimpleNamespace(raw_model=two, out=tmp_path)
     with pytest.raises(ValueError, match="trained for 6 classes .* the data now has 3"):
         Trainer._load_resumed(fake, five.state_dict())
+
+
+def test_a_run_folder_in_use_is_refused_naming_its_process(tmp_path):
+    import os
+
+    from frcnn.engine.run_folder import RunLock
+    from frcnn.errors import InputError
+
+    write_synth(tmp_path / "train", 4, 96, seed=0)
+    write_synth(tmp_path / "val", 2, 96, seed=1)
+    out = tmp_path / "run"
+    holder = RunLock(out)  # another process training into it
+    with pytest.raises(InputError, match=f"process {os.getpid()} is training into it"):
+        Trainer(_config(tmp_path, out, **{"run.resume": False}))
+    holder.release()
+    frcnn.train(_config(tmp_path, out, "data.batch_size=2"))  # free again: it trains
+    assert (out / "weights" / "last.safetensors").is_file()
+
+
+def test_a_full_disk_while_saving_leaves_no_results_row_for_that_epoch(tmp_path, monkeypatch):
+    import errno
+
+    from frcnn.engine.hooks import checkpoint
+
+    write_synth(tmp_path / "train", 4, 96, seed=0)
+    write_synth(tmp_path / "val", 2, 96, seed=1)
+    real, calls = checkpoint.save_model, []
+
+    def save(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save_model", save)
+    out = tmp_path / "run"
+    cfg = _config(tmp_path, out, "data.batch_size=2", **{"schedule.epochs": 3})
+    with pytest.raises(OSError, match="No space left"):
+        frcnn.train(cfg)
+    with (out / "results.csv").open() as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1"]  # epoch 2's weights: not saved
+    assert not [p for p in (out / "weights").iterdir() if p.name.endswith(".tmp")]

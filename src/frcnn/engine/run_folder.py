@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import InputError
 from .distributed import DistInfo
 
 log = logging.getLogger("frcnn")
@@ -18,12 +20,52 @@ log = logging.getLogger("frcnn")
 def run_folder(path: str, resume: bool) -> Path:
     """``path``, or ``path2``, ``path3`` ... when it is taken and this is not a resume."""
     out = Path(path)
-    if resume or not out.exists() or not any(out.iterdir()):
+    if resume or not out.exists() or not any(p.name != LOCK_FILE for p in out.iterdir()):
         return out
     n = 2
     while Path(f"{path}{n}").exists():
         n += 1
     return Path(f"{path}{n}")
+
+
+LOCK_FILE = ".lock"
+
+
+class RunLock:
+    """The run folder held by this process while it trains into it: ``.lock`` in the
+    folder, locked with ``flock`` (released when the process ends, however it ends) and
+    holding the process id. A second process is refused, naming the holder.
+
+    Raises:
+        InputError: another process holds the folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / LOCK_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): the folder is not locked
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = self.path.read_text().strip() or "unknown"
+            self.release()
+            raise InputError(
+                f"{folder} is in use: process {holder} is training into it; wait for it to "
+                "finish (or stop it), or train into another --out"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, str(os.getpid()).encode())
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.release()
 
 
 def setup_logging(out: Path | None, info: DistInfo) -> None:

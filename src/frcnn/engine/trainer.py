@@ -48,7 +48,14 @@ from .eval_budget import EVAL_SHARE, measure_eval_cost, plan_evaluation
 from .loop import StepOptions, train_one_epoch, validation_losses
 from .model import build_training_model
 from .optim import LRSchedule, build_optimizer, schedule_warnings
-from .run_folder import rng_state, run_folder, seed_everything, set_rng_state, setup_logging
+from .run_folder import (
+    RunLock,
+    rng_state,
+    run_folder,
+    seed_everything,
+    set_rng_state,
+    setup_logging,
+)
 from .state import WEIGHTS_SAVED, TrainState
 from .val_split import write_val_split
 
@@ -104,6 +111,7 @@ class Trainer:
             self.device = torch.device("cuda", self.info.local_rank)
         out = run_folder(cfg.run.out, cfg.run.resume) if self.info.is_main else Path(cfg.run.out)
         self.out = Path(broadcast(str(out), self.info))
+        self.lock = RunLock(self.out) if self.info.is_main else None  # before any write
         self.weights = self.out / "weights"
         if self.info.is_main:
             self.weights.mkdir(parents=True, exist_ok=True)
@@ -128,7 +136,15 @@ class Trainer:
 
     # ---- the loop ---------------------------------------------------------------------
     def fit(self) -> TrainResult:
-        """Train as configured; returns where everything went."""
+        """Train as configured; returns where everything went. The run folder is locked
+        until it returns (or fails)."""
+        try:
+            return self._fit()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def _fit(self) -> TrainResult:
         s = self.state
         s.start = self.clock()
         saved = self._read_resume_state() if self.cfg.run.resume else None  # before any write

@@ -54,8 +54,8 @@ class ResultsCSV(Hook):
     """One row per epoch in ``results.csv``, epochs counted from 1; a resume first drops
     rows of epochs that will be trained again, so no epoch has two rows."""
 
-    priority = 50
-    runs_after = ("EvalSchedule",)
+    priority = 61
+    runs_after = ("EvalSchedule", "Checkpointer")  # no row for weights not saved
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -142,3 +142,20 @@ def test_calibration_trusts_the_models_record():
     assert (issues[0].kind, issues[0].image_id, issues[0].gt_label) == ("spurious_label", 2, 1)
     small = [i.rank for i in issues if i.gt_label == 2]
     assert len(small) == 20 and max(small) < 0.6 < issues[0].rank
+
+
+@pytest.mark.parametrize("ap50, weak", [(0.003, True), (0.299, True), (0.3, False), (0.8, False)])
+def test_models_too_weak_to_judge_labels_are_said_to_be(tmp_path, ap50, weak, frcnn_log):
+    import json
+
+    from frcnn.experiments.label_issues import write_label_issues
+
+    ds = DetectionDataset(tmp_path, ["a"], [_rec([[10, 10, 50, 50]], [1])])
+    preds = [{"image_id": 1, "boxes": np.zeros((0, 4)), "scores": [], "labels": []}]
+    issues = find_label_issues(ds, preds)
+    write_label_issues(issues, ds, preds, tmp_path / "out", gallery=0, ap50=ap50)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["issues"] == len(issues) == 1 and summary["by_kind"]["spurious_label"] == 1
+    assert summary["predictions_AP50"] == ap50 and summary["models_too_weak"] is weak
+    said = [m for m in frcnn_log if "too weak" in m or "models' errors" in m]
+    assert bool(said) is weak and (summary["warning"] is not None) is weak

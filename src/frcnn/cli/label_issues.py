@@ -38,14 +38,16 @@ def run(args: argparse.Namespace) -> int:
     from ..data.check import check_dataset, warn_skipped
     from ..data.sources import read_dataset
     from ..evaluation.coco import read_coco_results, results_conf
-    from ..experiments.label_issues import find_label_issues, write_label_issues
+    from ..evaluation.report import evaluate_detections
+    from ..experiments.label_issues import find_label_issues, weak_models_note, write_label_issues
 
     ds, report = check_dataset(read_dataset(args.data, args.format, args.split), "header")
     warn_skipped(report, str(args.data))
     preds = read_coco_results(args.predictions, ds)
     conf = args.conf if args.conf is not None else results_conf(args.predictions, 0.5)
     issues = find_label_issues(ds, preds, conf)
-    path = write_label_issues(issues, ds, preds, args.out, args.top, conf)
+    ap50 = float(evaluate_detections(ds, preds, conf).coco["AP50"])
+    path = write_label_issues(issues, ds, preds, args.out, args.top, conf, ap50)
     names = ds.class_names
     for n, i in enumerate(issues[: args.show], start=1):
         what = {
@@ -57,4 +59,7 @@ def run(args: argparse.Namespace) -> int:
         }[i.kind]
         print(f"{n:>3}. {i.rank:.2f} {i.kind:<15} {i.file_name}: {what}")
     print(f"{len(issues)} likely issues: {path}")
+    note = weak_models_note(ap50)
+    if note:
+        print(f"warning: {note}")
     return 0

@@ -130,15 +130,19 @@ def run_kfold(
     result = KFoldResult(out, rows, oof_file, oof_metrics, runs=runs)
     _write_summary(out / "summary.csv", result)
     if label_issues:  # at the folds' models' threshold, as every count here
-        result.label_issues = _label_issues(ds, oof, out / "label_issues", cfg.eval.conf)
+        ap50 = float(oof_metrics.coco["AP50"])
+        result.label_issues = _label_issues(ds, oof, out / "label_issues", cfg.eval.conf, ap50)
     return result
 
 
-def _label_issues(ds: DetectionDataset, oof: list[dict], out: Path, conf: float) -> Path:
+def _label_issues(
+    ds: DetectionDataset, oof: list[dict], out: Path, conf: float, ap50: float
+) -> Path:
     """The likely annotation errors the out-of-fold predictions reveal, written to ``out``."""
     from .label_issues import find_label_issues, write_label_issues
 
-    return write_label_issues(find_label_issues(ds, oof, conf), ds, oof, out, conf=conf)
+    issues = find_label_issues(ds, oof, conf)
+    return write_label_issues(issues, ds, oof, out, conf=conf, ap50=ap50)
 
 
 def _one_fold(

@@ -27,6 +27,7 @@ in [0, 1]; the list is sorted by it, most likely first.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -39,11 +40,27 @@ from ..boxes.overlap import box_ioa, box_iou
 from ..data.images import load_image, to_pil
 from ..data.records import DetectionDataset, ImageRecord, label_name
 from ..evaluation.matching import detection_arrays
-from ..io.atomic import atomic_write_csv
+from ..io.atomic import atomic_write_csv, atomic_write_text
 
 log = logging.getLogger("frcnn")
 
 KINDS = ("missing_label", "swapped_label", "bad_box", "spurious_label")
+# Below this mAP50 of the predictions on the data, the models miss or misplace most objects:
+# most "issues" are then the models' errors, not the labels'.
+WEAK_AP50 = 0.3
+
+
+def weak_models_note(ap50: float | None) -> str | None:
+    """What to say when predictions scoring ``ap50`` are too weak to judge labels by."""
+    if ap50 is None or ap50 >= WEAK_AP50:
+        return None
+    return (
+        f"the predictions score mAP50 {ap50:.3f} on this data (under {WEAK_AP50}): models "
+        "this weak miss or misplace most objects, so most of these issues are the models' "
+        "errors, not the labels'; train longer or on more data before acting on the list"
+    )
+
+
 MATCH_IOU = 0.5
 NO_BOX = (np.nan,) * 4
 SCORE_BINS = 5  # equal-width bins of confident scores, [conf, 1]
@@ -269,10 +286,13 @@ def write_label_issues(
     out: str | Path,
     gallery: int = 24,
     conf: float = 0.5,
+    ap50: float | None = None,
 ) -> Path:
-    """``out/label_issues.csv`` (every issue, most likely first, class names spelled out)
-    and ``out/gallery.jpg`` (the top ``gallery`` issues: ground truth beside the confident
-    predictions, the issue in the caption). Returns the CSV's path."""
+    """``out/label_issues.csv`` (every issue, most likely first, class names spelled out),
+    ``out/gallery.jpg`` (the top ``gallery`` issues: ground truth beside the confident
+    predictions, the issue in the caption) and ``out/summary.json`` (the counts, the
+    predictions' ``ap50`` and, when it is too low to judge labels by, a warning, also
+    logged). Returns the CSV's path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = ds.class_names
@@ -294,6 +314,18 @@ def write_label_issues(
         ", ".join(f"{counts[k]} {k}" for k in KINDS),
         path,
     )
+    note = weak_models_note(ap50)
+    if note:
+        log.warning("warning: %s", note)
+    summary = {
+        "issues": len(issues),
+        "by_kind": {k: counts[k] for k in KINDS},
+        "conf": conf,
+        "predictions_AP50": ap50,
+        "models_too_weak": note is not None,
+        "warning": note,
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     if issues and gallery > 0:
         _gallery(issues[:gallery], ds, predictions, out / "gallery.jpg", conf)
     return path

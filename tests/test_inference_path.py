@@ -148,3 +148,32 @@ def test_old_positional_calls_get_a_clear_message(tmp_path):
     image = _image(tmp_path / "x.png", 90, 120, 0)
     with pytest.raises(TypeError, match=r"got float 0.3: pass the other arguments by keyword"):
         frcnn.predict(weights, [str(image)], 0.3)
+
+
+def test_drawn_images_keep_their_format_and_say_their_threshold(tmp_path, frcnn_log):
+    weights = _weights(tmp_path, conf=0.6)
+    png = _image(tmp_path / "a.png", 90, 120, 0)
+    jpg = tmp_path / "b.jpg"
+    Image.open(_image(tmp_path / "b.png", 60, 80, 1)).save(jpg)
+    frcnn.predict(weights, [str(png), str(jpg)], out=tmp_path / "o", save_images=True)
+    drawn = sorted(p.name for p in (tmp_path / "o" / "images").iterdir())
+    assert drawn == ["a.png", "b.jpg"]
+    assert Image.open(tmp_path / "o" / "images" / "a.png").format == "PNG"
+    assert any("drew 2 images (boxes with score >= 0.6)" in m for m in frcnn_log)
+    assert not [p for p in (tmp_path / "o").rglob("*.tmp")]
+
+
+def test_counts_agree_with_their_nouns():
+    from frcnn.words import count
+
+    assert [count(1, "detection"), count(0, "detection"), count(2, "detection")] == [
+        "1 detection",
+        "0 detections",
+        "2 detections",
+    ]
+    assert [count(1, "box"), count(3, "box"), count(2, "class"), count(1, "image")] == [
+        "1 box",
+        "3 boxes",
+        "2 classes",
+        "1 image",
+    ]

@@ -263,7 +263,8 @@ def predict(
     if out is not None and (results or not frames):
         write_predictions(results, out, format, detector.class_names)
         if save_images:
-            save_drawn(results, out / "images", detector.class_names, **(draw or {}))
+            drawing = {"conf": options.threshold(detector), **(draw or {})}
+            save_drawn(results, out / "images", detector.class_names, **drawing)
     return results + frames
 
 

@@ -73,15 +73,17 @@ def run(args: argparse.Namespace) -> int:
 
 def report(results: list, out: str | None, fmt: str) -> None:
     """What ``frcnn predict`` prints: a line per image, one per video (its frames summed)."""
+    from ..words import count
+
     videos: dict[str, list[int]] = {}
     for p in results:
         name = str(p.path)
         if "#frame" in name:
             videos.setdefault(name.rsplit("#frame", 1)[0], []).append(len(p.boxes))
         else:
-            print(f"{name}: {len(p.boxes)} detections")
+            print(f"{name}: {count(len(p.boxes), 'detection')}")
     for name, counts in videos.items():
-        print(f"{name}: {len(counts)} frames, {sum(counts)} detections")
+        print(f"{name}: {count(len(counts), 'frame')}, {count(sum(counts), 'detection')}")
     if out:
         extra = " and annotated videos with per-frame detections" if videos else ""
         print(f"wrote {fmt} predictions{extra} to {out}")

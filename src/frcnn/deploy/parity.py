@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..words import count
+
 BOX_TOLERANCE = 1e-2  # pixels
 SCORE_TOLERANCE = 1e-4
 MATCH_GATE = 1.0  # pixels: detections further apart are not the same one (reduced precision)
@@ -28,7 +30,7 @@ class ParityCase:
     matched: int = 0  # PyTorch's detections with an exported partner
 
     def line(self) -> str:
-        head = f"{self.name} {self.size[0]}x{self.size[1]}: {self.detections} detections"
+        head = f"{self.name} {self.size[0]}x{self.size[1]}: {count(self.detections, 'detection')}"
         if self.problem:
             return f"{head}: {self.problem}"
         if self.detections == 0 and not self.note:
@@ -71,7 +73,7 @@ def compare(
     )
     case = ParityCase(name, size, n, box_error, score_error, matched=len(pairs))
     if n != m or len(pairs) < n:
-        case.note = f"{m} detections exported vs {n} in PyTorch, {len(pairs)} matched"
+        case.note = f"{count(m, 'detection')} exported vs {n} in PyTorch, {len(pairs)} matched"
     if strict and case.note:
         case.problem = case.note
     elif strict and (box_error > BOX_TOLERANCE or score_error > SCORE_TOLERANCE):

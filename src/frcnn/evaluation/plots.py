@@ -431,13 +431,16 @@ def prediction_grid(
     cell: int = 400,
     crop: int = 800,
     captions: Sequence[str] | None = None,
+    conf: float | None = None,
 ) -> None:
-    """Each image twice, side by side: ground truth, then predictions with scores. An image
-    larger than ``crop`` pixels is cropped to a ``crop`` square where its objects are (the
-    caption says so), so that labels stay readable. ``captions`` (one per image) head the
-    ground-truth panel."""
+    """Each image twice, side by side: ground truth, then predictions with scores (the
+    panel says the threshold ``conf`` they were kept at, when given). An image larger than
+    ``crop`` pixels is cropped to a ``crop`` square where its objects are (the caption says
+    so), so that labels stay readable. ``captions`` (one per image) head the ground-truth
+    panel."""
     panels = []
     captions = captions or ["ground truth"] * len(images)
+    found_caption = "predictions" if conf is None else f"predictions, score >= {conf:g}"
     pairs = zip(images, truths, predictions, captions, strict=True)
     for image, (gt_boxes, gt_labels), pred, caption in pairs:
         view, window, note = _crop(image, gt_boxes, crop)
@@ -447,7 +450,7 @@ def prediction_grid(
         found = (pb[p_in], np.asarray(pred["labels"])[p_in], np.asarray(pred["scores"])[p_in])
         panels += [
             panel(view, _labelled(truth, class_names), f"{caption}{note}", cell),
-            panel(view, _labelled(found, class_names), "predictions", cell),
+            panel(view, _labelled(found, class_names), found_caption, cell),
         ]
     grid(panels, cell, out)
 

@@ -351,4 +351,4 @@ def _gallery(
         truths.append((rec.boxes, rec.labels))
         preds.append({k: np.asarray(pred[k])[sure] for k in ("boxes", "scores", "labels")})
         captions.append(f"#{n} {issue.kind} ({issue.rank:.2f}) {Path(issue.file_name).name}")
-    prediction_grid(images, truths, preds, ds.class_names, out, captions=captions)
+    prediction_grid(images, truths, preds, ds.class_names, out, captions=captions, conf=conf)

@@ -19,6 +19,7 @@ from torch import nn
 from ..data.images import IMAGE_SUFFIXES, MAX_ASPECT, load_image, to_tensor
 from ..data.records import DetectionDataset, label_name
 from ..errors import InputError, InputTypeError
+from ..words import count
 from .detectors import detections_per_img, model_device
 from .options import InferenceOptions
 from .tiling import batched
@@ -124,6 +125,10 @@ class Prediction:
     labels: np.ndarray
     # The image itself when it came from memory (not a file), for drawing.
     array: np.ndarray | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        found = count(len(self.scores), "detection")
+        return f"Prediction({self.path}: {self.width}x{self.height}, {found})"
 
     @classmethod
     def kept(cls, path: Path, image: torch.Tensor, det: dict, conf: float) -> Prediction:

@@ -6,6 +6,7 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
+from ...words import count
 from ..distributed import broadcast_values
 from ..optim import warmup_warning
 from .base import Hook
@@ -85,10 +86,10 @@ class TimeBudget(Hook):
         if not self._ended:
             self._ended = True
             log.info(
-                "time budget of %.1f min: training ends in epoch %d after %d steps",
+                "time budget of %.1f min: training ends in epoch %d after %s",
                 self.budget / 60,
                 state.epoch + 1,
-                state.global_step,
+                count(state.global_step, "step"),
             )
         state.fit_epochs(state.epoch + 1)
         if during_epoch:

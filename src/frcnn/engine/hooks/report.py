@@ -63,6 +63,7 @@ class FinalReport(Hook):
             keep,
             val.class_names,
             out / "val_predictions.jpg",
+            conf=conf,
         )
 
     def _report(self, state: TrainState, result: EvalResult) -> None:

@@ -193,3 +193,24 @@ def test_a_bug_in_frcnn_says_so_and_keeps_its_traceback(tmp_path, monkeypatch, c
     assert main(["data", "check", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("frcnn data check: error: dataset not found") and "internal" not in err
+
+
+def test_a_failed_command_leaves_no_empty_output_folder(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
+    for command in (
+        ["predict", "--weights", str(tmp_path / "missing.safetensors"), str(image)],
+        ["eval", "--weights", str(tmp_path / "missing.safetensors"), "--data", str(tmp_path)],
+    ):
+        out = tmp_path / f"out_{command[0]}"
+        assert main([*command, "--out", str(out)]) == 2
+        assert not out.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()  # a folder the user made is never removed
+    assert (
+        main(["predict", "--weights", str(tmp_path / "none"), str(image), "--out", str(kept)]) == 2
+    )
+    assert kept.is_dir()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,6 +85,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     command = " ".join(filter(None, [args.command, getattr(args, "data_command", None)]))
+    out = getattr(args, "out", None)
+    new_out = Path(out) if isinstance(out, str) and out and not Path(out).exists() else None
+    code = _run(args, command, argv)
+    if code not in (0, None):
+        _remove_if_empty(new_out)  # a failed command leaves no empty folder behind
+    return code
+
+
+def _remove_if_empty(folder: Path | None) -> None:
+    """Remove ``folder`` (made by the command that failed) when it holds no file."""
+    if folder is not None and folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, command: str, argv: Sequence[str] | None) -> int:
+    """The command, its errors as :func:`main` describes them."""
     try:
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`frcnn data check --json | head`)

@@ -112,3 +112,26 @@ def test_a_resumed_study_does_not_propose_the_values_already_tried(data, tmp_pat
     with (out / "trials.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 and rows[0]["optim.lr"] != rows[1]["optim.lr"]
+
+
+@pytest.mark.parametrize(
+    "entry, says",
+    [
+        (
+            "eval.conf: {type: float, low: 0.1, high: 1.5}",
+            "eval.conf: eval.conf must be in [0, 1], got 1.5",
+        ),
+        ("optim.lr: {type: float, low: 0.01, high: 0.001}", "low 0.01 is above high 0.001"),
+        ("optim.lr: {type: float, low: 0, high: 0.1, log: true}", "optim.lr must be > 0, got 0"),
+        ("data.batch_size: {type: categorical, choices: [4, 0]}", "must be >= 1, got 0"),
+        ("schedule.time_budget: {type: float, low: 1, high: 5}", "cannot be searched"),
+        ("data.train: {type: categorical, choices: [a, b]}", "cannot be searched"),
+        ("optim.lr: {type: categorical, choices: [[1, 2]]}", "must be a number, got [1, 2]"),
+    ],
+)
+def test_a_space_that_reaches_meaningless_values_names_the_file_and_key(tmp_path, entry, says):
+    space = tmp_path / "space.yaml"
+    space.write_text(entry + "\n")
+    with pytest.raises((ValueError, TypeError)) as err:
+        read_space(space)
+    assert says in str(err.value) and str(space) in str(err.value)

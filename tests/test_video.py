@@ -92,3 +92,15 @@ def test_a_truncated_video_says_how_many_frames_it_read(tmp_path, frcnn_log):
     read = len(found)
     assert 0 < read < 20 and (tmp_path / "out" / "cut.frames.json").is_file()
     assert any(f"read {read} of the 20 frames the file announces" in m for m in frcnn_log)
+
+
+def test_a_source_is_told_apart_by_what_it_is_on_disk(tmp_path, monkeypatch):
+    from frcnn.inference.video import is_video
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clips.mp4").mkdir()  # a folder with a video's name
+    (tmp_path / "0").write_bytes(b"")  # a file named like a camera
+    (tmp_path / "real.avi").write_bytes(b"")
+    assert not is_video("clips.mp4") and not is_video("0") and is_video("real.avi")
+    assert is_video("1")  # no such file: camera 1
+    assert is_video("missing.mp4") and not is_video("*.mp4")  # a glob is a glob

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .checks import CONFIG_KEYS, check_values
 from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP, VAL_SPLIT
 from .errors import InputError, InputTypeError, UnknownKeyError
 from .io.atomic import atomic_write_text
@@ -146,54 +147,37 @@ class TrainConfig:
         Raises:
             ValueError: naming the key, the value and the accepted range.
         """
-        d, o, s, e, r = self.data, self.optim, self.schedule, self.eval, self.run
+        s = self.schedule
         checks = [
-            ("schedule.epochs", s.epochs, s.epochs >= 1, ">= 1"),
-            ("data.batch_size", d.batch_size, d.batch_size >= 1, ">= 1"),
-            ("data.workers", d.workers, d.workers >= 0, ">= 0"),
-            ("data.img_size", d.img_size, d.img_size is None or d.img_size >= 32, ">= 32 pixels"),
-            (
-                "data.tile",
-                d.tile,
-                d.tile is None or d.tile >= 32,
-                ">= 32 pixels (leave it out for no tiles)",
-            ),
-            ("data.overlap", d.overlap, 0 <= d.overlap < 1, "in [0, 1)"),
-            ("optim.lr", o.lr, o.lr > 0, "> 0"),
             (
                 "schedule.milestones",
                 s.milestones,
-                s.milestones is None or all(m > 0 for m in s.milestones),
+                s.milestones is None or all(_number(m) and m > 0 for m in s.milestones),
                 "> 0 (epochs, or fractions of the run below 1)",
             ),
             (
                 "schedule.step_size",
                 s.step_size,
-                s.step_size is None or s.step_size > 0,
+                s.step_size is None or (_number(s.step_size) and s.step_size > 0),
                 "> 0 (epochs, or a fraction of the run below 1)",
-            ),
-            ("optim.accumulate", o.accumulate, o.accumulate >= 1, ">= 1"),
-            (
-                "schedule.time_budget",
-                s.time_budget,
-                s.time_budget is None or s.time_budget > 0,
-                "> 0 minutes",
-            ),
-            ("eval.every", e.every, e.every >= 1, ">= 1"),
-            ("eval.max_dets", e.max_dets, e.max_dets is None or e.max_dets >= 1, ">= 1"),
-            ("eval.top_k", e.top_k, e.top_k >= 0, ">= 0"),
-            ("eval.patience", e.patience, e.patience is None or e.patience >= 1, ">= 1"),
-            (
-                "run.stop_after_epochs",
-                r.stop_after_epochs,
-                r.stop_after_epochs is None or r.stop_after_epochs >= 1,
-                ">= 1",
             ),
         ]
         bad = [f"{key} must be {rule}, got {value!r}" for key, value, ok, rule in checks if not ok]
         if bad:
             raise InputError("; ".join(bad))
+        check_values({key: value for key, value in self._checked_values()})
         return self
+
+    def _checked_values(self) -> list[tuple[str, Any]]:
+        """``section.key -> value`` of the keys the table of checks covers
+        (:data:`frcnn.checks.CONFIG_KEYS`); ``data.val_split`` only when it is used (no
+        ``data.val``)."""
+        values = []
+        for key in CONFIG_KEYS:
+            section, _, name = key.partition(".")
+            if not (key == "data.val_split" and self.data.val):
+                values.append((key, getattr(getattr(self, section), name)))
+        return values
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
@@ -264,6 +248,10 @@ def _set(obj: Any, dotted: str, value: Any, where: str, prefix: str = "") -> Non
             head,
             _coerce(value, typing.get_type_hints(type(obj))[head], prefix + dotted, where),
         )
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .._version import __version__
+from ..checks import check_args
 from ..errors import FrcnnError
 from . import (
     anchors,
@@ -102,6 +103,7 @@ def _remove_if_empty(folder: Path | None) -> None:
 def _run(args: argparse.Namespace, command: str, argv: Sequence[str] | None) -> int:
     """The command, its errors as :func:`main` describes them."""
     try:
+        check_args(args)  # the values no command can use, from one table
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`frcnn data check --json | head`)
         try:  # Python would complain again when it flushes stdout at exit

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..checks import check_value
 from ..config import TrainConfig, load_config
 from ..engine.hooks import Hook
 from ..engine.run_folder import run_folder
 from ..engine.trainer import train
-from ..errors import InputError, SetupError, require
+from ..errors import InputError, InputTypeError, SetupError, require
 from ..io.atomic import atomic_write_csv
 from ..io.yaml_file import read_yaml
 
@@ -70,12 +71,42 @@ def read_space(path: str | Path | None) -> dict[str, dict[str, Any]]:
                 f"{path}: {key}: expected {{type: float|int, low, high[, log]}} or "
                 f"{{type: categorical, choices: [...]}}, got {spec!r}"
             )
-    load_config(None, [], **{k: _example(s) for k, s in space.items()})  # known keys only
+    where = path or "the default search space"
+    for key, spec in space.items():
+        _check_entry(key, spec, where)
     return space
 
 
-def _example(spec: dict[str, Any]) -> Any:
-    return spec["choices"][0] if spec["type"] == "categorical" else spec["low"]
+# Keys a search may not set: where data and runs are, and the search's own settings.
+NOT_SEARCHED = ("data.train", "data.val", "data.images", "data.format", *SEARCH_ONLY)
+
+
+def _check_entry(key: str, spec: dict[str, Any], where: object) -> None:
+    """A space entry's key is a config key the search may set, and every value it can
+    take is one the key can mean: low <= high, both ends (or each choice) checked by the
+    table of checks (:mod:`frcnn.checks`), log ranges above 0.
+
+    Raises:
+        UnknownKeyError: not a config key. InputError: naming the file and key.
+    """
+    if key in NOT_SEARCHED:
+        raise InputError(
+            f"{where}: {key} cannot be searched (it says where data and runs are, or how the "
+            "search itself runs); set it on the command line instead"
+        )
+    values = spec["choices"] if spec["type"] == "categorical" else [spec["low"], spec["high"]]
+    for value in values:
+        try:
+            check_value(key, value)
+            load_config(None, [], **{key: value})  # a known key, a value of its type
+        except (InputError, InputTypeError) as err:
+            raise type(err)(f"{where}: {key}: {err}") from None
+    if spec["type"] != "categorical":
+        low, high = spec["low"], spec["high"]
+        if not low <= high:
+            raise InputError(f"{where}: {key}: low {low!r} is above high {high!r}")
+        if spec.get("log") and low <= 0:
+            raise InputError(f"{where}: {key}: a log range needs low > 0, got {low!r}")
 
 
 def _suggest(trial: Any, key: str, spec: dict[str, Any]) -> Any:

@@ -10,6 +10,7 @@ detection, with ``frame`` counted from 0 and ``time_s``).
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import logging
 from collections.abc import Iterator, Sequence
@@ -29,8 +30,16 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 
 
 def is_video(source: str | Path) -> bool:
-    """A video file by its suffix, or a camera index (``0``, ``1``, ...)."""
-    return str(source).isdigit() or Path(str(source)).suffix.lower() in VIDEO_SUFFIXES
+    """A video file, or a camera index (``0``, ``1``, ...), told apart by what is on disk:
+    an existing file with a video suffix is a video (a folder named ``clips.mp4`` is a
+    folder, a file named ``0`` is a file); a name that exists nowhere is a camera when it
+    is a number, a video when it has a video suffix and is no glob pattern."""
+    path = Path(str(source))
+    if path.exists():
+        return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
+    if glob.has_magic(str(source)):
+        return False
+    return str(source).isdigit() or path.suffix.lower() in VIDEO_SUFFIXES
 
 
 @dataclass

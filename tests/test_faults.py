@@ -522,3 +522,25 @@ def test_images_the_checks_skip_are_counted_not_dropped_silently(tmp_path, capsy
     status, _ = _run(capsys, *args, "--out", str(tmp_path / "li"))
     assert status == 0
     assert any("1 of 4 images left out" in m for m in frcnn_log), frcnn_log
+
+
+def test_an_image_damaged_after_the_check_costs_only_itself_in_galleries_and_calibration(
+    tmp_path, frcnn_log
+):
+    from frcnn.data.loader import readable_images
+    from frcnn.deploy.quantize import read_calibration_images
+    from frcnn.evaluation.gallery import write_worst_images
+
+    ann, _ = _coco(tmp_path, n=3)
+    ds, _ = check_dataset(read_dataset(ann), "header")
+    (tmp_path / "images" / "000002.png").write_bytes(b"not a png any more")
+    found = readable_images(ds.images, "the test")
+    assert [i for i, _ in found] == [0, 2]
+    assert any(
+        "1 of 3 images could not be read and were left out of the test" in m for m in frcnn_log
+    )
+    assert len(read_calibration_images(ann, 3, None)) == 2  # the int8 export calibrates on 2
+    empty = {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "labels": np.zeros(0, int)}
+    preds = {int(r.image_id): dict(empty) for r in ds.images}
+    shown = write_worst_images(ds, preds, 0.5, tmp_path / "worst.jpg", n=3)
+    assert len(shown) == 3 and (tmp_path / "worst.jpg").is_file()  # drawn from the two others

@@ -137,3 +137,25 @@ def test_local_backbone_weights_report_missing_and_unexpected_keys(tmp_path, cap
     save_file({"a.weight": torch.zeros(3)}, str(wrong))
     with pytest.raises(ValueError, match="none of the 1 tensors fit"):
         frcnn.build_model("resnet18_fpn", 3, pretrained_backbone=str(wrong))
+
+
+def test_a_file_whose_metadata_disagrees_with_its_weights_is_refused(tmp_path, tiny_model):
+    import json
+
+    from safetensors.torch import save_file
+
+    path = frcnn.save_model(tiny_model, tmp_path / "m.safetensors", class_names=["cat", "dog"])
+    with safe_open(str(path), framework="pt") as f:
+        meta, state = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    edited = tmp_path / "edited.safetensors"
+    save_file(state, str(edited), {**meta, "class_names": json.dumps(["cat", "dog", "emu"])})
+    with pytest.raises(ValueError, match="names 3 classes but the model has 2"):
+        frcnn.load_model(edited)
+    config = json.loads(meta["config"])
+    save_file(state, str(edited), {**meta, "config": json.dumps({**config, "num_classes": 5})})
+    with pytest.raises(ValueError, match="names 2 classes but the model has 4"):
+        frcnn.load_model(edited)
+    del state["roi_heads.predictor.cls_score.weight"]
+    save_file(state, str(edited), meta)
+    with pytest.raises(ValueError, match="do not fit the stored configuration"):
+        frcnn.load_model(edited)

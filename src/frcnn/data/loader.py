@@ -35,6 +35,29 @@ def resize_longest(
     return resized, boxes * np.array([sx, sy, sx, sy], np.float32)
 
 
+def readable_images(
+    records: Sequence[ImageRecord], what: str, exif: bool = True
+) -> list[tuple[int, np.ndarray]]:
+    """``(index, image)`` of each record whose image reads; one that does not (damaged,
+    gone since it was checked) costs only itself: the warning counts them, naming the
+    first, and says what they were left out of (``what``)."""
+    found, bad = [], []
+    for i, rec in enumerate(records):
+        try:
+            found.append((i, read_record_image(rec, exif)))
+        except UnreadableImageError as err:
+            bad.append(str(err))
+    if bad:
+        log.warning(
+            "warning: %d of %d images could not be read and were left out of %s (first: %s)",
+            len(bad),
+            len(records),
+            what,
+            bad[0],
+        )
+    return found
+
+
 def read_record_image(rec: ImageRecord, exif: bool = True) -> np.ndarray:
     """The record's image (its ``window`` of it, when set) as HxWx3 (uint8, or float32 for
     16-bit sources)."""

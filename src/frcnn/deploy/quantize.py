@@ -36,16 +36,17 @@ def read_calibration_images(
         ValueError: the data has no images.
     """
     from ..data.images import to_tensor
-    from ..data.loader import read_record_image
+    from ..data.loader import readable_images
     from ..data.sources import read_dataset
 
     records = [r for r in read_dataset(data).images if r.skip is None]
-    if not records:
-        raise InputError(f"{data}: no images to calibrate the int8 ranges on")
     picks = np.unique(np.linspace(0, len(records) - 1, min(n, len(records))).round().astype(int))
+    found = readable_images([records[i] for i in picks], "the int8 calibration")
+    if not found:
+        raise InputError(f"{data}: no readable images to calibrate the int8 ranges on")
     arrays = []
-    for i in picks:
-        image = to_tensor(read_record_image(records[i]))
+    for _, read in found:
+        image = to_tensor(read)
         if size is not None:
             image = F.interpolate(image[None], size=size, mode="bilinear")[0]
         arrays.append(np.ascontiguousarray(image.numpy(), dtype=np.float32))

@@ -105,12 +105,14 @@ def write_worst_images(
     """``out`` (a JPEG): the worst images, objects on the left (missed ones named so),
     detections on the right coloured by error type. Returns the images shown."""
     from ..data.images import to_pil
-    from ..data.loader import read_record_image
+    from ..data.loader import readable_images
     from .plots import error_grid
 
     worst = worst_images(ds, predictions, conf, n, max_dets, by)
-    if worst:
-        images = [to_pil(read_record_image(w.record, exif)) for w in worst]
-        drawn = [_drawn_boxes(w, ds.class_names) for w in worst]
-        error_grid(images, drawn, [w.caption() for w in worst], out)
+    found = readable_images([w.record for w in worst], out.name, exif)
+    if found:
+        shown = [worst[i] for i, _ in found]
+        images = [to_pil(image) for _, image in found]
+        drawn = [_drawn_boxes(w, ds.class_names) for w in shown]
+        error_grid(images, drawn, [w.caption() for w in shown], out)
     return worst

@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from ..boxes.overlap import box_ioa, box_iou
-from ..data.images import load_image, to_pil
+from ..data.images import to_pil
+from ..data.loader import readable_images
 from ..data.records import DetectionDataset, ImageRecord, label_name
 from ..evaluation.matching import detection_arrays
 from ..io.atomic import atomic_write_csv, atomic_write_text
@@ -343,12 +344,15 @@ def _gallery(
     records = {int(r.image_id): r for r in ds.images}
     by_id = {int(p["image_id"]): p for p in predictions}
     images, truths, preds, captions = [], [], [], []
-    for n, issue in enumerate(issues, start=1):
+    readable = readable_images([records[i.image_id] for i in issues], out.name)
+    for index, image in readable:
+        n, issue = index + 1, issues[index]
         rec = records[issue.image_id]
         pred = by_id.get(issue.image_id, {"boxes": [], "scores": [], "labels": []})
         sure = np.asarray(pred["scores"], np.float64) >= conf
-        images.append(to_pil(load_image(rec.path)))
+        images.append(to_pil(image))
         truths.append((rec.boxes, rec.labels))
         preds.append({k: np.asarray(pred[k])[sure] for k in ("boxes", "scores", "labels")})
         captions.append(f"#{n} {issue.kind} ({issue.rank:.2f}) {Path(issue.file_name).name}")
-    prediction_grid(images, truths, preds, ds.class_names, out, captions=captions, conf=conf)
+    if images:
+        prediction_grid(images, truths, preds, ds.class_names, out, captions=captions, conf=conf)

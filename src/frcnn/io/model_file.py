@@ -184,6 +184,13 @@ def _parse_metadata(
         not isinstance(class_names, list) or not all(isinstance(n, str) for n in class_names)
     ):
         raise InputError(f"{path}: damaged frcnn metadata (class_names is not a list of names)")
+    classes = config.get("num_classes")
+    if class_names is not None and isinstance(classes, int) and len(class_names) != classes - 1:
+        raise InputError(
+            f"{path}: the metadata names {len(class_names)} classes but the model has "
+            f"{classes - 1} (num_classes {classes} counts background): the file was edited or "
+            "written by something else; save the model again with frcnn.save_model"
+        )
     return ModelConfig(**config), class_names
 
 

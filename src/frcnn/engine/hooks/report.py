@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...data.images import to_pil
-from ...data.loader import read_record_image
+from ...data.loader import readable_images
 from ...io.model_file import load_model
 from ..distributed import broadcast
 from ..state import FINAL_METRICS
@@ -52,11 +52,14 @@ class FinalReport(Hook):
         # The first validation images as they were scored: the evaluated model's own
         # predictions (tiled for a tiled run), above the run's threshold.
         val, exif, conf = state.val_data, state.cfg.data.exif, result.conf
-        sample = val.images[:8]
+        readable = readable_images(val.images[:8], "val_predictions.jpg", exif)
+        sample = [val.images[i] for i, _ in readable]
         empty = {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "labels": np.zeros(0, int)}
         found = [result.predictions.get(int(r.image_id), empty) for r in sample]
         keep = [{k: v[p["scores"] >= conf] for k, v in p.items()} for p in found]
-        images = [to_pil(read_record_image(rec, exif)) for rec in sample]
+        images = [to_pil(image) for _, image in readable]
+        if not images:
+            return
         plots.prediction_grid(
             images,
             [(r.boxes, r.labels) for r in sample],

@@ -28,7 +28,10 @@ from frcnn.config import load_config
         ),
         (["data", "synth", "out", "--n", "0"], "--n must be >= 1, got 0"),
         (["train", "--data", "d", "--batch-size", "0"], "--batch-size must be >= 1, got 0"),
-        (["train", "--data", "d", "--time-budget", "-1"], "--time-budget must be > 0, got -1.0"),
+        (
+            ["train", "--data", "d", "--time-budget", "-1"],
+            "--time-budget must be > 0 minutes, got -1.0",
+        ),
         (["train", "--data", "d", "optim.lr=[1,2]"], "optim.lr must be a number, got [1, 2]"),
         (["train", "--data", "d", "eval.conf=2"], "eval.conf must be in [0, 1], got 2"),
     ],

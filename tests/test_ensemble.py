@@ -147,7 +147,9 @@ def test_cli_ensemble_tta_and_merge(tmp_path, capsys):
     frcnn.save_model(model, b)
     data = str(tmp_path / "d")
     assert main(["ensemble", "--weights", str(a), str(b), "--data", data, "--iou", "0.6"]) == 0
-    assert "Average Precision" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Average Precision" in printed
+    assert f"ensemble of 2 models fused by wbf (IoU 0.6): {a}, {b}" in printed
     assert main(["eval", "--weights", str(a), "--data", data, "--tta", "--merge", "mean"]) == 0
     out = tmp_path / "p"
     assert main(["predict", "--weights", str(a), str(b), data, "--out", str(out), "--tta"]) == 0

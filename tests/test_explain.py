@@ -1,6 +1,7 @@
 """frcnn explain: every stage drawn, the counts on the page are the model's own tensors."""
 
 import json
+import re
 from html.parser import HTMLParser
 
 import numpy as np
@@ -82,7 +83,16 @@ def test_every_stage_is_drawn_and_counted_from_the_model(scene, capsys):
     assert counts["class_scores"]["rois"] == seen["proposals"]
     anchors = sum(v for k, v in counts["anchors"].items() if k.endswith("_anchors"))
     assert anchors == sum(a.shape[0] for a in model.rpn.anchor_generator((128, 128), _levels()))
-    assert "wrote" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "wrote" in printed
+    # the printed stage list names every picture written, and only those
+    named = {
+        f
+        for line in printed.splitlines()
+        if ": " in line
+        for f in re.findall(r"\d\d_\w+\.png", line)
+    }
+    assert named == {p.name for p in out.glob("*.png")}
 
 
 def _levels():

@@ -53,12 +53,12 @@ def test_invalid_data_yaml_names_the_file(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--epochs", "0"], "schedule.epochs must be >= 1, got 0"),
-        (["--epochs", "-1"], "schedule.epochs must be >= 1, got -1"),
-        (["--img-size", "0"], "data.img_size must be >= 32 pixels, got 0"),
-        (["--tile", "0"], "data.tile must be >= 32 pixels"),
-        (["--batch-size", "0"], "data.batch_size must be >= 1"),
-        (["--time-budget", "-5"], "schedule.time_budget must be > 0 minutes"),
+        (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+        (["--epochs", "-1"], "--epochs must be >= 1, got -1"),
+        (["--img-size", "0"], "--img-size must be >= 32 pixels, got 0"),
+        (["--tile", "0"], "--tile must be >= 32 pixels"),
+        (["--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--time-budget", "-5"], "--time-budget must be > 0 minutes"),
         (["optim.lr=0"], "optim.lr must be > 0"),
     ],
 )

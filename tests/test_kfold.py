@@ -31,6 +31,10 @@ def test_cli_kfold_writes_folds_summary_oof_and_label_issues(tmp_path, capsys):
         held += names
         assert (out / f"fold{k}" / "weights" / "last.safetensors").is_file()
     assert sorted(held) == sorted(r["file_name"] for r in folds)  # each image held out once
+    for k in (1, 2, 3):  # each fold's log holds only that fold
+        text = (out / f"fold{k}" / "log.txt").read_text()
+        assert not any(f"fold {j}/3" in text for j in (1, 2, 3) if j != k)
+    assert all(f"fold {k}/3" in (out / "log.txt").read_text() for k in (1, 2, 3))
     with (out / "summary.csv").open() as f:
         summary = list(csv.DictReader(f))
     assert [r["fold"] for r in summary] == ["1", "2", "3", "mean", "std", "out-of-fold"]

@@ -176,7 +176,7 @@ def test_cli_train_eval_predict(tiny_data, tmp_path, capsys):
     boxes = np.array([d["box"] for d in preds[0]["detections"]])
     assert len(boxes) > 0 and boxes[:, 2].max() <= 300 and boxes[:, 3].max() <= 200
     assert boxes[:, 2].max() > 96  # mapped back beyond the 96 px the model saw
-    assert (tmp_path / "pr" / "images" / "big.jpg").is_file()
+    assert (tmp_path / "pr" / "images" / "big.png").is_file()  # in its input's format
 
 
 def test_resume_gives_the_same_weights_as_a_straight_run(tiny_data, tmp_path):
@@ -292,7 +292,7 @@ def test_demo_command_runs_end_to_end(tmp_path, capsys):
     assert (out / "train" / "metrics.json").is_file() and (
         out / "predictions" / "predictions.json"
     ).is_file()
-    assert len(list((out / "predictions" / "images").glob("*.jpg"))) == 4
+    assert len(list((out / "predictions" / "images").glob("*.png"))) == 4
 
 
 @pytest.mark.parametrize("fmt", ["yolo", "voc", "csv"])

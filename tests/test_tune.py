@@ -21,7 +21,7 @@ SPACE = {
 
 class _InterruptTrial1(Hook):
     def after_epoch(self, trainer):
-        if trainer.out.name == "trial1":
+        if trainer.out.name == "trial2":
             raise KeyboardInterrupt
 
 
@@ -41,8 +41,9 @@ def test_interrupted_study_resumes_and_its_best_config_trains(data, tmp_path):
     assert result.out == out and result.finished == 2
     with (out / "trials.csv").open() as f:
         rows = {int(r["trial"]): r for r in csv.DictReader(f)}
-    assert [rows[n]["state"] for n in (0, 1, 2)] == ["complete", "fail", "complete"]
-    assert rows[2]["optim.lr"] == rows[1]["optim.lr"]  # the interrupted values, tried again
+    assert [rows[n]["state"] for n in (1, 2, 3)] == ["complete", "fail", "complete"]
+    assert rows[3]["optim.lr"] == rows[2]["optim.lr"]  # the interrupted values, tried again
+    assert sorted(p.name for p in out.glob("trial*") if p.is_dir()) == ["trial1", "trial2", "trial3"]
     assert (out / "optimization_history.png").is_file()
     best = load_config(out / "best.yaml")
     assert best.optim.lr == pytest.approx(result.best_params["optim.lr"])

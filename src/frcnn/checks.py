@@ -58,7 +58,7 @@ RULES: dict[str, Rule] = {
     "overlap": FRACTION,
     "lr": POSITIVE,
     "accumulate": at_least(1),
-    "time_budget": POSITIVE,
+    "time_budget": Rule(False, lambda v: v > 0, "> 0 minutes"),
     "every": at_least(1),
     "max_dets": at_least(1),
     "max_det": at_least(1),

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.data) == bool(args.sources):
         raise InputError("give either --data DATA (evaluate) or image sources (predict)")
     options = inference_options(args)
+    print(describe(args.weights, options))
     if args.data:
         result = evaluate(
             args.weights, args.data, options, split=args.split, format=args.format, out=args.out
@@ -60,3 +61,15 @@ def run(args: argparse.Namespace) -> int:
     )
     predict_command.report(results, args.out, "json")
     return 0
+
+
+def describe(weights: list[str], options: object) -> str:
+    """What is fused, and how: the models (with their weights when given) and the method."""
+    from ..words import count
+
+    m = options.ensemble
+    given = m.model_weights or ()
+    names = [f"{w} (weight {given[i]:g})" if given else str(w) for i, w in enumerate(weights)]
+    how = m.method if m.method == "soft-nms" else f"{m.method} (IoU {m.iou:g})"
+    tta = f", each with test-time augmentation ({options.tta})" if options.tta else ""
+    return f"ensemble of {count(len(weights), 'model')} fused by {how}{tta}: {', '.join(names)}"

@@ -30,6 +30,6 @@ def run(args: argparse.Namespace) -> int:
     page, stages, _ = explain(args.weights, args.image, args.labels, args.out)
     for stage in stages:
         counts = ", ".join(f"{k} {v}" for k, v in stage.counts.items())
-        print(f"  {stage.title}: {stage.file} ({counts})")
+        print(f"  {stage.title}: {', '.join(stage.files)} ({counts})")
     print(f"wrote {page}")
     return 0

@@ -100,12 +100,7 @@ def _columns(header: list[str], where: Path) -> dict[str, int]:
 def read_csv(
     path: Path, split: str | None = None, images_dir: Path | None = None, exif: bool = True
 ) -> DetectionDataset:
-    path = Path(path)
-    splits = csv_splits(path)
-    if not splits:
-        raise InputError(f"{path}: no .csv files")
-    split = split or ("train" if "train" in splits else next(iter(splits)))
-    csv_file = splits[split]
+    csv_file, split = _split_file(Path(path), split)
     root = Path(images_dir).resolve() if images_dir else csv_file.parent.resolve()
     rows, delimiter = read_table(csv_file)
     if not rows:
@@ -157,9 +152,17 @@ def read_csv(
         per_image[name].append((box, label_of[label], line_no))
     for name, anns in per_image.items():
         if anns:
-            boxes, labels, lines = zip(*anns, strict=True)
-            records[name].set_annotations(boxes, labels, lines)
+            records[name].set_annotations(*zip(*anns, strict=True))
     return ds
+
+
+def _split_file(path: Path, split: str | None) -> tuple[Path, str]:
+    """The CSV file of ``split`` (default: ``train``, else the first) and the split."""
+    splits = csv_splits(path)
+    if not splits:
+        raise InputError(f"{path}: no .csv files")
+    split = split or ("train" if "train" in splits else next(iter(splits)))
+    return splits[split], split
 
 
 def _new_record(

@@ -287,16 +287,8 @@ def export_model(
         written = export_torchscript(fast, out, source)
         runner = TorchScriptDetector(written)
     elif precision == "int8":
-        part = out.with_name(f"{out.stem}.fp32-part.onnx")
-        fp32 = export_onnx(fast, part, dynamic, opset, weights_sha256=source)
-        try:
-            _fail_if_differs(check_parity(model, OnnxDetector(fp32), images), fp32)
-            size = None if dynamic else input_size(model)
-            written = quantize_int8(
-                fp32, out, read_calibration_images(data, calibration_images, size)
-            )
-        finally:
-            fp32.unlink(missing_ok=True)
+        calibration = (data, calibration_images)
+        written = _export_int8(model, fast, out, (dynamic, opset, source), images, calibration)
         runner = OnnxDetector(written)
     else:
         exported = heavy_half(fast) if precision == "fp16" else fast
@@ -305,3 +297,28 @@ def export_model(
     cases = check_parity(model, runner, images, strict=precision == "fp32")
     _fail_if_differs(cases, written)
     return written, cases
+
+
+def _export_int8(
+    model: FasterRCNN,
+    fast: FasterRCNN,
+    out: Path,
+    graph: tuple[bool, int | None, str],
+    images: list,
+    calibration: tuple[str | os.PathLike | None, int],
+) -> Path:
+    """The int8 export: the float32 graph (``graph``: dynamic, opset, weights' hash)
+    checked strictly against ``model``, then quantised on ``calibration`` (data, count)."""
+    from .exported import OnnxDetector
+    from .parity import check_parity
+
+    dynamic, opset, source = graph
+    part = out.with_name(f"{out.stem}.fp32-part.onnx")
+    fp32 = export_onnx(fast, part, dynamic, opset, weights_sha256=source)
+    try:
+        _fail_if_differs(check_parity(model, OnnxDetector(fp32), images), fp32)
+        size = None if dynamic else input_size(model)
+        data, count = calibration
+        return quantize_int8(fp32, out, read_calibration_images(data, count, size))
+    finally:
+        fp32.unlink(missing_ok=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ import numpy as np
 from ..data.records import DetectionDataset
 from ..defaults import CONF
 from ..errors import InputError
-from ..io.atomic import atomic_write_text
+from ..io.atomic import atomic_write_csv, atomic_write_text
 from .calibration import Reliability, reliability
 from .coco import COCO_KEYS, CocoEvaluation, coco_ground_truth, coco_results
 from .errors import ErrorBreakdown, error_breakdown
@@ -167,10 +166,7 @@ THRESHOLDS_NOTE = (
 
 
 def _write_csv(path: Path, rows: Sequence[dict]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows([json_row(r, "") for r in rows])
+    atomic_write_csv(path, list(rows[0]), [json_row(r) for r in rows])
 
 
 def _match_all(

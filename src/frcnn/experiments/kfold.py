@@ -28,7 +28,8 @@ from ..data.check import check_dataset, warn_skipped
 from ..data.coco import write_coco
 from ..data.records import DetectionDataset
 from ..data.sources import read_dataset
-from ..engine.run_folder import run_folder
+from ..engine.distributed import DistInfo
+from ..engine.run_folder import run_folder, setup_logging
 from ..engine.trainer import train, validation_options
 from ..errors import InputError
 from ..evaluation.coco import coco_results
@@ -86,23 +87,11 @@ def run_kfold(
     Raises:
         ValueError: ``data.val`` is set (K-fold makes its own), or images come from memory.
     """
-    d = cfg.data
-    if d.val:
-        raise InputError("kfold splits --data into folds itself; leave out --val")
-    if not d.train:
-        raise InputError("no data: pass --data DATA")
-    ds, report = check_dataset(
-        read_dataset(d.train, d.format, None, d.images, d.exif), "header", d.exif
-    )
-    warn_skipped(report, str(d.train))
-    if any(r.path is None for r in ds.images):
-        raise InputError(
-            f"kfold needs image files; {d.train} streams images from memory. Write it to a "
-            "folder first: frcnn data convert DATA --to coco OUT"
-        )
+    ds = _kfold_data(cfg)
     assign = kfold_assign(ds, folds, group_by, cfg.run.seed)
     out = run_folder(str(out), resume=False)
     out.mkdir(parents=True, exist_ok=True)
+    setup_logging(out, DistInfo())  # the folds' own lines go to their own log.txt
     _write_folds(out, ds, assign, group_keys(ds, group_by))
     log.info(
         "%d-fold cross-validation of %d images into %s: %s images held out per fold",
@@ -133,6 +122,25 @@ def run_kfold(
         ap50 = float(oof_metrics.coco["AP50"])
         result.label_issues = _label_issues(ds, oof, out / "label_issues", cfg.eval.conf, ap50)
     return result
+
+
+def _kfold_data(cfg: TrainConfig) -> DetectionDataset:
+    """The checked images to split into folds (files, not images in memory)."""
+    d = cfg.data
+    if d.val:
+        raise InputError("kfold splits --data into folds itself; leave out --val")
+    if not d.train:
+        raise InputError("no data: pass --data DATA")
+    ds, report = check_dataset(
+        read_dataset(d.train, d.format, None, d.images, d.exif), "header", d.exif
+    )
+    warn_skipped(report, str(d.train))
+    if any(r.path is None for r in ds.images):
+        raise InputError(
+            f"kfold needs image files; {d.train} streams images from memory. Write it to a "
+            "folder first: frcnn data convert DATA --to coco OUT"
+        )
+    return ds
 
 
 def _label_issues(
@@ -171,6 +179,7 @@ def _one_fold(
         len(held),
     )
     result = train(fold_cfg)
+    setup_logging(out, DistInfo())  # back to the cross-validation's log: fold<k>/ ends here
     options = validation_options(cfg)
     detector = load_detector(result.best or result.last, options)
     preds = predict_dataset(detector, held, options, cfg.data.exif)

@@ -131,7 +131,7 @@ class OptunaPruning(Hook):
         self.trial.report(float(trainer.result.score), trainer.epoch)
         if self.trial.should_prune():
             raise optuna.TrialPruned(
-                f"trial {self.trial.number} pruned after epoch {trainer.epoch + 1} "
+                f"trial {self.trial.number + 1} pruned after epoch {trainer.epoch + 1} "
                 f"(score {trainer.result.score:.4f} under the median of earlier trials)"
             )
 
@@ -213,15 +213,15 @@ class _Objective:
         import optuna
 
         params = {key: _suggest(trial, key, spec) for key, spec in self.space.items()}
-        run = self.out / f"trial{trial.number}"
+        run = self.out / f"trial{trial.number + 1}"  # counted from 1, as folds and epochs
         trial.set_user_attr("run", str(run))
-        log.info("trial %d: %s", trial.number, ", ".join(f"{k}={v}" for k, v in params.items()))
+        log.info("trial %d: %s", trial.number + 1, ", ".join(f"{k}={v}" for k, v in params.items()))
         cfg = load_config(self.out / "base.yaml", [], **params, **{"run.out": str(run)})
         hooks = [OptunaPruning(trial), *self.callbacks]
         try:
             result = train(cfg, hooks)
         except FloatingPointError as err:  # a diverging learning rate: unpromising, not broken
-            raise optuna.TrialPruned(f"trial {trial.number} diverged: {err}") from None
+            raise optuna.TrialPruned(f"trial {trial.number + 1} diverged: {err}") from None
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)
             raise
@@ -283,7 +283,7 @@ def _retry_interrupted(study: Any, storage: Any) -> None:
             continue
         retried.add(t.number)
         study.enqueue_trial(t.params, skip_if_exists=False)
-        log.info("trial %d was interrupted; queued again with the same values", t.number)
+        log.info("trial %d was interrupted; queued again with the same values", t.number + 1)
     study.set_user_attr("retried", sorted(retried))
 
 
@@ -295,7 +295,7 @@ def _write_outputs(study: Any, out: Path) -> TuneResult:
     keys = sorted({k for t in trials for k in t.params})
     rows = [
         {
-            "trial": t.number,
+            "trial": t.number + 1,
             "state": t.state.name.lower(),
             "value": "" if t.value is None else round(t.value, 6),
             **{k: t.params.get(k, "") for k in keys},

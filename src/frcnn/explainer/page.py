@@ -13,12 +13,9 @@ from ..evaluation.html import STYLE, image_tag
 from ..io.atomic import atomic_write_text
 from .stages import Stage
 
-# Pictures shown beside a stage's own (same prefix).
-EXTRA = {"class_scores": ("07_rois.png",)}
-
 
 def _section(stage: Stage, folder: Path) -> str:
-    pictures = [stage.file, *EXTRA.get(stage.key, ())]
+    pictures = stage.files
     counts = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in stage.counts.items()
     )

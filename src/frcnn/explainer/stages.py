@@ -34,6 +34,12 @@ class Stage:
     text: str
     file: str
     counts: dict[str, int] = field(default_factory=dict)
+    extra: tuple[str, ...] = ()  # further pictures of the stage, shown beside its own
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every picture file the stage wrote."""
+        return (self.file, *self.extra)
 
 
 def _input(t: Trace, base, out: Path) -> Stage:
@@ -191,6 +197,7 @@ def _class_scores(t: Trace, base, out: Path) -> Stage:
         text,
         "07_class_scores.png",
         {"rois": len(t.class_scores)},
+        extra=("07_rois.png",),
     )
 
 

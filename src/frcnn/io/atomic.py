@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import shutil
 import tempfile
@@ -54,14 +55,24 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def csv_row(row: dict) -> dict:
+    """A row as every frcnn CSV writes it: an undefined value (None, NaN, infinity) is an
+    empty cell."""
+    return {
+        k: "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
+        for k, v in row.items()
+    }
+
+
 def atomic_write_csv(path: str | os.PathLike, fields: list[str], rows: Iterable[dict]) -> Path:
-    """A CSV file with a ``fields`` header and one line per row mapping, atomically."""
+    """A CSV file with a ``fields`` header and one line per row mapping (undefined values
+    empty, :func:`csv_row`), atomically."""
 
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(csv_row(r) for r in rows)
 
     return atomic_write(path, write)
 

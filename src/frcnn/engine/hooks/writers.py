@@ -8,7 +8,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...io.atomic import atomic_write_csv
+from ...io.atomic import atomic_write_csv, csv_row
+from ...words import count
 from .base import Hook
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class ResultsCSV(Hook):
             writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
-            writer.writerow(row)
+            writer.writerow(csv_row(row))
 
 
 class TensorBoard(Hook):
@@ -133,7 +134,7 @@ class EpochLog(Hook):
         stats, result = state.stats, state.result
         losses = " ".join(f"{k.removeprefix('loss_')} {v:.4f}" for k, v in stats.losses.items())
         seconds = state.clock() - state.epoch_start
-        text = f"epoch {state.epoch + 1}/{state.epochs_total}: {losses} ({stats.images} images, {seconds:.1f} s)"
+        text = f"{epoch_label(state)}: {losses} ({count(stats.images, 'image')}, {seconds:.1f} s)"
         if stats.aug_dropped:
             text += f"; augmentation dropped {stats.aug_dropped} boxes"
         if stats.nan_skipped:
@@ -174,15 +175,23 @@ class ProgressLog(Hook):
             f"{k.removeprefix('loss_')} {v:.4f}" for k, v in state.step_losses.items()
         )
         log.info(
-            "epoch %d/%d step %d/%d: %.1f images/s, %s, %s left",
-            state.epoch + 1,
-            state.epochs_total,
+            "%s step %d/%d: %.1f images/s, %s, %s left",
+            epoch_label(state),
             batches,
             state.batches_per_epoch,
             rate,
             losses,
             _duration(eta),
         )
+
+
+def epoch_label(state: TrainState) -> str:
+    """``epoch 3/12``; under a time budget, whose refits move the total, ``epoch 3 of about
+    12`` until the last epoch is known."""
+    n, total = state.epoch + 1, state.epochs_total
+    if state.cfg.schedule.time_budget and n < total:
+        return f"epoch {n} of about {total}"
+    return f"epoch {n}/{total}"
 
 
 def _duration(seconds: float) -> str:

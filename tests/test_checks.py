@@ -17,7 +17,7 @@ from frcnn.config import load_config
         ),
         (["predict", "--weights", "w", "a.png", "--max-det", "0"], "--max-det must be >= 1, got 0"),
         (["predict", "--weights", "w", "a.png", "--tile", "0"], "--tile must be >= 32 pixels"),
-        (["predict", "--weights", "w", "a.png", "--overlap", "1"], "--overlap must be in [0, 1)"),
+        (["predict", "--weights", "w", "a.png", "--overlap", "1"], "--overlap must be in [0, 0.9]"),
         (["eval", "--weights", "w", "--data", "d", "--conf", "-0.1"], "--conf must be in [0, 1]"),
         (["benchmark", "--weights", "w", "--images", "0"], "--images must be >= 1, got 0"),
         (["kfold", "--data", "d", "--folds", "1"], "--folds must be >= 2, got 1"),
@@ -34,6 +34,12 @@ from frcnn.config import load_config
         ),
         (["train", "--data", "d", "optim.lr=[1,2]"], "optim.lr must be a number, got [1, 2]"),
         (["train", "--data", "d", "eval.conf=2"], "eval.conf must be in [0, 1], got 2"),
+        (
+            ["train", "--data", "d", "model.args.fpn_channels=abc"],
+            "fpn_channels='abc' is not valid",
+        ),
+        (["train", "--data", "d", "data.img_sizes=[[1]]"], "data.img_sizes must be a list of"),
+        (["predict", "--weights", "w", "a.png", "--tile", "64", "--overlap", "0.99"], "--overlap"),
     ],
 )
 def test_every_command_refuses_what_cannot_mean_anything(argv, says, capsys, tmp_path):

@@ -43,7 +43,11 @@ def test_interrupted_study_resumes_and_its_best_config_trains(data, tmp_path):
         rows = {int(r["trial"]): r for r in csv.DictReader(f)}
     assert [rows[n]["state"] for n in (1, 2, 3)] == ["complete", "fail", "complete"]
     assert rows[3]["optim.lr"] == rows[2]["optim.lr"]  # the interrupted values, tried again
-    assert sorted(p.name for p in out.glob("trial*") if p.is_dir()) == ["trial1", "trial2", "trial3"]
+    assert sorted(p.name for p in out.glob("trial*") if p.is_dir()) == [
+        "trial1",
+        "trial2",
+        "trial3",
+    ]
     assert (out / "optimization_history.png").is_file()
     best = load_config(out / "best.yaml")
     assert best.optim.lr == pytest.approx(result.best_params["optim.lr"])

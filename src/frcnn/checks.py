@@ -55,7 +55,9 @@ RULES: dict[str, Rule] = {
     "workers": at_least(0),
     "img_size": PIXELS,
     "tile": PIXELS,
-    "overlap": FRACTION,
+    "overlap": Rule(
+        False, lambda v: 0 <= v <= 0.9, "in [0, 0.9] (tiles step at least a tenth of their side)"
+    ),
     "lr": POSITIVE,
     "accumulate": at_least(1),
     "time_budget": Rule(False, lambda v: v > 0, "> 0 minutes"),

@@ -156,6 +156,17 @@ class TrainConfig:
                 "> 0 (epochs, or fractions of the run below 1)",
             ),
             (
+                "data.img_sizes",
+                self.data.img_sizes,
+                self.data.img_sizes is None
+                or (
+                    isinstance(self.data.img_sizes, list)
+                    and all(_size_entry(e) for e in self.data.img_sizes)
+                ),
+                "a list of [first_epoch, size] pairs, epochs >= 0 and sizes >= 32 "
+                "(e.g. [[0, 320], [5, 640]])",
+            ),
+            (
                 "schedule.step_size",
                 s.step_size,
                 s.step_size is None or (_number(s.step_size) and s.step_size > 0),
@@ -248,6 +259,17 @@ def _set(obj: Any, dotted: str, value: Any, where: str, prefix: str = "") -> Non
             head,
             _coerce(value, typing.get_type_hints(type(obj))[head], prefix + dotted, where),
         )
+
+
+def _size_entry(entry: Any) -> bool:
+    """A progressive-resize entry: ``[first_epoch, size]``."""
+    return (
+        isinstance(entry, (list, tuple))
+        and len(entry) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in entry)
+        and entry[0] >= 0
+        and entry[1] >= 32
+    )
 
 
 def _number(value: Any) -> bool:

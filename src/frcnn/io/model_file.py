@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 from .._version import __version__
 from ..errors import InputError
-from ..modeling.builder import ModelConfig, build_from_config
+from ..modeling.builder import ModelConfig, build_from_config, check_config_values
 from ..modeling.detector import FasterRCNN
 from .atomic import atomic_write
 from .file_kind import describe_kind, file_kind
@@ -70,48 +70,6 @@ def _migrate_v1(config: dict) -> dict:
 
 # Version -> function that turns that version's configuration into the next version's.
 MIGRATIONS = {"1": _migrate_v1}
-
-
-# Largest sensible values of size-like options; a forged file must not allocate terabytes.
-_LIMITS = {
-    "num_classes": 100_000,
-    "fpn_channels": 8192,
-    "representation_size": 65_536,
-    "roi_output_size": 64,
-    "min_size": 16_384,
-    "max_size": 16_384,
-    "size_divisible": 1024,
-    "trainable_backbone_layers": 16,
-}
-
-
-def check_config_values(config: dict, path: str | os.PathLike) -> None:
-    """Types and ranges of a stored configuration, checked before anything is built.
-
-    Raises:
-        ValueError: naming the key and the value.
-    """
-    defaults = ModelConfig()
-    for key, value in config.items():
-        default = getattr(defaults, key)
-        if value is None or default is None:
-            continue
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, int):  # min_size may also be a list of sizes
-            values = value if isinstance(value, (list, tuple)) and key == "min_size" else [value]
-            limit = _LIMITS.get(key, 10_000_000)
-            ok = all(
-                isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= limit for v in values
-            )
-        elif isinstance(default, float):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        elif isinstance(default, str):
-            ok = isinstance(value, str)
-        else:
-            ok = isinstance(value, (list, tuple))
-        if not ok:
-            raise InputError(f"{path}: model configuration {key}={value!r} is not valid")
 
 
 def migrate_config(config: dict, version: str, path: str | os.PathLike) -> dict:

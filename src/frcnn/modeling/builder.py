@@ -95,6 +95,49 @@ class ModelConfig:
         return dataclasses.replace(self, norm=norm, trainable_backbone_layers=layers)
 
 
+# Largest sensible values of size-like options; a forged file must not allocate terabytes.
+_LIMITS = {
+    "num_classes": 100_000,
+    "fpn_channels": 8192,
+    "representation_size": 65_536,
+    "roi_output_size": 64,
+    "min_size": 16_384,
+    "max_size": 16_384,
+    "size_divisible": 1024,
+    "trainable_backbone_layers": 16,
+}
+
+
+def check_config_values(config: dict, path: object) -> None:
+    """Types and ranges of a model configuration (a stored one, or build options), checked
+    before anything is built; ``path`` names where it came from.
+
+    Raises:
+        ValueError: naming the key and the value.
+    """
+    defaults = ModelConfig()
+    for key, value in config.items():
+        default = getattr(defaults, key)
+        if value is None or default is None:
+            continue
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):  # min_size may also be a list of sizes
+            values = value if isinstance(value, (list, tuple)) and key == "min_size" else [value]
+            limit = _LIMITS.get(key, 10_000_000)
+            ok = all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= limit for v in values
+            )
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+        else:
+            ok = isinstance(value, (list, tuple))
+        if not ok:
+            raise InputError(f"{path}: model configuration {key}={value!r} is not valid")
+
+
 _FIELDS = {f.name for f in dataclasses.fields(ModelConfig)} - {"name", "num_classes"}
 
 
@@ -112,6 +155,7 @@ def model_config(name: str, num_classes: int, **overrides: Any) -> ModelConfig:
             raise InputTypeError(f"build_model: unknown option {key!r}.{extra}")
     if num_classes < 2:
         raise InputError(f"num_classes counts background too and must be >= 2, got {num_classes}")
+    check_config_values(overrides, "build options (model.args)")
     return ModelConfig(name=name, num_classes=num_classes, **{**defaults, **overrides}).resolved()
 
 

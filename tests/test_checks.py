@@ -40,6 +40,8 @@ from frcnn.config import load_config
         ),
         (["train", "--data", "d", "data.img_sizes=[[1]]"], "data.img_sizes must be a list of"),
         (["predict", "--weights", "w", "a.png", "--tile", "64", "--overlap", "0.99"], "--overlap"),
+        (["data", "synth", "o", "--objects", "5", "1"], "--objects MIN MAX: need 0 <= MIN <= MAX"),
+        (["data", "synth", "o", "--object-size", "50", "10"], "--object-size MIN MAX"),
     ],
 )
 def test_every_command_refuses_what_cannot_mean_anything(argv, says, capsys, tmp_path):

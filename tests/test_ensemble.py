@@ -155,6 +155,8 @@ def test_cli_ensemble_tta_and_merge(tmp_path, capsys):
     assert main(["predict", "--weights", str(a), str(b), data, "--out", str(out), "--tta"]) == 0
     assert len(json.loads((out / "predictions.json").read_text())) == 3
     assert main(["ensemble", "--weights", str(a), str(b)]) == 2
+    one = ["ensemble", "--weights", str(a), str(b), "--data", data, "--model-weights", "1"]
+    assert main(one) == 2 and "1 --model-weights given for 2 models" in capsys.readouterr().err
 
 
 def test_soft_nms_decays_overlaps_by_hand():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..errors import InputError
 from .common import add_source_args, print_problems, read_splits
 
 
@@ -135,6 +136,9 @@ def synth(args: argparse.Namespace) -> int:
             f"wrote {train} training and {val} validation images in {args.out}/train|val/<class>/"
         )
         return 0
+    for option, pair in (("--objects", args.objects), ("--object-size", args.object_size)):
+        if pair and not 0 <= pair[0] <= pair[1]:
+            raise InputError(f"{option} MIN MAX: need 0 <= MIN <= MAX, got {pair[0]} {pair[1]}")
     size = tuple(args.object_size) if args.object_size else None
     path = write_synth(
         args.out,

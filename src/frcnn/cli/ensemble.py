@@ -69,6 +69,8 @@ def describe(weights: list[str], options: object) -> str:
 
     m = options.ensemble
     given = m.model_weights or ()
+    if given and len(given) != len(weights):
+        raise InputError(f"{len(given)} --model-weights given for {len(weights)} models")
     names = [f"{w} (weight {given[i]:g})" if given else str(w) for i, w in enumerate(weights)]
     how = m.method if m.method == "soft-nms" else f"{m.method} (IoU {m.iou:g})"
     tta = f", each with test-time augmentation ({options.tta})" if options.tta else ""

@@ -27,7 +27,7 @@ class Rule:
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` cannot mean anything here (None: it can)."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_number(value):
             kind = "an integer" if self.integer else "a number"
             return f"must be {kind}, got {value!r}"
         if self.integer and (isinstance(value, float) and not value.is_integer()):
@@ -139,7 +139,8 @@ CONFIG_KEYS = (
 )
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """An int or float (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -153,7 +154,7 @@ def check_value(name: str, value: Any, where: str = "") -> None:
     problem = None if rule is None or value is None else rule.problem(value)
     if problem:
         prefix = f"{where}: " if where else ""
-        kind = InputError if _is_number(value) else InputTypeError
+        kind = InputError if is_number(value) else InputTypeError
         raise kind(f"{prefix}{name} {problem}")
 
 

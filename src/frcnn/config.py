@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .checks import CONFIG_KEYS, check_values
+from .checks import CONFIG_KEYS, check_values, is_number
 from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP, VAL_SPLIT
 from .errors import InputError, InputTypeError, UnknownKeyError
 from .io.atomic import atomic_write_text
@@ -152,7 +152,7 @@ class TrainConfig:
             (
                 "schedule.milestones",
                 s.milestones,
-                s.milestones is None or all(_number(m) and m > 0 for m in s.milestones),
+                s.milestones is None or all(is_number(m) and m > 0 for m in s.milestones),
                 "> 0 (epochs, or fractions of the run below 1)",
             ),
             (
@@ -169,26 +169,22 @@ class TrainConfig:
             (
                 "schedule.step_size",
                 s.step_size,
-                s.step_size is None or (_number(s.step_size) and s.step_size > 0),
+                s.step_size is None or (is_number(s.step_size) and s.step_size > 0),
                 "> 0 (epochs, or a fraction of the run below 1)",
             ),
         ]
         bad = [f"{key} must be {rule}, got {value!r}" for key, value, ok, rule in checks if not ok]
         if bad:
             raise InputError("; ".join(bad))
-        check_values({key: value for key, value in self._checked_values()})
+        # data.val_split only matters (and is checked) when no data.val is given
+        keys = [k for k in CONFIG_KEYS if not (k == "data.val_split" and self.data.val)]
+        check_values({key: self.value(key) for key in keys})
         return self
 
-    def _checked_values(self) -> list[tuple[str, Any]]:
-        """``section.key -> value`` of the keys the table of checks covers
-        (:data:`frcnn.checks.CONFIG_KEYS`); ``data.val_split`` only when it is used (no
-        ``data.val``)."""
-        values = []
-        for key in CONFIG_KEYS:
-            section, _, name = key.partition(".")
-            if not (key == "data.val_split" and self.data.val):
-                values.append((key, getattr(getattr(self, section), name)))
-        return values
+    def value(self, dotted: str) -> Any:
+        """The value of a ``section.key`` (e.g. ``"eval.every"``)."""
+        section, _, key = dotted.partition(".")
+        return getattr(getattr(self, section), key)
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
@@ -270,10 +266,6 @@ def _size_entry(entry: Any) -> bool:
         and entry[0] >= 0
         and entry[1] >= 32
     )
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:

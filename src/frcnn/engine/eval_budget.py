@@ -1,10 +1,10 @@
 """What one evaluation may cost under a time budget.
 
 Before the first step of a budgeted run, one validation image is predicted (and, when
-that leaves room, has its validation losses computed) and timed. When a full evaluation would take more
-than :data:`EVAL_SHARE` of the budget, every evaluation of the run scores a random subset
-of the validation images that fits (the same subset every epoch, so epochs compare) and
-the validation-loss pass is skipped; the log says so once, with the numbers.
+that leaves room, has its validation losses computed) and timed. When a full evaluation
+would take more than :data:`EVAL_SHARE` of the budget, every evaluation of the run scores a
+random subset of the validation images that fits (the same subset every epoch, so epochs
+compare) and the validation-loss pass is skipped; the log says so once, with the numbers.
 """
 
 from __future__ import annotations
@@ -113,10 +113,10 @@ def plan_evaluation(
     losses = n_images * cost.loss_seconds / ranks
     if predict + losses <= cap:
         return EvalPlan(None, cost.val_loss, predict + losses)
-    full = f"a full evaluation ({n_images} images"
-    full += f" with the validation-loss pass) would take about {predict + losses:.0f} s"
-    if not cost.val_loss:
-        full = f"a full evaluation ({n_images} images) would take about {predict:.0f} s"
+    passes = " with the validation-loss pass" if cost.val_loss else ""
+    full = (
+        f"a full evaluation ({n_images} images{passes}) would take about {predict + losses:.0f} s"
+    )
     if predict <= cap:
         note = f"{full}; each evaluation skips the validation-loss pass"
         return EvalPlan(None, False, predict, _why(note, budget_seconds))

@@ -231,8 +231,8 @@ class Trainer:
         return detection_limit(validation_options(self.cfg), self.raw_model)
 
     def _val_losses(self, model: FasterRCNN) -> None:
-        """``state.val_losses``: mean validation losses per image over every rank (empty
-        when ``eval.val_loss`` is off)."""
+        """``state.val_losses``: mean validation losses per image over every rank (called
+        only when ``self.val_loss``; ``state.val_losses`` stays empty otherwise)."""
         self.state.val_losses = losses = {}
         means, n = validation_losses(model, self.loaders.val_loss, self.device, self.amp)
         parts = [p for p in all_gather_list([(means, n)], self.info) if p[1]]
@@ -295,9 +295,10 @@ class Trainer:
         self._fill_state()
 
     def _plan_evaluation(self) -> None:
-        """Under a time budget, the evaluation it affords, measured on a few validation
-        batches before training (:mod:`.eval_budget`): a random subset of the validation
-        images and no validation-loss pass when a full evaluation would cost too much."""
+        """``self.val_loss`` (whether evaluations run the validation-loss pass) and, under a
+        time budget, the evaluation it affords, timed on one validation image before
+        training (:mod:`.eval_budget`): a random subset of the validation images and no
+        validation-loss pass when a full evaluation would cost too much."""
         cfg, st = self.cfg, self.state
         self.val_loss = bool(cfg.eval.val_loss and self.loaders.val_loss is not None)
         minutes = cfg.schedule.time_budget

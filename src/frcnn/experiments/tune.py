@@ -189,7 +189,7 @@ def run_tune(
     study.sampler = optuna.samplers.TPESampler(seed=cfg.run.seed + len(study.trials))
     if "final_values" not in study.user_attrs:  # kept with the study for --resume
         plain = recipe or TrainConfig()
-        study.set_user_attr("final_values", {k: _read(plain, k) for k in SEARCH_ONLY})
+        study.set_user_attr("final_values", {k: plain.value(k) for k in SEARCH_ONLY})
     if resume:
         _retry_interrupted(study, storage)
     finished = _finished(study)
@@ -324,18 +324,13 @@ def final_config(base: Path, params: dict[str, Any], final: dict[str, Any]) -> T
     default), and the data and weights paths absolute."""
     cfg = load_config(base, [], **params)
     for key in SEARCH_ONLY:
-        _assign(cfg, key, final.get(key, _read(TrainConfig(), key)))
+        _assign(cfg, key, final.get(key, TrainConfig().value(key)))
     cfg.run.out = TrainConfig().run.out
     for key in PATH_KEYS:
-        value = _read(cfg, key)
+        value = cfg.value(key)
         if isinstance(value, str) and value and Path(value).exists():
             _assign(cfg, key, str(Path(value).resolve()))
     return cfg.validate()
-
-
-def _read(cfg: TrainConfig, dotted: str) -> Any:
-    section, _, key = dotted.partition(".")
-    return getattr(getattr(cfg, section), key)
 
 
 def _assign(cfg: TrainConfig, dotted: str, value: Any) -> None:

@@ -56,7 +56,7 @@ class TimeBudget(Hook):
         self._last = now
         self.batches += 1
         total = self._fit(state)
-        done = float(state.elapsed() >= self.budget or state.global_step >= int(total))
+        done = float(self._out_of_time(state, total))
         if state.info.enabled:  # every rank must take the same number of steps
             total, done = broadcast_values([total, done], state.info, state.device)
         self._apply(state, total)
@@ -69,7 +69,7 @@ class TimeBudget(Hook):
 
     def after_epoch(self, state: TrainState) -> None:
         self._apply(state, self._fit(state))
-        if self._out_of_time(state):
+        if self._out_of_time(state, state.schedule.total_steps):
             self._end(state, during_epoch=False)
 
     @staticmethod
@@ -79,8 +79,9 @@ class TimeBudget(Hook):
         epochs = math.ceil(int(total) / state.steps_per_epoch)
         state.fit_epochs(epochs)
 
-    def _out_of_time(self, state: TrainState) -> bool:
-        return state.elapsed() >= self.budget or state.global_step >= state.schedule.total_steps
+    def _out_of_time(self, state: TrainState, total: float) -> bool:
+        """The budget is spent, or the ``total`` steps the schedule is fitted to are done."""
+        return state.elapsed() >= self.budget or state.global_step >= int(total)
 
     def _end(self, state: TrainState, during_epoch: bool) -> None:
         if not self._ended:

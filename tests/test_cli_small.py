@@ -165,7 +165,7 @@ def test_recipes_by_name(capsys):
     assert main(["recipes"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("cpu-fast") and "tv-default" in out
-    with pytest.raises(FileNotFoundError, match="recipes: cpu-fast, tv-default"):
+    with pytest.raises(FileNotFoundError, match="recipes: cpu-fast, finetune, tv-default"):
         load_config("cpu-slow")
 
 

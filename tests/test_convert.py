@@ -38,3 +38,16 @@ def test_convert_weights_cli(tmp_path, capsys):
         a, b = reference(image)[0], model(image)[0]
     torch.testing.assert_close(b["boxes"], a["boxes"], rtol=0, atol=1e-3)
     torch.testing.assert_close(b["scores"], a["scores"], rtol=0, atol=1e-4)
+
+
+def test_v2_state_dict_covers_every_parameter():
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn_v2
+
+    torch.manual_seed(0)
+    reference = fasterrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=4)
+    converted = from_torchvision(reference.state_dict())
+    ours = frcnn.build_model("resnet50_fpn_v2", 4)
+    assert set(converted) == set(ours.state_dict())
+    ours.load_state_dict(converted)
+    assert "rpn.head.extra_convs.0.weight" in converted
+    assert converted["roi_heads.box_head.fc.weight"].shape == (1024, 256 * 7 * 7)

@@ -335,7 +335,8 @@ def test_a_gpu_sized_recipe_on_a_cpu_is_pointed_to_cpu_fast(heavy, warned, frcnn
     from frcnn.modeling.builder import ModelConfig
 
     config = vars(ModelConfig()) if heavy else {"representation_size": 256}
-    services = SimpleNamespace(raw_model=SimpleNamespace(config=config))
+    cfg = SimpleNamespace(model=SimpleNamespace(weights=None))
+    services = SimpleNamespace(raw_model=SimpleNamespace(config=config), cfg=cfg)
     state = make_state(trainer=services, step_images=4)
     hook = CpuRecipeAdvice()
     hook.before_epoch(state)
@@ -348,6 +349,30 @@ def test_a_gpu_sized_recipe_on_a_cpu_is_pointed_to_cpu_fast(heavy, warned, frcnn
     if warned:
         assert "2000 proposals, 512 RoIs per image, 1024-wide box head" in seen[0]
         assert "2.0 images/s" in seen[0] and "--config cpu-fast" in seen[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "advice"),
+    [("resnet50_fpn", "--model mobilenet_v3_large_320_fpn"), ("mobilenet_v3_large_320_fpn", None)],
+)
+def test_a_coco_start_on_a_cpu_is_pointed_to_the_cpu_coco_model(name, advice, frcnn_log):
+    from frcnn.engine.hooks import CpuRecipeAdvice
+    from frcnn.modeling.builder import model_config
+
+    config = vars(model_config(name, 91))
+    cfg = SimpleNamespace(model=SimpleNamespace(weights="coco"))
+    services = SimpleNamespace(raw_model=SimpleNamespace(config=config), cfg=cfg)
+    state = make_state(trainer=services, step_images=2)
+    hook = CpuRecipeAdvice()
+    hook.before_epoch(state)
+    for batch in range(5):
+        state.clock.now += 2.0
+        state.batch_in_epoch = batch
+        hook.after_step(state)
+    if advice is None:
+        assert frcnn_log == []  # the model suggested for a CPU is not warned about
+    else:
+        assert len(frcnn_log) == 1 and advice in frcnn_log[0]
 
 
 def test_atomic_writes_get_a_plain_files_permissions(tmp_path):

@@ -132,6 +132,11 @@ def test_mobilenet_models_match_torchvision(name, reference_builder):
     assert ours.config["name"] == name
     with pytest.raises(ValueError, match="not a resnet50_fpn"):
         model_from_torchvision(reference.state_dict(), "resnet50_fpn")
+    _same_on_two_images(reference, ours)
+
+
+def _same_on_two_images(reference, ours):
+    """The same proposals and at least 20 equal detections on a batch of two images."""
     g = torch.Generator().manual_seed(1)
     images = [torch.rand(3, 300, 420, generator=g), torch.rand(3, 352, 352, generator=g)]
     ref_props, ref_dets = _run(reference, images)
@@ -144,3 +149,34 @@ def test_mobilenet_models_match_torchvision(name, reference_builder):
         torch.testing.assert_close(b["boxes"], a["boxes"], rtol=0, atol=1e-3)
         torch.testing.assert_close(b["scores"], a["scores"], rtol=0, atol=1e-4)
         assert torch.equal(b["labels"], a["labels"])
+
+
+def _randomise_batch_norms(model, seed):
+    """Untrained BatchNorms are identities; give them statistics so that they count."""
+    g = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            module.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            module.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            module.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
+
+
+def test_v2_model_matches_torchvision():
+    """fasterrcnn_resnet50_fpn_v2 (BatchNorm FPN, two RPN convs, four-conv + one-FC box head)
+    converted by its state dict: the same proposals and detections."""
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn_v2
+
+    small = dict(min_size=320, max_size=480, box_score_thresh=0.0)
+    torch.manual_seed(0)
+    reference = fasterrcnn_resnet50_fpn_v2(
+        weights=None, weights_backbone=None, num_classes=3, **small
+    ).eval()
+    _randomise_batch_norms(reference, 0)
+    ours = model_from_torchvision(reference.state_dict(), channels_last=False, **small).eval()
+    assert ours.config["name"] == "resnet50_fpn_v2"
+    assert ours.config["box_head"] == "4conv1fc" and ours.config["rpn_conv_depth"] == 2
+    with pytest.raises(ValueError, match="not a resnet50_fpn"):
+        model_from_torchvision(reference.state_dict(), "resnet50_fpn")
+    _same_on_two_images(reference, ours)

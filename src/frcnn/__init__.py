@@ -29,7 +29,7 @@ _LAZY = {
     "norm_layer": ".modeling.layers.norm",
     "MODELS": ".modeling.builder",
     "ModelConfig": ".modeling.builder",
-    "build_model": ".modeling.builder",
+    "build_model": ".api",
     "FasterRCNN": ".modeling.detector",
     "NECKS": ".modeling.necks",
     "PretrainConfig": ".pretrain.loop",
@@ -119,7 +119,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
-    from .api import calibrate, evaluate, predict, train
+    from .api import build_model, calibrate, evaluate, predict, train
     from .config import TrainConfig, load_config
     from .data.anchor_fit import fit_anchors
     from .data.check import check_dataset
@@ -144,7 +144,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as plain imports
     from .inference.predict import predict_dataset
     from .io.model_file import load_model, save_model
     from .modeling.backbones import BACKBONES, BackboneSpec, FeatureLevel
-    from .modeling.builder import MODELS, ModelConfig, build_model
+    from .modeling.builder import MODELS, ModelConfig
     from .modeling.detector import FasterRCNN
     from .modeling.layers.norm import norm_layer
     from .modeling.necks import NECKS

@@ -30,8 +30,63 @@ from .inference.predict import (
     predict_images,
 )
 from .inference.video import is_video, predict_video
+from .modeling.detector import FasterRCNN
 
 log = logging.getLogger("frcnn")
+
+
+def build_model(
+    name: str,
+    num_classes: int | None = None,
+    *,
+    weights: str | None = None,
+    class_names: Sequence[str] | None = None,
+    **overrides: Any,
+) -> FasterRCNN:
+    """Build a registered detector, optionally from COCO-trained weights.
+
+    Args:
+        name: one of :data:`frcnn.MODELS` (``resnet50_fpn``, ``resnet50_fpn_v2`` ...).
+        num_classes: classes including background (default: one more than ``class_names``;
+            with ``weights="coco"`` and no names, COCO's 91).
+        weights: None (random initialisation, or ``pretrained_backbone`` in ``overrides``)
+            or ``"coco"``: the model's COCO weights as torchvision publishes them (fetched
+            into the torch hub cache). Without ``class_names`` that is the COCO detector
+            itself (its 80 classes named, in eval mode); with them, a detector for those
+            classes whose box predictor is new, except the rows of classes named like a COCO
+            category (``keep_coco_classes=False`` turns that off); frozen BatchNorm and 3
+            trainable backbone stages unless ``overrides`` say otherwise.
+        class_names: names of classes 1..K-1 (stored in ``model.class_names``).
+        **overrides: any :class:`~frcnn.ModelConfig` field, e.g. ``min_size=512``.
+
+    Returns:
+        A :class:`~frcnn.FasterRCNN` with ``model.config`` set (in training mode unless it
+        is the COCO detector itself).
+    """
+    from .engine.model import load_initial_weights
+    from .io.zoo import coco_model
+    from .modeling.builder import build_model as build_registered
+
+    if class_names is not None and num_classes is None:
+        num_classes = len(class_names) + 1
+    if weights is None:
+        if num_classes is None:
+            raise InputError("build_model: give num_classes (or class_names)")
+        model = build_registered(name, num_classes, **overrides)
+    elif weights != "coco":
+        raise InputError(f"build_model: weights={weights!r}; give None or 'coco'")
+    elif class_names is None and num_classes in (None, 91):
+        return coco_model(f"coco:{name}", overrides)
+    else:
+        if class_names is None:
+            raise InputError("build_model: weights='coco' for other classes needs class_names")
+        settings = {"norm": "frozen_bn", "trainable_backbone_layers": 3, **overrides}
+        model = build_registered(name, num_classes, **settings)
+        model.class_names = list(class_names)
+        load_initial_weights(model, f"coco:{name}")
+    if class_names is not None:
+        model.class_names = list(class_names)
+    return model
 
 
 def train(

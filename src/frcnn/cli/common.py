@@ -188,6 +188,8 @@ def split_weights(weights: list[str], sources: list[str]) -> tuple[list[str], li
     from ..io.file_kind import file_kind
 
     def is_model(entry: str) -> bool:
+        if entry.startswith("coco:"):
+            return True
         return Path(entry).suffix.lower() in MODEL_SUFFIXES or file_kind(entry) in (
             "safetensors",
             "torch",

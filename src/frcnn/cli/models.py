@@ -13,26 +13,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..modeling.catalog import MODELS, model_table
+    from ..modeling.catalog import COCO_WEIGHTS, MODELS, model_table
 
     table = model_table()
     rows = table.get("models", {})
     print(
         f"{'model':<28}{'backbone':<20}{'params':>8}{'GFLOPs':>8}{'size':>6}{'CPU ms':>8}"
-        f"{'train/s':>9}{'mAP50':>7}"
+        f"{'train/s':>9}{'mAP50':>7}  weights"
     )
     for name, spec in MODELS.items():
         row = rows.get(name)
+        coco = "  coco" if name in COCO_WEIGHTS else ""
         if row is None:
             print(
                 f"{name:<28}{spec['backbone']:<20}{'-':>8}{'-':>8}{'-':>6}{'-':>8}{'-':>9}{'-':>7}"
+                f"{coco}"
             )
             continue
         print(
             f"{name:<28}{spec['backbone']:<20}{row['params'] / 1e6:>7.1f}M{row['gflops']:>8.1f}"
             f"{row['input_size']:>6}{row['latency_ms']:>8.0f}"
             f"{row.get('train_images_per_s_320', float('nan')):>9.2f}"
-            f"{_fixed(row.get('learn_map50'), 3):>7}"
+            f"{_fixed(row.get('learn_map50'), 3):>7}{coco}"
         )
     if rows:
         print(
@@ -42,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
             "weights, so the number of proposals (and the head's work) varies; mAP50: held out "
             f"after {table.get('learn', 'a fixed training budget')}"
         )
+    print(
+        "weights coco: COCO-trained weights published by torchvision; start from them with "
+        "--weights coco:MODEL (predict, eval, export ...) or frcnn train --weights coco"
+    )
     return 0
 
 

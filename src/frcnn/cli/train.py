@@ -30,7 +30,11 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--img-size", type=int, help="longest image side in pixels")
     p.add_argument("--out", help="run folder (default runs/train, numbered if taken)")
-    p.add_argument("--weights", help="start from an frcnn model file or a torchvision .pth")
+    p.add_argument(
+        "--weights",
+        help="start from an frcnn model file, a torchvision .pth, or COCO-trained weights: "
+        "coco (--model's) or coco:MODEL (trains MODEL; default recipe: finetune)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--config", help="YAML config file")
     p.add_argument(
@@ -76,6 +80,12 @@ def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> Tr
     if args.resume and config is None and args.out and (Path(args.out) / "config.yaml").exists():
         config = Path(args.out) / "config.yaml"  # resume the run as it was configured
     values = {key: getattr(args, o) for o, key in OPTION_KEYS.items() if o not in skip}
+    weights = args.weights or ""
+    if weights.startswith("coco") and config is None and not args.resume:
+        config = "finetune"
+        print("starting from COCO weights: the finetune recipe (--config to choose another)")
+    if weights.startswith("coco:") and args.model is None:
+        values["model.name"] = weights.removeprefix("coco:")
     values["run.resume"] = True if args.resume else None
     if args.anchors:
         values.update(read_anchors(args.anchors))

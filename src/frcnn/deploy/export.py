@@ -271,16 +271,16 @@ def export_model(
             unknown format or precision, or one the format cannot take.
     """
     from ..io.model_file import load_model
+    from ..io.zoo import output_base, weights_file
     from .exported import OnnxDetector, TorchScriptDetector
     from .optimize import optimize
     from .parity import check_parity, parity_images
 
     _check_request(format, precision, dynamic, data)
     dynamic = resolve_dynamic(format, dynamic)
-    weights = Path(weights)
-    out = Path(out) if out else default_out(weights, format, precision, dynamic)
+    out = Path(out) if out else default_out(output_base(weights), format, precision, dynamic)
     model = load_model(weights, "cpu")
-    source = weights_hash(weights)
+    source = weights_hash(weights_file(weights))
     images = parity_images(input_size(model), dynamic)
     fast = optimize(model)  # exported with its batch norms folded; checked against `model`
     if format == "torchscript":

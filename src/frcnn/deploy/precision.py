@@ -63,10 +63,12 @@ class Half(nn.Module):
 
 def heavy_layers(model: nn.Module, wrap: type[nn.Module]) -> None:
     """Wrap (in place) what computes nearly all of a detector's arithmetic: the backbone
-    with its neck, the RPN's shared convolution and the box head."""
+    with its neck, the RPN's shared convolutions and the box head."""
     model.backbone = wrap(model.backbone)
     if isinstance(getattr(model.rpn.head, "conv", None), nn.Module):
         model.rpn.head.conv = wrap(model.rpn.head.conv)
+        extra = getattr(model.rpn.head, "extra_convs", ())
+        model.rpn.head.extra_convs = nn.ModuleList(wrap(conv) for conv in extra)
     model.roi_heads.box_head = wrap(model.roi_heads.box_head)
 
 

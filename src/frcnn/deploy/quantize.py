@@ -21,8 +21,14 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 
-# The exporter records each node's module path; these hold nearly all of the arithmetic.
-HEAVY_SCOPES = ("model.backbone", "model.rpn.head.conv", "model.roi_heads.box_head")
+# The exporter records each node's module path; these (and what they hold) do nearly all of
+# the arithmetic.
+HEAVY_SCOPES = (
+    "model.backbone",
+    "model.rpn.head.conv",
+    "model.rpn.head.extra_convs",
+    "model.roi_heads.box_head",
+)
 QUANTISED_OPS = ("Conv", "MatMul", "Gemm")
 
 
@@ -58,7 +64,8 @@ def heavy_nodes(model: object, ops: Sequence[str] = QUANTISED_OPS) -> list[str]:
     names = []
     for node in model.graph.node:
         scopes = {p.key: p.value for p in node.metadata_props}.get("pkg.torch.onnx.name_scopes", "")
-        if node.op_type in ops and any(f"'{s}'" in scopes for s in HEAVY_SCOPES):
+        inside = any(f"'{s}'" in scopes or f"'{s}." in scopes for s in HEAVY_SCOPES)
+        if node.op_type in ops and inside:
             names.append(node.name)
     return names
 

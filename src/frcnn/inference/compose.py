@@ -69,8 +69,11 @@ def load_models(
 
 def calibrated_path(weights: str | os.PathLike) -> Path:
     """Where ``frcnn calibrate`` writes a calibrated copy of ``weights`` by default:
-    ``best.safetensors`` -> ``best.calibrated.safetensors``."""
-    weights = Path(weights)
+    ``best.safetensors`` -> ``best.calibrated.safetensors`` (``coco:NAME`` ->
+    ``NAME_coco.calibrated.safetensors`` in the working folder)."""
+    from ..io.zoo import output_base
+
+    weights = output_base(weights)
     return weights.with_name(f"{weights.stem}.calibrated{weights.suffix}")
 
 
@@ -82,7 +85,16 @@ def with_calibration(path: Path) -> Path:
         ValueError: neither holds one, naming the file looked for and how to make it.
     """
     from ..io.model_file import read_calibration
+    from ..io.zoo import is_coco
 
+    if is_coco(path):
+        path = calibrated_path(path)
+        if path.is_file():
+            return path
+        raise InputError(
+            f"no calibrated copy of these COCO weights ({path}): fit one with `frcnn "
+            "calibrate --weights coco:NAME --data VALIDATION_DATA`"
+        )
     if path.suffix.lower() in EXPORTED_SUFFIXES or read_calibration(path) is not None:
         return path
     beside = calibrated_path(path)

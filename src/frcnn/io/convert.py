@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor
@@ -11,11 +12,35 @@ from ..errors import InputError
 from ..modeling.builder import MODELS, build_model
 from ..modeling.detector import FasterRCNN
 
+Rule = tuple[re.Pattern[str], "str | Callable[[re.Match[str]], str]"]
+
+
+def _rules(pairs: list[tuple[str, object]]) -> list[Rule]:
+    return [(re.compile(p), r) for p, r in pairs]  # type: ignore[misc]
+
+
+def _rpn_conv(match: re.Match[str]) -> str:
+    """torchvision's n-th shared RPN conv: the first is ``conv``, the others ``extra_convs``."""
+    index = int(match.group(1) or 0)
+    where = "conv" if index == 0 else f"extra_convs.{index - 1}"
+    return f"rpn.head.{where}.{match.group(2)}"
+
+
 # (torchvision pattern, frcnn replacement), tried in order; the first match wins.
-_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(p), r)
-    for p, r in [
-        (r"^backbone\.body\.(.+)$", r"backbone.body.\1"),
+_COMMON = [
+    (r"^backbone\.body\.(.+)$", r"backbone.body.\1"),
+    # torchvision >= 0.13 wraps the RPN convs in Sequential(Conv2dNormActivation(...)).
+    (r"^rpn\.head\.conv(?:\.(\d+)\.0)?\.(weight|bias)$", _rpn_conv),
+    (r"^rpn\.head\.cls_logits\.(weight|bias)$", r"rpn.head.objectness.\1"),
+    (r"^rpn\.head\.bbox_pred\.(weight|bias)$", r"rpn.head.deltas.\1"),
+    (
+        r"^roi_heads\.box_predictor\.(cls_score|bbox_pred)\.(weight|bias)$",
+        r"roi_heads.predictor.\1.\2",
+    ),
+]
+# fasterrcnn_resnet*_fpn and the MobileNetV3 models: plain FPN convs, a two-layer MLP head.
+_V1_RULES = _rules(
+    [
         (
             r"^backbone\.fpn\.inner_blocks\.(\d+)(?:\.0)?\.(weight|bias)$",
             r"backbone.fpn.lateral.\1.\2",
@@ -24,18 +49,28 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
             r"^backbone\.fpn\.layer_blocks\.(\d+)(?:\.0)?\.(weight|bias)$",
             r"backbone.fpn.output.\1.\2",
         ),
-        # torchvision >= 0.13 wraps the RPN conv in Sequential(Conv2dNormActivation(...)).
-        (r"^rpn\.head\.conv(?:\.0\.0)?\.(weight|bias)$", r"rpn.head.conv.\1"),
-        (r"^rpn\.head\.cls_logits\.(weight|bias)$", r"rpn.head.objectness.\1"),
-        (r"^rpn\.head\.bbox_pred\.(weight|bias)$", r"rpn.head.deltas.\1"),
         (r"^roi_heads\.box_head\.fc6\.(weight|bias)$", r"roi_heads.box_head.fc1.\1"),
         (r"^roi_heads\.box_head\.fc7\.(weight|bias)$", r"roi_heads.box_head.fc2.\1"),
-        (
-            r"^roi_heads\.box_predictor\.(cls_score|bbox_pred)\.(weight|bias)$",
-            r"roi_heads.predictor.\1.\2",
-        ),
+        *_COMMON,
     ]
-]
+)
+# fasterrcnn_resnet50_fpn_v2: conv + BatchNorm pairs in the FPN, four conv blocks (0-3), a
+# Flatten (4) and one fully connected layer (5) in the box head.
+_V2_RULES = _rules(
+    [
+        (r"^backbone\.fpn\.inner_blocks\.(\d+)\.([01]\..+)$", r"backbone.fpn_bn.lateral.\1.\2"),
+        (r"^backbone\.fpn\.layer_blocks\.(\d+)\.([01]\..+)$", r"backbone.fpn_bn.output.\1.\2"),
+        (r"^roi_heads\.box_head\.([0-3])\.([01]\..+)$", r"roi_heads.box_head.convs.\1.\2"),
+        (r"^roi_heads\.box_head\.5\.(weight|bias)$", r"roi_heads.box_head.fc.\1"),
+        *_COMMON,
+    ]
+)
+
+
+def is_torchvision_state(state_dict: dict[str, Tensor]) -> bool:
+    """Whether a state dict uses torchvision's Faster R-CNN names (its ``box_predictor``)."""
+    return any(k.startswith("roi_heads.box_predictor.") for k in state_dict)
+
 
 # torchvision backbones by the width of layer4's last conv and block count of layer3.
 _RESNETS = {
@@ -47,7 +82,8 @@ _RESNETS = {
 
 
 def from_torchvision(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Rename a torchvision ``fasterrcnn_resnet*_fpn`` state dict to frcnn's parameter names.
+    """Rename a torchvision ``fasterrcnn_resnet*_fpn`` (v1 or v2) or
+    ``fasterrcnn_mobilenet_v3_large*_fpn`` state dict to frcnn's parameter names.
 
     Raises:
         ValueError: keys that belong to no known torchvision Faster R-CNN module (e.g. a
@@ -55,8 +91,9 @@ def from_torchvision(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     """
     out: dict[str, Tensor] = {}
     unknown = []
+    v2 = any(k.startswith("roi_heads.box_head.0.0.") for k in state_dict)
     for key, value in state_dict.items():
-        for pattern, replacement in _RULES:
+        for pattern, replacement in _V2_RULES if v2 else _V1_RULES:
             if pattern.match(key):
                 out[pattern.sub(replacement, key)] = value
                 break
@@ -85,7 +122,7 @@ def model_from_torchvision(
     state = from_torchvision(state_dict)
     num_classes = state["roi_heads.predictor.cls_score.weight"].shape[0]
     found = _model_name(state)
-    if name is not None and MODELS.get(name)["backbone"] != MODELS.get(found)["backbone"]:
+    if name is not None and _architecture(name) != _architecture(found):
         raise InputError(f"these weights are a {found}, not a {name}")
     overrides.setdefault("norm", "frozen_bn")
     overrides.setdefault("trainable_backbone_layers", 3)
@@ -94,15 +131,24 @@ def model_from_torchvision(
     return model
 
 
+def _architecture(name: str) -> tuple[object, ...]:
+    """What decides whether weights fit a named model: backbone, neck and heads."""
+    entry = MODELS.get(name)
+    return tuple(entry.get(k) for k in ("backbone", "neck", "box_head", "rpn_conv_depth"))
+
+
 def _model_name(state: dict[str, Tensor]) -> str:
     """The frcnn model a converted torchvision state dict belongs to."""
     if "backbone.body.16.0.weight" in state:
         return "mobilenet_v3_large_fpn"
-    width = state["backbone.fpn.lateral.3.weight"].shape[1]
+    v2 = "backbone.fpn_bn.lateral.3.0.weight" in state
+    width = state["backbone.fpn_bn.lateral.3.0.weight" if v2 else "backbone.fpn.lateral.3.weight"]
     blocks = len({k.split(".")[3] for k in state if k.startswith("backbone.body.layer3.")})
-    backbone = _RESNETS.get((width, blocks))
+    backbone = _RESNETS.get((width.shape[1], blocks))
     if backbone is None:
         raise InputError(
-            f"unrecognised ResNet backbone (layer4 width {width}, layer3 {blocks} blocks)"
+            f"unrecognised ResNet backbone (layer4 width {width.shape[1]}, layer3 {blocks} blocks)"
         )
-    return f"{backbone}_fpn"
+    if v2 and backbone != "resnet50":
+        raise InputError(f"v2 (BatchNorm FPN) weights exist for resnet50 only, not {backbone}")
+    return f"{backbone}_fpn_v2" if v2 else f"{backbone}_fpn"

@@ -179,7 +179,8 @@ def load_model(
     device: str | torch.device = "cpu",
     overrides: dict[str, Any] | None = None,
 ) -> FasterRCNN:
-    """Rebuild a detector from a file written by :func:`save_model`, in eval mode.
+    """Rebuild a detector from a file written by :func:`save_model`, in eval mode; or
+    ``coco:NAME``, torchvision's COCO-trained model (see :mod:`frcnn.io.zoo`).
 
     ``model.class_names`` holds the stored names (or None), ``model.conf`` the stored score
     threshold (or None). ``overrides`` are build options that do not change the weights
@@ -190,6 +191,10 @@ def load_model(
         ValueError: not an frcnn model file, damaged metadata, or weights that do not fit
             the stored configuration (naming the tensors).
     """
+    from .zoo import coco_model, is_coco
+
+    if is_coco(path):
+        return coco_model(path, overrides).to(device).eval()
     meta = _open_metadata(path)  # read once: configuration, names and calibration
     config, class_names = _parse_metadata(meta, path)
     if overrides:

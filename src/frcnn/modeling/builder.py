@@ -17,7 +17,7 @@ from .features import BodyWithNeck, build_features
 from .proposals.anchors import AnchorGenerator
 from .proposals.rpn import RegionProposalNetwork, RPNHead
 from .registry import MODELS
-from .roi.box_head import FastRCNNPredictor, TwoMLPHead
+from .roi.box_head import FastRCNNPredictor, build_box_head
 from .roi.pooler import MultiScaleRoIAlign
 from .roi.roi_heads import RoIHeads
 from .transform import ImageTransform
@@ -69,9 +69,13 @@ class ModelConfig:
     rpn_positive_fraction: float = 0.5
     rpn_score_thresh: float = 0.0
     rpn_min_size: float = 1e-3
+    # Shared 3x3 convs of the RPN head (torchvision's v2 model has 2).
+    rpn_conv_depth: int = 1
     # RoI heads
     roi_output_size: int = 7
     roi_sampling_ratio: int = 2
+    # 2mlp: two fully connected layers; 4conv1fc: four conv + BatchNorm blocks and one (v2).
+    box_head: str = "2mlp"
     representation_size: int = 1024
     box_score_thresh: float = 0.05
     box_nms_thresh: float = 0.5
@@ -84,6 +88,10 @@ class ModelConfig:
     class_weights: tuple[float, ...] | None = None
     # none: plain NMS; mean: each NMS cluster merged into its score-weighted mean box.
     box_merge: str = "none"
+    # Class indices never reported (the ids COCO never used, in torchvision's COCO models).
+    placeholder_classes: tuple[int, ...] = ()
+    # Starting from COCO weights: classes named like a COCO category start from its rows.
+    keep_coco_classes: bool = True
 
     def resolved(self) -> ModelConfig:
         """A copy with the pretrained-dependent defaults filled in."""
@@ -105,6 +113,7 @@ _LIMITS = {
     "max_size": 16_384,
     "size_divisible": 1024,
     "trainable_backbone_layers": 16,
+    "rpn_conv_depth": 16,
 }
 
 
@@ -225,7 +234,7 @@ def _build_rpn(cfg: ModelConfig, features: BodyWithNeck) -> RegionProposalNetwor
         )
     return RegionProposalNetwork(
         anchor_generator,
-        RPNHead(features.out_channels, per_location.pop()),
+        RPNHead(features.out_channels, per_location.pop(), cfg.rpn_conv_depth),
         fg_iou_thresh=cfg.rpn_fg_iou_thresh,
         bg_iou_thresh=cfg.rpn_bg_iou_thresh,
         batch_size_per_image=cfg.rpn_batch_size_per_image,
@@ -251,7 +260,9 @@ def _build_roi_heads(cfg: ModelConfig, features: BodyWithNeck) -> RoIHeads:
     )
     return RoIHeads(
         pooler,
-        TwoMLPHead(features.out_channels * cfg.roi_output_size**2, cfg.representation_size),
+        build_box_head(
+            cfg.box_head, features.out_channels, cfg.roi_output_size, cfg.representation_size
+        ),
         FastRCNNPredictor(cfg.representation_size, cfg.num_classes),
         fg_iou_thresh=cfg.box_fg_iou_thresh,
         bg_iou_thresh=cfg.box_bg_iou_thresh,
@@ -263,6 +274,7 @@ def _build_roi_heads(cfg: ModelConfig, features: BodyWithNeck) -> RoIHeads:
         detections_per_img=cfg.box_detections_per_img,
         class_weights=_class_weights(cfg),
         merge=cfg.box_merge,
+        placeholder_classes=cfg.placeholder_classes,
     )
 
 

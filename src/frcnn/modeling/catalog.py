@@ -15,6 +15,113 @@ from .registry import MODELS
 TABLE_FILE = Path(__file__).with_name("model_table.json")
 
 
+# COCO-trained weights torchvision publishes, by model: the file under COCO_WEIGHTS_BASE
+# (its name ends in the first hex digits of its SHA-256, which torch.hub checks on download).
+COCO_WEIGHTS_BASE = "https://download.pytorch.org/models/"
+COCO_WEIGHTS = {
+    "resnet50_fpn": "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth",
+    "resnet50_fpn_v2": "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth",
+    "mobilenet_v3_large_fpn": "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth",
+    "mobilenet_v3_large_320_fpn": "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth",
+}
+
+# COCO's category names by the ids torchvision's COCO models predict (0 is the background;
+# "N/A" marks the ten ids no COCO image uses).
+COCO_CATEGORIES = [
+    "__background__",
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "N/A",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "N/A",
+    "backpack",
+    "umbrella",
+    "N/A",
+    "N/A",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "N/A",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "N/A",
+    "dining table",
+    "N/A",
+    "N/A",
+    "toilet",
+    "N/A",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "N/A",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
+    "toothbrush",
+]
+
+
 def model_table() -> dict:
     """The stored measurements: ``{"machine": ..., "models": {name: row}}`` (empty when the
     file is missing)."""
@@ -25,6 +132,13 @@ def model_table() -> dict:
 
 for _depth in (18, 34, 50, 101):
     MODELS.register(f"resnet{_depth}_fpn", {"backbone": f"resnet{_depth}", "neck": "fpn"})
+
+# torchvision's fasterrcnn_resnet50_fpn_v2: BatchNorm in the FPN, two shared RPN convs, a box
+# head of four conv + BatchNorm blocks and one fully connected layer.
+MODELS.register(
+    "resnet50_fpn_v2",
+    {"backbone": "resnet50", "neck": "fpn_bn", "rpn_conv_depth": 2, "box_head": "4conv1fc"},
+)
 
 # timm bodies (stage outputs at strides 4-32) under the same FPN as a ResNet.
 for _name, _backbone in (

@@ -53,13 +53,30 @@ class CpuRecipeAdvice(Hook):
         if state.batch_in_epoch + 1 < MEASURED_BATCHES or self.start is None:
             return
         self.done = True
-        heavy = gpu_sized(state.trainer.raw_model.config)
-        if heavy:
+        config = state.trainer.raw_model.config
+        weights = state.trainer.cfg.model.weights or ""
+        heavy = gpu_sized(config)
+        if heavy and not (weights.startswith("coco") and config.get("name") == CPU_COCO_MODEL):
             speed = self.images / max(state.clock() - self.start, 1e-9)
             log.warning(
                 "warning: a GPU-sized recipe (%s) on a CPU: %.1f images/s, so minutes of "
-                "training learn little; `--config cpu-fast` is sized for a CPU (see frcnn "
-                "recipes)",
+                "training learn little; %s",
                 ", ".join(heavy),
                 speed,
+                instead(config, weights),
             )
+
+
+def instead(config: dict, weights: str) -> str:
+    """What to train on a CPU: from COCO weights, the COCO model sized for a CPU; else the
+    CPU recipe."""
+    if weights.startswith("coco"):
+        return (
+            f"`--model {CPU_COCO_MODEL}` is the COCO-trained model sized for a CPU (320 px, "
+            "fewer proposals)"
+        )
+    return "`--config cpu-fast` is sized for a CPU (see frcnn recipes)"
+
+
+# The COCO-trained model to fine-tune on a CPU.
+CPU_COCO_MODEL = "mobilenet_v3_large_320_fpn"

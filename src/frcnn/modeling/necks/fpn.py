@@ -7,12 +7,14 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...errors import InputError
 from ..backbones.base import FeatureLevel, check_levels
 from .base import NECKS
 
 
 class FeaturePyramidNetwork(nn.Module):
-    """Lateral 1x1 convs, nearest-neighbour top-down sum, 3x3 output convs.
+    """Lateral 1x1 convs, nearest-neighbour top-down sum, 3x3 output convs (with ``norm``
+    "bn": each conv without bias and followed by a BatchNorm, as in torchvision's v2 model).
 
     Each extra level is a stride-2 max-pool (kernel 1) of the coarsest output, as in Faster
     R-CNN's P6; extra levels feed the RPN only (``pooled=False``).
@@ -24,6 +26,7 @@ class FeaturePyramidNetwork(nn.Module):
         in_strides: strides of the input levels (for the declared ``levels``); default
             4, 8, 16 ... for a ResNet-style body.
         extra_levels: how many max-pooled levels to add (overrides ``extra_pool``).
+        norm: None for plain convolutions, "bn" for convolution + BatchNorm pairs.
 
     Attributes:
         levels: the declared output levels (see :mod:`frcnn.modeling.backbones.base`).
@@ -36,16 +39,19 @@ class FeaturePyramidNetwork(nn.Module):
         extra_pool: bool = True,
         in_strides: Sequence[int] | None = None,
         extra_levels: int | None = None,
+        norm: str | None = None,
     ) -> None:
         super().__init__()
-        self.lateral = nn.ModuleList(nn.Conv2d(c, out_channels, 1) for c in in_channels)
-        self.output = nn.ModuleList(
-            nn.Conv2d(out_channels, out_channels, 3, padding=1) for _ in in_channels
-        )
+        if norm not in (None, "bn"):
+            raise InputError(f"FPN norm {norm!r}: choose None or 'bn'")
+        self.lateral = nn.ModuleList(_conv(c, out_channels, 1, norm) for c in in_channels)
+        self.output = nn.ModuleList(_conv(out_channels, out_channels, 3, norm) for _ in in_channels)
         self.extra_levels = int(extra_pool) if extra_levels is None else extra_levels
-        for conv in (*self.lateral, *self.output):
-            nn.init.kaiming_uniform_(conv.weight, a=1)
-            nn.init.zeros_(conv.bias)
+        for conv in self.modules():
+            if isinstance(conv, nn.Conv2d):
+                nn.init.kaiming_uniform_(conv.weight, a=1)
+                if conv.bias is not None:
+                    nn.init.zeros_(conv.bias)
         strides = list(in_strides or [4 * 2**i for i in range(len(in_channels))])
         self.levels = pyramid_levels(strides, out_channels, self.extra_levels, "FPN")
 
@@ -61,6 +67,16 @@ class FeaturePyramidNetwork(nn.Module):
         for _ in range(self.extra_levels):
             outputs.append(F.max_pool2d(outputs[-1], kernel_size=1, stride=2, padding=0))
         return outputs
+
+
+def _conv(in_channels: int, out_channels: int, kernel: int, norm: str | None) -> nn.Module:
+    """A "same"-padded convolution, or (``norm`` "bn") one without bias and a BatchNorm."""
+    if norm is None:
+        return nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(out_channels),
+    )
 
 
 def pyramid_levels(
@@ -96,4 +112,19 @@ def build_fpn(
         out_channels,
         in_strides=[lv.stride for lv in levels],
         extra_levels=extra_levels,
+    )
+
+
+@NECKS.register("fpn_bn")
+def build_fpn_bn(
+    levels: Sequence[FeatureLevel], out_channels: int, extra_levels: int
+) -> FeaturePyramidNetwork:
+    """An FPN over every backbone level whose convolutions are followed by BatchNorm
+    (torchvision's ``fasterrcnn_resnet50_fpn_v2``)."""
+    return FeaturePyramidNetwork(
+        [lv.channels for lv in levels],
+        out_channels,
+        in_strides=[lv.stride for lv in levels],
+        extra_levels=extra_levels,
+        norm="bn",
     )

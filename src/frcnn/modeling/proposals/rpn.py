@@ -17,19 +17,28 @@ from .anchors import AnchorGenerator
 
 
 class RPNHead(nn.Module):
-    """Shared 3x3 conv + ReLU, then 1x1 convs for objectness (one per anchor) and deltas (four).
+    """Shared 3x3 conv + ReLU (``conv_depth`` of them in a row), then 1x1 convs for objectness
+    (one per anchor) and deltas (four).
 
     Args:
         in_channels: channels of every pyramid level.
         num_anchors: anchors per location (the same on every level).
+        conv_depth: shared 3x3 convs (torchvision's v2 model has 2); the first is ``conv``,
+            the others ``extra_convs``.
     """
 
-    def __init__(self, in_channels: int, num_anchors: int) -> None:
+    def __init__(self, in_channels: int, num_anchors: int, conv_depth: int = 1) -> None:
         super().__init__()
+        if conv_depth < 1:
+            raise InputError(f"rpn_conv_depth must be at least 1, got {conv_depth}")
         self.conv = nn.Conv2d(in_channels, in_channels, kernel_size=3, padding=1)
+        self.extra_convs = nn.ModuleList(
+            nn.Conv2d(in_channels, in_channels, kernel_size=3, padding=1)
+            for _ in range(conv_depth - 1)
+        )
         self.objectness = nn.Conv2d(in_channels, num_anchors, kernel_size=1)
         self.deltas = nn.Conv2d(in_channels, num_anchors * 4, kernel_size=1)
-        for layer in (self.conv, self.objectness, self.deltas):
+        for layer in (self.conv, *self.extra_convs, self.objectness, self.deltas):
             nn.init.normal_(layer.weight, std=0.01)
             nn.init.zeros_(layer.bias)
 
@@ -38,6 +47,8 @@ class RPNHead(nn.Module):
         objectness, deltas = [], []
         for x in features:
             t = F.relu(self.conv(x))
+            for conv in self.extra_convs:
+                t = F.relu(conv(t))
             objectness.append(self.objectness(t))
             deltas.append(self.deltas(t))
         return objectness, deltas

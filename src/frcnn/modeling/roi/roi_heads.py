@@ -14,7 +14,7 @@ from ...boxes.nms import batched_nms
 from ...boxes.ops import BoxCoder, box_iou, clip_boxes, remove_small_boxes
 from ...boxes.sampler import subsample_labels
 from ...errors import InputError
-from .box_head import FastRCNNPredictor, TwoMLPHead
+from .box_head import FastRCNNPredictor
 from .pooler import MultiScaleRoIAlign
 
 # Class label of a sampled RoI that is neither foreground nor background; excluded from losses.
@@ -42,12 +42,15 @@ class RoIHeads(nn.Module):
         nms_thresh: IoU threshold of the per-class NMS.
         detections_per_img: most detections kept per image.
         class_weights: optional FloatTensor[K] weighting the classification loss per class.
+        merge: "none" (plain NMS) or "mean" (each NMS cluster becomes its mean box).
+        placeholder_classes: class indices never reported (dropped after the top-k, so the
+            rest are what a model reporting them would keep).
     """
 
     def __init__(
         self,
         pooler: MultiScaleRoIAlign,
-        box_head: TwoMLPHead,
+        box_head: nn.Module,
         predictor: FastRCNNPredictor,
         fg_iou_thresh: float = 0.5,
         bg_iou_thresh: float = 0.5,
@@ -59,6 +62,7 @@ class RoIHeads(nn.Module):
         detections_per_img: int = 100,
         class_weights: Tensor | None = None,
         merge: str = "none",
+        placeholder_classes: Sequence[int] = (),
     ) -> None:
         super().__init__()
         if merge not in MERGE_MODES:
@@ -77,6 +81,18 @@ class RoIHeads(nn.Module):
         self.detections_per_img = detections_per_img
         self.class_weights: Tensor | None
         self.register_buffer("class_weights", class_weights, persistent=False)
+        self.reported: Tensor | None
+        self.register_buffer("reported", None, persistent=False)
+        if placeholder_classes:
+            classes = predictor.cls_score.out_features
+            if not all(0 < int(c) < classes for c in placeholder_classes):
+                raise InputError(
+                    f"placeholder_classes {list(placeholder_classes)} must be class indices in "
+                    f"1..{classes - 1}"
+                )
+            reported = torch.ones(classes, dtype=torch.bool)
+            reported[list(placeholder_classes)] = False
+            self.register_buffer("reported", reported, persistent=False)
 
     def forward(
         self,
@@ -206,12 +222,11 @@ class RoIHeads(nn.Module):
                 if self.merge == "mean"
                 else boxes[keep]
             )
-            keep = keep[:top]
+            keep, kept_boxes = keep[:top], kept_boxes[:top]
+            if self.reported is not None:
+                shown = self.reported[labels[keep]]
+                keep, kept_boxes = keep[shown], kept_boxes[shown]
             detections.append(
-                {
-                    "boxes": kept_boxes[:top],
-                    "scores": pair_scores[keep],
-                    "labels": labels[keep],
-                }
+                {"boxes": kept_boxes, "scores": pair_scores[keep], "labels": labels[keep]}
             )
         return detections

@@ -81,6 +81,28 @@ def test_a_model_that_detects_nothing_exports_and_runs(tmp_path):
     assert [d.dim_value for d in shape] == [3, 128, 128]  # a fixed size without --dynamic
 
 
+def test_placeholder_classes_stay_unreported_in_the_exported_graph(tmp_path):
+    """A model with a placeholder class (as the COCO models have ten) exports with its
+    filter: the graph's detections equal PyTorch's, none of the placeholder class, on an
+    image of another size than the model's."""
+    from frcnn.deploy.export import export_model
+    from frcnn.deploy.exported import OnnxDetector
+
+    torch.manual_seed(0)
+    options = {**TINY, "placeholder_classes": [2], "box_score_thresh": 0.0}
+    model = frcnn.build_model("resnet18_fpn", 5, **options).eval()
+    weights = frcnn.save_model(model, tmp_path / "ph.safetensors", class_names=list("abcd"))
+    out, cases = export_model(weights, "onnx")
+    assert all(c.problem is None for c in cases)
+    image = torch.rand(3, 90, 150, generator=torch.Generator().manual_seed(3))
+    found = OnnxDetector(out)([image])[0]
+    with torch.no_grad():
+        expected = frcnn.load_model(weights)([image])[0]
+    assert len(found["labels"]) >= 10 and not (found["labels"] == 2).any()
+    assert torch.equal(found["labels"], expected["labels"])
+    torch.testing.assert_close(found["boxes"], expected["boxes"], rtol=0, atol=1e-3)
+
+
 def test_a_file_that_is_not_an_exported_model_is_refused(tmp_path):
     from frcnn.deploy.exported import OnnxDetector
 

@@ -154,8 +154,7 @@ def evaluate(
     else:
         if weights is None:
             raise InputError("evaluate needs weights or a predictions file")
-        detector = load_detector(weights, options)
-        _check_classes(detector.class_names, dataset, allow_mismatch)
+        detector = by_class_name(load_detector(weights, options), dataset, allow_mismatch)
         preds = predict_dataset(detector, dataset, options)
         conf, max_det = options.threshold(detector), detection_limit(options, detector)
     s = scoring
@@ -204,14 +203,32 @@ def _run_validation(
     )
 
 
-def _check_classes(names: Sequence[str] | None, ds: DetectionDataset, allow_mismatch: bool) -> None:
-    """A model's classes against the data's.
+def by_class_name(detector: Any, ds: DetectionDataset, allow_mismatch: bool) -> Any:
+    """The detector scored in the data's classes: as it is when its classes are the data's;
+    relabelled by name when every data class is one of the model's (case and synonyms as in
+    fine-tuning: a COCO model on data of a few COCO classes; the model's other classes are
+    left out); else its labels compared by number, which ``allow_mismatch`` must allow.
 
     Raises:
-        ValueError: they differ and ``allow_mismatch`` is off.
+        ValueError: classes that differ and do not all match, without ``allow_mismatch``.
     """
+    from .inference.detectors import RelabelledDetector
+    from .modeling.class_rows import matching_classes
+
+    names = detector.class_names
     if not names or list(names) == ds.class_names:
-        return
+        return detector
+    rows = matching_classes(names, ds.class_names)
+    if len(rows) == len(ds.class_names):
+        import torch
+
+        lookup = torch.full((len(names) + 1,), -1, dtype=torch.long)
+        lookup[0] = 0
+        lookup[list(rows.values())] = torch.tensor(list(rows))
+        pairs = ", ".join(f"{names[m - 1]} -> {ds.class_names[d - 1]}" for d, m in rows.items())
+        left = len(names) - len(rows)
+        log.info("scoring the model's classes by name: %s (%d more left out)", pairs, left)
+        return RelabelledDetector(detector, lookup, ds.class_names)
     message = f"model classes {list(names)} differ from the data's {ds.class_names}"
     if not allow_mismatch:
         raise InputError(
@@ -219,6 +236,7 @@ def _check_classes(names: Sequence[str] | None, ds: DetectionDataset, allow_mism
             "(allow_mismatch=True) to score them anyway"
         )
     log.warning("%s; scoring labels by number as asked", message)
+    return detector
 
 
 def calibrate(

@@ -124,3 +124,27 @@ class TiledDetector(Wrapper):
         return [
             predict_tiled(self.inner, im, self.tile, self.overlap, self.batch_size) for im in images
         ]
+
+
+class RelabelledDetector(Wrapper):
+    """``inner``'s detections in another set of classes: ``lookup[label]`` is each model
+    class's index among ``class_names`` (1-based), or -1 for a class left out, whose
+    detections are dropped (a COCO model scored on data of a few COCO classes)."""
+
+    def __init__(self, inner: nn.Module, lookup: Tensor, class_names: Sequence[str]) -> None:
+        super().__init__(inner)
+        self.register_buffer("lookup", lookup.long(), persistent=False)
+        self.names = list(class_names)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.names
+
+    @torch.no_grad()
+    def forward(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:
+        out = []
+        for det in self.inner(images):
+            labels = self.lookup.to(det["labels"].device)[det["labels"]]
+            keep = labels >= 0
+            out.append({**{k: v[keep] for k, v in det.items()}, "labels": labels[keep]})
+        return out

@@ -82,7 +82,13 @@ def test_published_files_are_torchvisions():
     assert len(categories) == 91 and categories.count("N/A") == 10
 
 
-@pytest.mark.parametrize("name", list(BUILDERS))
+# ResNet-50 at 800 px takes 15-20 s a model here: those two run with `make test-slow`.
+HEAVY = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=HEAVY) if "resnet" in n else n for n in BUILDERS]
+)
 def test_coco_model_detects_what_torchvisions_does(name, hub):
     """Same file -> the same detections and scores as torchvision's model, less the
     placeholder classes, which are never reported."""

@@ -83,3 +83,31 @@ def test_kfold_refuses_a_validation_set_and_too_many_folds(tmp_path, capsys):
     assert "leave out --val" in capsys.readouterr().err
     assert main(["kfold", "--data", str(data), "--folds", "4"]) == 2
     assert "4 folds need at least 4 images" in capsys.readouterr().err
+
+
+def test_fold_jobs_in_separate_processes_collect_into_one_kfold_run(tmp_path, capsys):
+    """``kfold --fold K`` jobs (separate processes) on one folder make the folds one
+    ``kfold`` run makes, and the job finishing the last fold writes the same summary."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    write_synth(data, 8, 96, seed=0)
+    base = ["kfold", "--data", str(data), "--folds", "2", "--epochs", "1", "--no-label-issues"]
+    whole, jobs = tmp_path / "whole", tmp_path / "jobs"
+    assert main([*base, "--out", str(whole), *TINY_RUN]) == 0
+    for k in (2, 1):
+        command = [sys.executable, "-m", "frcnn", *base, "--out", str(jobs), "--fold", str(k)]
+        done = subprocess.run([*command, *TINY_RUN], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        if k == 2:
+            assert "fold 2 of 2 done" in done.stdout and not (jobs / "summary.csv").exists()
+    assert (jobs / "folds.csv").read_text() == (whole / "folds.csv").read_text()
+    assert (jobs / "summary.csv").read_text() == (whole / "summary.csv").read_text()
+    oof = [json.loads((f / "oof_predictions.json").read_text()) for f in (whole, jobs)]
+    assert oof[0]["annotations"] == oof[1]["annotations"]
+    # other folds in the same folder are refused; --collect rewrites from what is there
+    assert main([*base[:4], "3", *base[5:], "--out", str(jobs), "--fold", "1"]) == 2
+    assert "assigns other folds" in capsys.readouterr().err
+    assert main([*base, "--out", str(jobs), "--collect", *TINY_RUN]) == 0
+    assert (jobs / "summary.csv").read_text() == (whole / "summary.csv").read_text()

@@ -27,6 +27,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-label-issues", action="store_true", help="skip the label-issue ranking at the end"
     )
+    p.add_argument(
+        "--fold",
+        type=int,
+        help="train only fold K (1..--folds) into --out, shared with the other folds' jobs; "
+        "the job that completes the last fold writes the summary",
+    )
+    p.add_argument(
+        "--collect",
+        action="store_true",
+        help="write the summary, out-of-fold predictions and label issues of the folds in "
+        "--out now (from those present)",
+    )
     add_train_options(p)
     p.set_defaults(func=run)
 
@@ -36,10 +48,24 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume:
         raise InputError("kfold does not resume; start it again with a new --out")
+    if (args.fold is not None or args.collect) and not args.out:
+        raise InputError("--fold and --collect need --out: the folder the fold jobs share")
     cfg = config_from_args(args, skip=("out",))
     result = run_kfold(
-        cfg, args.folds, args.group_by, args.out or "runs/kfold", not args.no_label_issues
+        cfg,
+        args.folds,
+        args.group_by,
+        args.out or "runs/kfold",
+        not args.no_label_issues,
+        args.fold,
+        args.collect,
     )
+    if result is None:
+        print(
+            f"fold {args.fold} of {args.folds} done in {args.out}; the summary is written when "
+            "every fold is (or with --collect)"
+        )
+        return 0
     print(result.table())
     oof = result.oof_metrics
     print(

@@ -5,7 +5,8 @@ out; the out-of-fold predictions cover every image exactly once and feed
 
 The folder (``--out``, numbered if taken):
 ``folds.csv`` (image, group, fold), ``fold<k>/`` (a ``frcnn train`` run folder),
-``fold_data/fold<k>/{train,val}.json`` (the fold's annotations), ``summary.csv`` (per fold and mean ± std
+``fold_data/fold<k>/{train,val}.json`` (the fold's annotations), ``fold_results/fold<k>.json``
+(its scores and out-of-fold predictions, what collecting reads), ``summary.csv`` (per fold and mean ± std
 of mAP, mAP50, F1, score), ``oof_predictions.json`` (COCO results with the image list,
 what ``frcnn eval --predictions`` and ``frcnn label-issues`` read), ``oof/`` (metrics of
 all out-of-fold predictions together) and ``label_issues/``.
@@ -14,6 +15,7 @@ all out-of-fold predictions together) and ``label_issues/``.
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import logging
 import os
@@ -32,7 +34,7 @@ from ..engine.distributed import DistInfo
 from ..engine.run_folder import run_folder, setup_logging
 from ..engine.trainer import train, validation_options
 from ..errors import InputError
-from ..evaluation.coco import coco_results
+from ..evaluation.coco import coco_results, read_coco_results
 from ..evaluation.report import EvalResult, evaluate_detections
 from ..evaluation.write import write_evaluation
 from ..inference.compose import load_detector
@@ -80,19 +82,32 @@ def run_kfold(
     group_by: str | None = None,
     out: str | Path = "runs/kfold",
     label_issues: bool = True,
-) -> KFoldResult:
+    fold: int | None = None,
+    collect: bool = False,
+) -> KFoldResult | None:
     """Cross-validate ``cfg`` (its ``data.train`` is split; ``run.seed`` seeds the split)
     over ``folds`` folds grouped by ``group_by`` (see :func:`.folds.group_keys`).
 
+    Folds can run as separate jobs: ``fold=K`` (1-based) trains only fold K into ``out``
+    (used as given, shared by the jobs; the folds made identically from the seed, checked
+    against ``folds.csv``) and keeps its out-of-fold predictions in ``fold_results/``. The
+    summary, the out-of-fold evaluation and the label issues are written once every fold's
+    results are there (by the job that completes them), or with ``collect`` from the folds
+    present. Returns None for a fold job that leaves folds to others.
+
     Raises:
-        ValueError: ``data.val`` is set (K-fold makes its own), or images come from memory.
+        ValueError: ``data.val`` is set (K-fold makes its own), images come from memory,
+            ``fold`` out of range, or a shared folder whose folds differ from these.
     """
     ds = _kfold_data(cfg)
     assign = kfold_assign(ds, folds, group_by, cfg.run.seed)
-    out = run_folder(str(out), resume=False)
+    if fold is not None and not 1 <= fold <= folds:
+        raise InputError(f"--fold {fold}: choose 1..{folds}")
+    shared = fold is not None or collect
+    out = Path(out) if shared else run_folder(str(out), resume=False)
     out.mkdir(parents=True, exist_ok=True)
     setup_logging(out, DistInfo())  # the folds' own lines go to their own log.txt
-    _write_folds(out, ds, assign, group_keys(ds, group_by))
+    _write_folds(out, ds, assign, group_keys(ds, group_by), shared)
     log.info(
         "%d-fold cross-validation of %d images into %s: %s images held out per fold",
         folds,
@@ -100,12 +115,58 @@ def run_kfold(
         out,
         ", ".join(str(int((assign == k).sum())) for k in range(folds)),
     )
+    todo = [fold - 1] if fold is not None else [] if collect else range(folds)
+    for k in todo:
+        _one_fold(cfg, ds, assign, k, out)
+    done = [k for k in range(folds) if _results_file(out, k).is_file()]
+    if len(done) < folds and not collect:
+        missing = [k + 1 for k in range(folds) if k not in done]
+        log.info(
+            "fold %s done; waiting for folds %s (the job finishing the last one writes the "
+            "summary; `frcnn kfold --collect` writes it from the folds present)",
+            fold,
+            missing,
+        )
+        return None
+    return _collect(cfg, ds, assign, done, out, label_issues)
+
+
+def _collect(
+    cfg: TrainConfig,
+    ds: DetectionDataset,
+    assign: np.ndarray,
+    done: list[int],
+    out: Path,
+    label_issues: bool,
+) -> KFoldResult:
+    """The summary, out-of-fold predictions and evaluation and label issues of the folds in
+    ``done``, from their saved results."""
+    if not done:
+        raise InputError(f"{out}: no fold has finished yet (no fold_results/)")
+    folds = int(assign.max()) + 1
+    if len(done) < folds:
+        log.warning(
+            "warning: collecting %d of %d folds (%s missing): the out-of-fold numbers cover "
+            "only the images those folds held out",
+            len(done),
+            folds,
+            ", ".join(str(k + 1) for k in range(folds) if k not in done),
+        )
     rows, oof, runs = [], [], []
-    for k in range(folds):
-        run, preds, metrics = _one_fold(cfg, ds, assign, k, out)
-        runs.append(run)
-        oof += preds
-        rows.append({"fold": k + 1, "images": int((assign == k).sum()), **metrics})
+    for k in done:
+        held = fold_subsets(ds, assign, k)[1]
+        saved = json.loads(_results_file(out, k).read_text())
+        rows.append(saved["row"])
+        runs.append(Path(saved["run"]))
+        oof += read_coco_results(_results_file(out, k), held)
+    if len(done) < folds:
+        ds = DetectionDataset(
+            ds.root,
+            ds.class_names,
+            [r for r, f in zip(ds.images, assign, strict=True) if f in done],
+            source=ds.source,
+            format=ds.format,
+        )
     oof_file = _write_oof(out / "oof_predictions.json", ds, oof, cfg.eval.conf)
     e = cfg.eval
     max_dets = e.max_dets or 100
@@ -122,6 +183,11 @@ def run_kfold(
         ap50 = float(oof_metrics.coco["AP50"])
         result.label_issues = _label_issues(ds, oof, out / "label_issues", cfg.eval.conf, ap50)
     return result
+
+
+def _results_file(out: Path, k: int) -> Path:
+    """Where fold ``k`` (0-based) keeps its scores and out-of-fold predictions."""
+    return out / "fold_results" / f"fold{k + 1}.json"
 
 
 def _kfold_data(cfg: TrainConfig) -> DetectionDataset:
@@ -155,8 +221,9 @@ def _label_issues(
 
 def _one_fold(
     cfg: TrainConfig, ds: DetectionDataset, assign: np.ndarray, k: int, out: Path
-) -> tuple[Path, list[dict], dict[str, float]]:
-    """Train fold ``k`` into ``out/fold<k+1>`` and predict its held-out images."""
+) -> None:
+    """Train fold ``k`` into ``out/fold<k+1>``, predict its held-out images and keep the
+    predictions and scores in ``out/fold_results/``."""
     folder = out / f"fold{k + 1}"
     kept, held = fold_subsets(ds, assign, k)
     files = {}
@@ -191,25 +258,49 @@ def _one_fold(
         detection_limit(options, detector),
     )
     metrics = {name: float(scored.to_json()[key]) for name, key in METRICS}
-    return result.out, preds, metrics
+    row = {"fold": k + 1, "images": len(held), **metrics}
+    extra = {"row": row, "run": str(result.out)}
+    _write_oof(_results_file(out, k), held, preds, cfg.eval.conf, extra)
 
 
-def _write_folds(out: Path, ds: DetectionDataset, assign: np.ndarray, keys: list[str]) -> None:
+def _write_folds(
+    out: Path, ds: DetectionDataset, assign: np.ndarray, keys: list[str], shared: bool
+) -> None:
+    """``folds.csv``; in a folder shared by fold jobs, the one there must say the same.
+
+    Raises:
+        ValueError: a shared folder whose folds.csv assigns other folds.
+    """
     rows = [
         {"file_name": r.file_name, "image_id": int(r.image_id), "group": g, "fold": int(f) + 1}
         for r, g, f in zip(ds.images, keys, assign, strict=True)
     ]
-    atomic_write_csv(out / "folds.csv", ["file_name", "image_id", "group", "fold"], rows)
+    path = out / "folds.csv"
+    columns = ["file_name", "image_id", "group", "fold"]
+    if shared and path.is_file():
+        with path.open(newline="", encoding="utf-8") as f:
+            there = [{k: row[k] for k in columns} for row in csv.DictReader(f)]
+        if there != [{k: str(row[k]) for k in columns} for row in rows]:
+            raise InputError(
+                f"{path} assigns other folds than these data, --folds, --group-by and seed: "
+                "every fold job of one folder needs the same ones"
+            )
+        return
+    atomic_write_csv(path, columns, rows)
 
 
-def _write_oof(path: Path, ds: DetectionDataset, preds: list[dict], conf: float) -> Path:
+def _write_oof(
+    path: Path, ds: DetectionDataset, preds: list[dict], conf: float, extra: dict | None = None
+) -> Path:
     """COCO results of every image with the image list (ids are the dataset's own) and the
-    threshold the folds' models were scored at (``frcnn label-issues`` counts at it)."""
+    threshold the folds' models were scored at (``frcnn label-issues`` counts at it), plus
+    ``extra`` keys."""
     images = [
         {"id": int(r.image_id), "file_name": r.file_name, "width": r.width, "height": r.height}
         for r in ds.images
     ]
-    body = {"images": images, "annotations": coco_results(preds), "conf": conf}
+    body = {"images": images, "annotations": coco_results(preds), "conf": conf, **(extra or {})}
+    path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write_text(path, json.dumps(body))
 
 

@@ -4,6 +4,7 @@ out-of-fold predictions."""
 import csv
 import json
 
+import pytest
 from test_train import TINY_RUN
 
 from frcnn.cli import main
@@ -85,6 +86,7 @@ def test_kfold_refuses_a_validation_set_and_too_many_folds(tmp_path, capsys):
     assert "4 folds need at least 4 images" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # four trainings and two process start-ups: about 50 s here
 def test_fold_jobs_in_separate_processes_collect_into_one_kfold_run(tmp_path, capsys):
     """``kfold --fold K`` jobs (separate processes) on one folder make the folds one
     ``kfold`` run makes, and the job finishing the last fold writes the same summary."""

@@ -3,6 +3,7 @@ torchvision's layout (random weights under the published file names: nothing dow
 
 import json
 import urllib.error
+from pathlib import Path
 
 import pytest
 import torch
@@ -309,7 +310,6 @@ def test_eval_calibrate_explain_take_coco_weights(hub, tmp_path, monkeypatch, fr
     (Random MobileNet weights give near-tied scores that ONNX Runtime orders differently, so
     the export of a placeholder model is checked on the small model in test_export.)"""
     from frcnn.deploy.export import default_out
-    from frcnn.io.zoo import output_base
 
     seed_cache("mobilenet_v3_large_320_fpn")
     data = _coco_named_data(tmp_path / "d")
@@ -320,7 +320,7 @@ def test_eval_calibrate_explain_take_coco_weights(hub, tmp_path, monkeypatch, fr
     assert main(["calibrate", "--weights", weights, "--data", str(data)]) == 0
     calibrated = tmp_path / "mobilenet_v3_large_320_fpn_coco.calibrated.safetensors"
     assert frcnn.load_model(calibrated).calibration is not None
-    assert default_out(output_base(weights), "onnx").name == "mobilenet_v3_large_320_fpn_coco.onnx"
+    assert default_out(weights, "onnx") == Path("mobilenet_v3_large_320_fpn_coco.onnx")
     image = next((data / "images").glob("*.png"))
     assert main(["explain", "--weights", weights, str(image), "--out", "x"]) == 0
     assert (tmp_path / "x" / "explain.html").is_file()

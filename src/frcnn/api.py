@@ -82,10 +82,10 @@ def build_model(
             raise InputError("build_model: weights='coco' for other classes needs class_names")
         settings = {"norm": "frozen_bn", "trainable_backbone_layers": 3, **overrides}
         model = build_registered(name, num_classes, **settings)
-        model.class_names = list(class_names)
-        load_initial_weights(model, f"coco:{name}")
     if class_names is not None:
         model.class_names = list(class_names)
+    if weights == "coco":  # after the names: rows are copied by them
+        load_initial_weights(model, f"coco:{name}")
     return model
 
 

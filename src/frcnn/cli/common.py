@@ -186,9 +186,10 @@ def split_weights(weights: list[str], sources: list[str]) -> tuple[list[str], li
     from pathlib import Path
 
     from ..io.file_kind import file_kind
+    from ..modeling.catalog import is_coco
 
     def is_model(entry: str) -> bool:
-        if entry.startswith("coco:"):
+        if is_coco(entry):
             return True
         return Path(entry).suffix.lower() in MODEL_SUFFIXES or file_kind(entry) in (
             "safetensors",

@@ -75,17 +75,17 @@ def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> Tr
     """The training configuration the options of :func:`add_train_options` describe
     (options named in ``skip`` are left to the caller)."""
     from ..config import load_config, read_anchors
+    from ..modeling.catalog import COCO_PREFIX, is_coco, starts_from_coco
 
     config = args.config
     if args.resume and config is None and args.out and (Path(args.out) / "config.yaml").exists():
         config = Path(args.out) / "config.yaml"  # resume the run as it was configured
     values = {key: getattr(args, o) for o, key in OPTION_KEYS.items() if o not in skip}
-    weights = args.weights or ""
-    if weights.startswith("coco") and config is None and not args.resume:
+    if starts_from_coco(args.weights) and config is None and not args.resume:
         config = "finetune"
         print("starting from COCO weights: the finetune recipe (--config to choose another)")
-    if weights.startswith("coco:") and args.model is None:
-        values["model.name"] = weights.removeprefix("coco:")
+    if is_coco(args.weights) and args.model is None:
+        values["model.name"] = args.weights.removeprefix(COCO_PREFIX)
     values["run.resume"] = True if args.resume else None
     if args.anchors:
         values.update(read_anchors(args.anchors))

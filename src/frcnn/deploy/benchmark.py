@@ -60,18 +60,16 @@ def format_file(weights: str | Path, fmt: str, data: str | Path | None = None) -
     """The model file of a format: the weights themselves, or their export beside them
     (ONNX of any size; int8 calibrated on ``data``), made and checked now when missing or
     when it records other weights than these (a stale export is never timed)."""
-    from ..io.zoo import output_base, weights_file
-
     weights = Path(weights)
     kind, precision = format_parts(fmt)
     if kind == "pytorch":
         return weights
     from .export import default_out, export_model, weights_hash
 
-    exported = default_out(output_base(weights), kind, precision)
+    exported = default_out(weights, kind, precision)
     if exported.exists():
         made_from = load_runner(fmt, exported, None).weights_sha256
-        if made_from == weights_hash(weights_file(weights)):
+        if made_from == weights_hash(weights):
             return exported
         log.info(
             "%s was %s: exporting it again",

@@ -83,9 +83,12 @@ def export_program(model: FasterRCNN, dynamic: bool = True) -> torch.export.Expo
 
 
 def weights_hash(weights: str | os.PathLike) -> str:
-    """The SHA-256 of a model file: what an export records of the weights it came from."""
+    """The SHA-256 of a model file (for ``coco:NAME``, of its cached file): what an export
+    records of the weights it came from."""
+    from ..io.zoo import weights_file
+
     digest = hashlib.sha256()
-    with open(weights, "rb") as f:
+    with open(weights_file(weights), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -192,7 +195,11 @@ def default_out(
 ) -> Path:
     """Where an export goes unless told: beside the weights, one name per variant:
     ``best.onnx`` (any size), ``best.fixed.onnx``, ``best.fp16.onnx``,
-    ``best.fixed.int8.onnx`` ..., ``best.torchscript`` (fixed by tracing)."""
+    ``best.fixed.int8.onnx`` ..., ``best.torchscript`` (fixed by tracing); for
+    ``coco:NAME``, ``NAME_coco.onnx`` ... in the working folder."""
+    from ..io.zoo import output_base
+
+    weights = output_base(weights)
     dynamic = resolve_dynamic(format, dynamic)
     tags = ("" if dynamic or format != "onnx" else ".fixed") + (
         "" if precision == "fp32" else f".{precision}"
@@ -271,16 +278,15 @@ def export_model(
             unknown format or precision, or one the format cannot take.
     """
     from ..io.model_file import load_model
-    from ..io.zoo import output_base, weights_file
     from .exported import OnnxDetector, TorchScriptDetector
     from .optimize import optimize
     from .parity import check_parity, parity_images
 
     _check_request(format, precision, dynamic, data)
     dynamic = resolve_dynamic(format, dynamic)
-    out = Path(out) if out else default_out(output_base(weights), format, precision, dynamic)
+    out = Path(out) if out else default_out(weights, format, precision, dynamic)
     model = load_model(weights, "cpu")
-    source = weights_hash(weights_file(weights))
+    source = weights_hash(weights)
     images = parity_images(input_size(model), dynamic)
     fast = optimize(model)  # exported with its batch norms folded; checked against `model`
     if format == "torchscript":

@@ -160,10 +160,11 @@ def fold_subsets(
     """``(training images, held-out images)`` of ``fold`` as datasets sharing ``ds``'s root
     and classes."""
     held = assign == fold
-    parts = [
-        [r for r, h in zip(ds.images, held, strict=True) if h == side] for side in (False, True)
-    ]
-    return tuple(
-        DetectionDataset(ds.root, ds.class_names, p, source=ds.source, format=ds.format)
-        for p in parts
-    )
+    return images_where(ds, ~held), images_where(ds, held)
+
+
+def images_where(ds: DetectionDataset, keep: np.ndarray) -> DetectionDataset:
+    """The images of ``ds`` where ``keep`` (bool, one per image) is set, as a dataset
+    sharing its root and classes."""
+    images = [r for r, k in zip(ds.images, keep, strict=True) if k]
+    return DetectionDataset(ds.root, ds.class_names, images, source=ds.source, format=ds.format)

@@ -41,7 +41,7 @@ from ..inference.compose import load_detector
 from ..inference.options import detection_limit
 from ..inference.predict import predict_dataset
 from ..io.atomic import atomic_write_csv, atomic_write_text
-from .folds import fold_subsets, group_keys, kfold_assign
+from .folds import fold_subsets, group_keys, images_where, kfold_assign
 
 log = logging.getLogger("frcnn")
 
@@ -160,13 +160,7 @@ def _collect(
         runs.append(Path(saved["run"]))
         oof += read_coco_results(_results_file(out, k), held)
     if len(done) < folds:
-        ds = DetectionDataset(
-            ds.root,
-            ds.class_names,
-            [r for r, f in zip(ds.images, assign, strict=True) if f in done],
-            source=ds.source,
-            format=ds.format,
-        )
+        ds = images_where(ds, np.isin(assign, done))
     oof_file = _write_oof(out / "oof_predictions.json", ds, oof, cfg.eval.conf)
     e = cfg.eval
     max_dets = e.max_dets or 100

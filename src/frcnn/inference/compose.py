@@ -87,15 +87,10 @@ def with_calibration(path: Path) -> Path:
     from ..io.model_file import read_calibration
     from ..io.zoo import is_coco
 
-    if is_coco(path):
-        path = calibrated_path(path)
-        if path.is_file():
-            return path
-        raise InputError(
-            f"no calibrated copy of these COCO weights ({path}): fit one with `frcnn "
-            "calibrate --weights coco:NAME --data VALIDATION_DATA`"
-        )
-    if path.suffix.lower() in EXPORTED_SUFFIXES or read_calibration(path) is not None:
+    # Published COCO weights hold no calibration: only a copy of them can.
+    if not is_coco(path) and (
+        path.suffix.lower() in EXPORTED_SUFFIXES or read_calibration(path) is not None
+    ):
         return path
     beside = calibrated_path(path)
     if beside.is_file() and read_calibration(beside) is not None:

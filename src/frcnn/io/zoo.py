@@ -18,19 +18,19 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError, SetupError
-from ..modeling.catalog import COCO_CATEGORIES, COCO_WEIGHTS, COCO_WEIGHTS_BASE
+from ..modeling.catalog import (
+    COCO_CATEGORIES,
+    COCO_PREFIX,
+    COCO_WEIGHTS,
+    COCO_WEIGHTS_BASE,
+    is_coco,
+)
 from ..modeling.detector import FasterRCNN
 
 log = logging.getLogger("frcnn")
 
-PREFIX = "coco:"
 # torchvision's name for a COCO category id no image uses.
 PLACEHOLDER = "N/A"
-
-
-def is_coco(weights: object) -> bool:
-    """Whether ``weights`` names published COCO weights (``coco:NAME``)."""
-    return isinstance(weights, (str, os.PathLike)) and os.fspath(weights).startswith(PREFIX)
 
 
 def coco_name(weights: str | os.PathLike) -> str:
@@ -40,7 +40,7 @@ def coco_name(weights: str | os.PathLike) -> str:
         ValueError: a model without published COCO weights, naming those that have them.
     """
     name = os.fspath(weights)
-    name = name[len(PREFIX) :] if is_coco(name) else name
+    name = name.removeprefix(COCO_PREFIX)
     if name not in COCO_WEIGHTS:
         raise InputError(
             f"no published COCO weights for model {name!r}; these have them: "

@@ -6,6 +6,7 @@ registered by their own modules (:mod:`frcnn.modeling.backbones`, :mod:`~.necks`
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .registry import MODELS
@@ -120,6 +121,21 @@ COCO_CATEGORIES = [
     "hair drier",
     "toothbrush",
 ]
+
+
+# ``coco:NAME`` names the COCO weights of model NAME wherever a model file is taken.
+COCO_PREFIX = "coco:"
+
+
+def is_coco(weights: object) -> bool:
+    """Whether ``weights`` names published COCO weights (``coco:NAME``)."""
+    return isinstance(weights, (str, os.PathLike)) and os.fspath(weights).startswith(COCO_PREFIX)
+
+
+def starts_from_coco(weights: str | None) -> bool:
+    """Whether a training run's ``model.weights`` are COCO's: ``coco`` (the trained model's)
+    or ``coco:NAME``."""
+    return weights == "coco" or is_coco(weights)
 
 
 def model_table() -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from ...modeling.catalog import starts_from_coco
 from .base import Hook
 
 if TYPE_CHECKING:
@@ -54,23 +55,23 @@ class CpuRecipeAdvice(Hook):
             return
         self.done = True
         config = state.trainer.raw_model.config
-        weights = state.trainer.cfg.model.weights or ""
+        coco = starts_from_coco(state.trainer.cfg.model.weights)
         heavy = gpu_sized(config)
-        if heavy and not (weights.startswith("coco") and config.get("name") == CPU_COCO_MODEL):
+        if heavy and not (coco and config.get("name") == CPU_COCO_MODEL):
             speed = self.images / max(state.clock() - self.start, 1e-9)
             log.warning(
                 "warning: a GPU-sized recipe (%s) on a CPU: %.1f images/s, so minutes of "
                 "training learn little; %s",
                 ", ".join(heavy),
                 speed,
-                instead(config, weights),
+                instead(coco),
             )
 
 
-def instead(config: dict, weights: str) -> str:
+def instead(coco: bool) -> str:
     """What to train on a CPU: from COCO weights, the COCO model sized for a CPU; else the
     CPU recipe."""
-    if weights.startswith("coco"):
+    if coco:
         return (
             f"`--model {CPU_COCO_MODEL}` is the COCO-trained model sized for a CPU (320 px, "
             "fewer proposals)"

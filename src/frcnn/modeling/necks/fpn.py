@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch.nn.functional as F
@@ -104,27 +105,17 @@ def _level_names(strides: Sequence[int]) -> list[str]:
 
 @NECKS.register("fpn")
 def build_fpn(
-    levels: Sequence[FeatureLevel], out_channels: int, extra_levels: int
+    levels: Sequence[FeatureLevel], out_channels: int, extra_levels: int, norm: str | None = None
 ) -> FeaturePyramidNetwork:
-    """An FPN over every backbone level."""
+    """An FPN over every backbone level (``norm`` "bn": convolutions followed by BatchNorm)."""
     return FeaturePyramidNetwork(
         [lv.channels for lv in levels],
         out_channels,
         in_strides=[lv.stride for lv in levels],
         extra_levels=extra_levels,
+        norm=norm,
     )
 
 
-@NECKS.register("fpn_bn")
-def build_fpn_bn(
-    levels: Sequence[FeatureLevel], out_channels: int, extra_levels: int
-) -> FeaturePyramidNetwork:
-    """An FPN over every backbone level whose convolutions are followed by BatchNorm
-    (torchvision's ``fasterrcnn_resnet50_fpn_v2``)."""
-    return FeaturePyramidNetwork(
-        [lv.channels for lv in levels],
-        out_channels,
-        in_strides=[lv.stride for lv in levels],
-        extra_levels=extra_levels,
-        norm="bn",
-    )
+# torchvision's fasterrcnn_resnet50_fpn_v2 neck.
+NECKS.register("fpn_bn", functools.partial(build_fpn, norm="bn"))

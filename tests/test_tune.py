@@ -140,3 +140,57 @@ def test_a_space_that_reaches_meaningless_values_names_the_file_and_key(tmp_path
     with pytest.raises((ValueError, TypeError)) as err:
         read_space(space)
     assert says in str(err.value) and str(space) in str(err.value)
+
+
+def _trials(storage, name="frcnn-tune"):
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+
+
+def test_a_shared_study_counts_another_workers_running_trial(data, tmp_path):
+    """Another worker holds trial 1 (running); asked for 2 trials, this worker runs trial 2,
+    then trial 3 would be the third and is marked surplus without training."""
+    import optuna
+
+    db = tmp_path / "shared" / "tune.db"
+    db.parent.mkdir()
+    url = f"sqlite:///{db}"
+    optuna.create_study(study_name="s", storage=url, direction="maximize").ask()
+    cfg = load_config(None, TINY_RUN, **{"data.train": str(data), "schedule.epochs": 1})
+    out = tmp_path / "w1"
+    result = run_tune(cfg, 2, space=SPACE, out=out, storage=str(db), study_name="s")
+    assert result.finished == 1 and result.where == str(db)
+    with (out / "trials.csv").open() as f:
+        states = [r["state"] for r in csv.DictReader(f)]
+    assert states == ["running", "complete", "surplus"]
+    assert sorted(p.name for p in out.glob("trial*") if p.is_dir()) == ["trial2"]
+    assert _trials(url, "s")[1].user_attrs["worker"].endswith(f":{__import__('os').getpid()}")
+    other = load_config(None, TINY_RUN, **{"data.train": str(data), "schedule.epochs": 2})
+    with pytest.raises(ValueError, match="started from another configuration"):
+        run_tune(other, 3, space=SPACE, out=out, storage=str(db), study_name="s")
+
+
+def test_two_tune_processes_share_one_journal(data, tmp_path):
+    """Two workers started together on one journal file and folder run the study's three
+    trials between them, each once, and each worker writes the study's outputs."""
+    import subprocess
+    import sys
+
+    journal, out = tmp_path / "study.journal", tmp_path / "tune"
+    command = [sys.executable, "-m", "frcnn", "tune", "--data", str(data), "--trials", "3"]
+    command += ["--epochs", "1", "--storage", str(journal), "--out", str(out), *TINY_RUN]
+    workers = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [w.communicate(timeout=600)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], errors
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    trials = _trials(JournalStorage(JournalFileBackend(str(journal))))
+    ran = [t for t in trials if not t.user_attrs.get("surplus")]
+    assert len(ran) == 3 and {t.state.name for t in ran} <= {"COMPLETE", "PRUNED"}
+    assert sorted(p.name for p in out.glob("trial*") if p.is_dir()) == [
+        f"trial{t.number + 1}" for t in ran
+    ]
+    assert load_config(out / "best.yaml").optim.lr in [t.params["optim.lr"] for t in ran]
+    print("trials per worker:", sorted(t.user_attrs["worker"] for t in ran))

@@ -1,7 +1,8 @@
 """``frcnn tune``: an Optuna study over training settings: the TPE
 sampler proposes values, each trial trains a run, a median pruner stops trials whose
 per-epoch validation score falls behind, and the study lives in SQLite in the output
-folder so an interrupted study resumes where it stopped.
+folder so an interrupted study resumes where it stopped, or in a storage that several
+workers share (``--storage``, :mod:`frcnn.experiments.study`).
 
 The folder (``--out``, numbered if taken unless resuming): ``base.yaml`` (the
 configuration every trial starts from), ``study.db``, ``trial<N>/`` (run folders),
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ..checks import check_value
 from ..config import TrainConfig, load_config
@@ -27,6 +31,7 @@ from ..engine.trainer import train
 from ..errors import InputError, InputTypeError, SetupError, require
 from ..io.atomic import atomic_write_csv
 from ..io.yaml_file import read_yaml
+from .study import counted, open_storage, work
 
 log = logging.getLogger("frcnn")
 
@@ -143,6 +148,7 @@ class TuneResult:
     best_value: float
     best_config: Path
     finished: int
+    where: str = ""  # the storage, as shown
 
 
 def run_tune(
@@ -155,49 +161,70 @@ def run_tune(
     ensemble_top: int = 0,
     callbacks: Sequence[Hook] = (),
     recipe: TrainConfig | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
 ) -> TuneResult:
     """Run (or, with ``resume``, continue) a study until ``trials`` trials finished
     (complete or pruned) or ``timeout`` seconds passed. A trial's value is its best
     validation ``score`` (0.5 mAP50 + 0.5 F1 at its ``eval.conf``), or with
     ``ensemble_top`` K >= 2 the score of its K best checkpoints fused by WBF.
     ``best.yaml`` takes the :data:`SEARCH_ONLY` settings from ``recipe`` (the configuration
-    without the search's command-line settings; default: frcnn's defaults)."""
+    without the search's command-line settings; default: frcnn's defaults). With ``storage``
+    (see :mod:`frcnn.experiments.study`) this process is one worker of a shared study named
+    ``study_name`` (default :data:`STUDY`): it joins the study if it exists, and ``out`` is used as given."""
     optuna: Any = require("optuna", "tune", "frcnn tune")
     if ensemble_top >= 2:
         require("ensemble_boxes", "ensemble", "frcnn tune --ensemble-top")
 
     space = space or DEFAULT_SPACE
-    if resume and not (Path(out) / "study.db").is_file():
+    if resume and storage is None and not (Path(out) / "study.db").is_file():
         raise InputError(
             f"--resume: {out} holds no study (no study.db): give the --out folder of an "
             "earlier frcnn tune, or start a new study without --resume"
         )
-    out = run_folder(str(out), resume)
-    out.mkdir(parents=True, exist_ok=True)
-    if not resume or not (out / "base.yaml").is_file():
-        cfg.save(out / "base.yaml")
-    storage = optuna.storages.RDBStorage(f"sqlite:///{(out / 'study.db').resolve()}")
+    shared = storage is not None
+    out = Path(out) if shared else run_folder(str(out), resume)
+    _write_base(cfg, out, resume, shared)
+    place, shown = open_storage(storage, out)
+    study_name = study_name or STUDY
     study = optuna.create_study(
-        study_name=STUDY,
-        storage=storage,
-        load_if_exists=resume,
+        study_name=study_name,
+        storage=place,
+        load_if_exists=resume or shared,
         direction="maximize",
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
     # A resumed study's sampler moves on: seeded as a fresh one, it would propose the values
-    # of the trials already run again.
-    study.sampler = optuna.samplers.TPESampler(seed=cfg.run.seed + len(study.trials))
+    # of the trials already run again; workers of one study are seeded apart, and each
+    # counts the others' running trials as tried (constant liar).
+    seed = cfg.run.seed + len(study.trials) + (os.getpid() if shared else 0)
+    study.sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=shared)
     if "final_values" not in study.user_attrs:  # kept with the study for --resume
         plain = recipe or TrainConfig()
         study.set_user_attr("final_values", {k: plain.value(k) for k in SEARCH_ONLY})
     if resume:
-        _retry_interrupted(study, storage)
-    finished = _finished(study)
-    if finished < trials:
-        objective = _Objective(out, space, ensemble_top, callbacks)
-        log.info("study %s: %d of %d trials finished", out / "study.db", finished, trials)
-        study.optimize(objective, n_trials=trials - finished, timeout=timeout)
-    return _write_outputs(study, out)
+        _retry_interrupted(study, place)
+    log.info("study %s in %s: %d of %d trials finished", study_name, shown, counted(study), trials)
+    work(study, _Objective(out, space, ensemble_top, callbacks), trials, timeout)
+    return _write_outputs(study, out, shown)
+
+
+def _write_base(cfg: TrainConfig, out: Path, resume: bool, shared: bool) -> None:
+    """``OUT/base.yaml``, the configuration every trial starts from; a resumed study keeps
+    the one it has, and a worker joining a shared study whose configuration differs is
+    refused."""
+    out.mkdir(parents=True, exist_ok=True)
+    base = out / "base.yaml"
+    if base.is_file() and resume:
+        return
+    if base.is_file() and shared:
+        if base.read_text() != yaml.safe_dump(cfg.to_dict(), sort_keys=False):
+            raise InputError(
+                f"{out} holds a study started from another configuration ({base}); give "
+                "this worker the same options, or another --out"
+            )
+        return
+    cfg.save(base)
 
 
 class _Objective:
@@ -262,12 +289,6 @@ def _checkpoint_scores(run: Path) -> dict[str, float]:
         return {f"epoch{int(r['epoch'])}": float(r["score"] or 0) for r in csv.DictReader(f)}
 
 
-def _finished(study: Any) -> int:
-    from optuna.trial import TrialState
-
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-
-
 def _retry_interrupted(study: Any, storage: Any) -> None:
     """Trials a Ctrl-C or a kill stopped are marked failed and queued again with their
     values (once each), so a resumed study tries them first."""
@@ -287,8 +308,10 @@ def _retry_interrupted(study: Any, storage: Any) -> None:
     study.set_user_attr("retried", sorted(retried))
 
 
-def _write_outputs(study: Any, out: Path) -> TuneResult:
-    """trials.csv, best.yaml and the study's plots."""
+def _write_outputs(study: Any, out: Path, where: str) -> TuneResult:
+    """trials.csv (a ``surplus`` trial was taken after another worker took the study's last
+    one, and did not run), best.yaml and the study's plots, from the study as it stands:
+    the last worker of a shared study to stop writes every trial."""
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
@@ -296,15 +319,17 @@ def _write_outputs(study: Any, out: Path) -> TuneResult:
     rows = [
         {
             "trial": t.number + 1,
-            "state": t.state.name.lower(),
+            "state": "surplus" if t.user_attrs.get("surplus") else t.state.name.lower(),
             "value": "" if t.value is None else round(t.value, 6),
             **{k: t.params.get(k, "") for k in keys},
             "seconds": round(t.duration.total_seconds(), 1) if t.duration else "",
             "run": t.user_attrs.get("run", ""),
+            "worker": t.user_attrs.get("worker", ""),
         }
         for t in trials
     ]
-    atomic_write_csv(out / "trials.csv", ["trial", "state", "value", *keys, "seconds", "run"], rows)
+    header = ["trial", "state", "value", *keys, "seconds", "run", "worker"]
+    atomic_write_csv(out / "trials.csv", header, rows)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise SetupError(f"no trial of the study in {out} completed; see {out / 'trials.csv'}")
@@ -314,7 +339,7 @@ def _write_outputs(study: Any, out: Path) -> TuneResult:
     )
     _plots(study, out)
     return TuneResult(
-        out, dict(best.params), float(best.value), out / "best.yaml", _finished(study)
+        out, dict(best.params), float(best.value), out / "best.yaml", counted(study), where
     )
 
 

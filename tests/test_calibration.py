@@ -84,7 +84,9 @@ def test_calibrate_command_writes_a_model_whose_predictions_are_calibrated(
     weights = frcnn.save_model(model, tmp_path / "m.safetensors", class_names=names)
     rng = np.random.default_rng(0)
 
-    def fake_predictions(model, ds, *args):  # objects found (with some shifted) and scored
+    def fake_predictions(
+        model, ds, *args, **kwargs
+    ):  # objects found (with some shifted) and scored
         out = []
         for rec in ds.images:
             shift = np.where(rng.random((len(rec.boxes), 1)) < 0.4, 30.0, 0.0)

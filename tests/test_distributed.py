@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from conftest import TINY
 from test_train import TINY_RUN
 
 import frcnn
@@ -78,3 +79,98 @@ def test_syncbn_is_batchnorm_converted_only_for_multi_gpu_runs(frcnn_log):
     layers = [m for m in synced.modules() if isinstance(m, torch.nn.SyncBatchNorm)]
     assert layers and all(isinstance(m, timm.layers.SyncBatchNormAct) for m in layers)
     assert isinstance(layers[0].act, torch.nn.SiLU)
+
+
+# What each rank runs under torchrun: the same commands as one process, one after another
+# (each joins and leaves the job's process group).
+_SHARED = """
+import sys
+from frcnn.cli import main
+w, data, out = sys.argv[1:4]
+opts = ["--conf", "0.05", "--batch-size", "3"]
+common = ["--weights", w, *opts]
+assert main(["eval", *common, "--data", data, "--out", out + "/eval"]) == 0
+assert main(["predict", *common, data + "/images", "--out", out + "/pred"]) == 0
+assert main(["predict", *common, data + "/images", "--tile", "64", "--overlap", "0.25",
+             "--out", out + "/tiled"]) == 0
+assert main(["calibrate", *common, "--data", data, "--out", out + "/cal.safetensors"]) == 0
+assert main(["ensemble", "--weights", w, w, *opts, "--data", data, "--out", out + "/wbf"]) == 0
+"""
+
+
+def _label_with_own_detections(weights, data):
+    """The data's boxes replaced by the model's three best detections per image, every
+    other one shifted by half its size: a random model scores some right, some wrong."""
+    coco = json.loads((data / "annotations.json").read_text())
+    found = frcnn.predict(weights, [data / im["file_name"] for im in coco["images"]], conf=0.05)
+    coco["annotations"] = []
+    for image, p in zip(coco["images"], found, strict=True):
+        for k, ((x1, y1, x2, y2), label) in enumerate(zip(p.boxes[:3], p.labels[:3], strict=True)):
+            dx = (x2 - x1) / 2 if k % 2 else 0.0
+            box = [float(x1 + dx), float(y1), float(x2 - x1), float(y2 - y1)]
+            n = len(coco["annotations"]) + 1
+            coco["annotations"].append(
+                {
+                    "id": n,
+                    "image_id": image["id"],
+                    "category_id": int(label),
+                    "bbox": box,
+                    "area": box[2] * box[3],
+                    "iscrowd": 0,
+                }
+            )
+    (data / "annotations.json").write_text(json.dumps(coco))
+
+
+def _merged(path):
+    return json.loads((path / "predictions.json").read_text())
+
+
+def test_eval_and_predict_shared_by_two_ranks_equal_one_process(tmp_path, request):
+    """Five images on two ranks (a batch of 3 and one of 2, none twice): rank 0 alone
+    writes, and the metrics (of one model and of a WBF ensemble), the fitted calibration
+    and the merged predictions, tiled or not, are those of one process (bit for bit with
+    one thread each, as torchrun sets: with more a convolution may sum in another order)."""
+    from frcnn.cli import main
+    from frcnn.inference.ranks import inference_ranks
+
+    data = tmp_path / "val"
+    write_synth(data, 5, 96, seed=4)
+    torch.manual_seed(0)
+    names = ["rectangle", "ellipse", "triangle", "cross", "ring"]
+    model = frcnn.build_model("resnet18_fpn", 6, **TINY, box_score_thresh=0.0)
+    weights = frcnn.save_model(model, tmp_path / "m.safetensors", class_names=names)
+    _label_with_own_detections(weights, data)  # so that some detections are right
+    script = tmp_path / "shared.py"
+    script.write_text(_SHARED)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    cmd += ["--master_port", "29531", str(script), str(weights), str(data), str(tmp_path / "two")]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 ranks predicted 5 images (rank 0: 3, rank 1: 2)" in done.stderr  # batches 3, 2
+    assert inference_ranks().world_size == 1  # this process: alone
+    one = tmp_path / "one"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
+    opts = ["--conf", "0.05", "--batch-size", "3"]
+    common = ["--weights", str(weights), *opts]
+    assert main(["eval", *common, "--data", str(data), "--out", str(one / "eval")]) == 0
+    assert main(["predict", *common, str(data / "images"), "--out", str(one / "pred")]) == 0
+    tiled = ["--tile", "64", "--overlap", "0.25", "--out", str(one / "tiled")]
+    assert main(["predict", *common, str(data / "images"), *tiled]) == 0
+    cal = ["--data", str(data), "--out", str(one / "cal.safetensors")]
+    assert main(["calibrate", *common, *cal]) == 0
+    pair = ["--weights", str(weights), str(weights), *opts]
+    assert main(["ensemble", *pair, "--data", str(data), "--out", str(one / "wbf")]) == 0
+    two = tmp_path / "two"
+    for kind in ("eval", "wbf"):
+        metrics = [json.loads((d / kind / "metrics.json").read_text()) for d in (one, two)]
+        assert metrics[0] == metrics[1]
+    fitted = [frcnn.load_model(d / "cal.safetensors").calibration for d in (one, two)]
+    assert fitted[0]["x"] == fitted[1]["x"] and fitted[0]["y"] == fitted[1]["y"]
+    for kind in ("pred", "tiled"):
+        merged = _merged(two / kind)
+        assert merged == _merged(one / kind) and len(merged) == 5
+        assert sum(len(p["detections"]) for p in merged) > 0

@@ -12,6 +12,7 @@ from .config import TrainConfig, load_config
 from .data.check import check_dataset
 from .data.records import DetectionDataset
 from .data.sources import read_dataset
+from .engine.distributed import DistInfo
 from .engine.hooks import Callback
 from .engine.trainer import TrainResult
 from .engine.trainer import train as _train
@@ -29,6 +30,7 @@ from .inference.predict import (
     predict_dataset,
     predict_images,
 )
+from .inference.ranks import from_main, inference_ranks
 from .inference.video import is_video, predict_video
 from .modeling.detector import FasterRCNN
 
@@ -148,23 +150,36 @@ def evaluate(
         dataset, weights, options = _run_validation(run, weights, options)
     if dataset is None:
         dataset, data_lines = _checked(data, format, split)
+    ranks = DistInfo()  # a results file is scored where it is
     if predictions is not None:
         preds = read_coco_results(predictions, dataset)
         conf, max_det = options.threshold(None), options.max_det or 100
     else:
         if weights is None:
             raise InputError("evaluate needs weights or a predictions file")
-        detector = by_class_name(load_detector(weights, options), dataset, allow_mismatch)
-        preds = predict_dataset(detector, dataset, options)
-        conf, max_det = options.threshold(detector), detection_limit(options, detector)
+        ranks = inference_ranks()
+        preds, conf, max_det = _model_predictions(weights, dataset, options, allow_mismatch)
     s = scoring
-    result = evaluate_detections(dataset, preds, conf, s.score_weights, max_det, s.size_bins)
-    if out is not None:
+    result = None
+    if ranks.is_main:  # the others have the same detections; rank 0 scores and writes
+        result = evaluate_detections(dataset, preds, conf, s.score_weights, max_det, s.size_bins)
+    if out is not None and ranks.is_main:
         title = f"frcnn eval: {predictions or weights} on {data or run}"
         write_evaluation(
             result, dataset, out, title, data_lines, max_det, True, s.worst, s.worst_by
         )
-    return result
+    return from_main(result, ranks)
+
+
+def _model_predictions(
+    weights: Weights, dataset: DetectionDataset, options: InferenceOptions, allow_mismatch: bool
+) -> tuple[list[dict], float, int]:
+    """The detections evaluation scores (shared by the ranks of a torchrun job), the
+    threshold and the detection limit."""
+    ranks = inference_ranks()
+    detector = by_class_name(load_detector(weights, options, ranks), dataset, allow_mismatch)
+    preds = predict_dataset(detector, dataset, options, ranks=ranks)
+    return preds, options.threshold(detector), detection_limit(options, detector)
 
 
 def _checked(
@@ -268,9 +283,10 @@ def calibrate(
     d = result.detections
     calibration = fit_calibration(d["scores"], d["correct"], method)
     after = reliability(apply_calibration(calibration, d["scores"]), d["correct"])
-    model = load_model(weights)
-    model.calibration = calibration
-    save_model(model, out)
+    if inference_ranks().is_main:
+        model = load_model(weights)
+        model.calibration = calibration
+        save_model(model, out)
     return {
         "calibration": calibration,
         "detections": len(d["scores"]),
@@ -316,10 +332,34 @@ def predict(
     ``<stem>.frames.json``. A prediction never depends on the other images of the call."""
     options, rest = take_fields(values, options or InferenceOptions())
     check_keywords(rest, "predict", InferenceOptions)
+    items, in_memory = _items(sources)
+    # Files are shared by the ranks of a torchrun job; images in memory are each rank's own.
+    ranks = DistInfo() if in_memory else inference_ranks()
     if out is not None:
         out = Path(out)
-        _check_writable(out)  # before the work, not after it
-    detector = load_detector(weights, options)
+        if ranks.is_main:
+            _check_writable(out)  # before the work, not after it
+    detector = load_detector(weights, options, ranks)
+    if in_memory:
+        results, frames = predict_arrays(detector, items, options), []
+    else:
+        video = {"out": out, "fmt": format, "draw": draw}
+        paths = [str(i) for i in items]
+        results, frames = _predict_paths(detector, paths, options, video, ranks)
+    if out is not None and (results or not frames) and ranks.is_main:
+        write_predictions(results, out, format, detector.class_names)
+        if save_images:
+            drawing = {"conf": options.threshold(detector), **(draw or {})}
+            save_drawn(results, out / "images", detector.class_names, **drawing)
+    return results + frames
+
+
+def _items(sources: Sequence[Any] | Any) -> tuple[list[Any], bool]:
+    """The sources as a list, and whether they are images in memory (not paths).
+
+    Raises:
+        ValueError: paths and images in memory mixed.
+    """
     items = (
         [sources]
         if isinstance(sources, (str, os.PathLike)) or _in_memory(sources)
@@ -328,25 +368,19 @@ def predict(
     in_memory = [_in_memory(item) for item in items]
     if any(in_memory) and not all(in_memory):
         raise InputError("predict: give paths or images in memory, not both in one call")
-    if any(in_memory):
-        results, frames = predict_arrays(detector, items, options), []
-    else:
-        video = {"out": out, "fmt": format, "draw": draw}
-        results, frames = _predict_paths(detector, [str(i) for i in items], options, video)
-    if out is not None and (results or not frames):
-        write_predictions(results, out, format, detector.class_names)
-        if save_images:
-            drawing = {"conf": options.threshold(detector), **(draw or {})}
-            save_drawn(results, out / "images", detector.class_names, **drawing)
-    return results + frames
+    return items, any(in_memory)
 
 
 def _predict_paths(
-    detector: object, paths: list[str], options: InferenceOptions, video: dict
+    detector: object, paths: list[str], options: InferenceOptions, video: dict, ranks: DistInfo
 ) -> tuple[list[Prediction], list[Prediction]]:
     """Images (files, folders, globs) and, frame by frame, videos and cameras."""
     images = [p for p in paths if not is_video(p)]
-    results = _predict_files(detector, images, options)
+    if ranks.enabled and len(images) < len(paths):
+        raise InputError(
+            "predict videos and cameras in one process: torchrun shares image files only"
+        )
+    results = _predict_files(detector, images, options, ranks)
     frames = [
         frame
         for path in paths
@@ -357,15 +391,15 @@ def _predict_paths(
 
 
 def _predict_files(
-    detector: object, sources: list[str], options: InferenceOptions
+    detector: object, sources: list[str], options: InferenceOptions, ranks: DistInfo
 ) -> list[Prediction]:
     """Detections for image files, folders and globs; unreadable images skipped and counted."""
     if not sources:
         return []
     files = expand_sources(sources)
     skipped: list[tuple[Path, str]] = []
-    results = predict_images(detector, files, options, skipped=skipped)
-    if skipped:
+    results = predict_images(detector, files, options, skipped=skipped, ranks=ranks)
+    if skipped and ranks.is_main:
         log.warning("%d of %d images skipped (see above)", len(skipped), len(files))
     return results
 

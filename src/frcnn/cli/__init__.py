@@ -80,16 +80,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     anything else is a bug in frcnn: one line saying so and where the traceback was
     written, exit status 1 (``--debug`` or ``FRCNN_DEBUG=1`` raises both instead)."""
     args = build_parser().parse_args(argv)
+    follower = int(os.environ.get("RANK", "0")) > 0  # a torchrun rank other than 0
     logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
+        level=logging.WARNING if args.quiet or follower else logging.INFO,
         format="%(message)s",
         stream=sys.stderr,
     )
+    if follower:  # rank 0 prints what the job found; the others only warn
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
     command = " ".join(filter(None, [args.command, getattr(args, "data_command", None)]))
     out = getattr(args, "out", None)
     new_out = Path(out) if isinstance(out, str) and out and not Path(out).exists() else None
     code = _run(args, command, argv)
-    if code not in (0, None):
+    if code not in (0, None) and not follower:
         _remove_if_empty(new_out)  # a failed command leaves no empty folder behind
     return code
 

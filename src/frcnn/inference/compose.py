@@ -21,6 +21,7 @@ from ..deploy.exported import ExportedDetector, OnnxDetector, TorchScriptDetecto
 from ..deploy.optimize import optimize
 from ..deploy.precision import with_precision
 from ..engine.device import resolve_device
+from ..engine.distributed import DistInfo
 from ..errors import InputError
 from ..io.model_file import load_model
 from ..modeling.detector import FasterRCNN
@@ -139,15 +140,19 @@ def _check_exported(path: str | os.PathLike, options: InferenceOptions) -> None:
 def load_detector(
     weights: str | os.PathLike | Sequence[str | os.PathLike],
     options: InferenceOptions | None = None,
+    ranks: DistInfo | None = None,
 ) -> nn.Module:
     """One detector (see :mod:`frcnn.inference.detectors`) from model files and options."""
     options = options or InferenceOptions()
-    return compose(load_models(weights, options), options)
+    return compose(load_models(weights, options), options, ranks)
 
 
-def compose(models: Sequence[nn.Module], options: InferenceOptions) -> nn.Module:
+def compose(
+    models: Sequence[nn.Module], options: InferenceOptions, ranks: DistInfo | None = None
+) -> nn.Module:
     """Models (as built; nothing in them is changed) wrapped as ``options`` ask: fused when
-    several or with TTA, calibrated, tiled.
+    several or with TTA, calibrated, tiled (with ``ranks``, the tiles of each image shared by
+    the ranks of a torchrun job: :mod:`frcnn.inference.ranks`).
 
     Raises:
         ValueError: a combination that has no meaning (calibrating fused scores, fusing
@@ -173,5 +178,6 @@ def compose(models: Sequence[nn.Module], options: InferenceOptions) -> nn.Module
     if options.calibrated:
         detector = CalibratedDetector(detector)
     if options.tile:
-        detector = TiledDetector(detector, options.tile, options.overlap, options.batch_size)
+        tiling = (options.tile, options.overlap, options.batch_size)
+        detector = TiledDetector(detector, *tiling, ranks=ranks)
     return detector

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..defaults import BATCH_SIZE, TILE_OVERLAP
+from ..engine.distributed import DistInfo
 from ..modeling.detector import FasterRCNN
 from .tiling import predict_tiled
 
@@ -107,7 +108,9 @@ class ModelDetector(Wrapper):
 class TiledDetector(Wrapper):
     """``inner`` run on overlapping ``tile`` x ``tile`` crops of each image (``batch_size``
     crops per call), the detections merged across seams (:func:`~frcnn.inference.tiling
-    .merge_tiles`) in the whole image's pixels. ``detections_per_img`` is per tile."""
+    .merge_tiles`) in the whole image's pixels. ``detections_per_img`` is per tile. With
+    ``ranks`` every rank of a torchrun job runs its share of each image's tiles (every rank
+    calls with the same images) and all get the merged detections."""
 
     def __init__(
         self,
@@ -115,14 +118,19 @@ class TiledDetector(Wrapper):
         tile: int,
         overlap: float = TILE_OVERLAP,
         batch_size: int = BATCH_SIZE,
+        ranks: DistInfo | None = None,
     ) -> None:
         super().__init__(inner)
         self.tile, self.overlap, self.batch_size = int(tile), float(overlap), int(batch_size)
+        self.ranks = ranks  # a torchrun job's ranks share each image's tiles
 
     @torch.no_grad()
     def forward(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:
         return [
-            predict_tiled(self.inner, im, self.tile, self.overlap, self.batch_size) for im in images
+            predict_tiled(
+                self.inner, im, self.tile, self.overlap, self.batch_size, ranks=self.ranks
+            )
+            for im in images
         ]
 
 

@@ -18,10 +18,12 @@ from torch import nn
 
 from ..data.images import IMAGE_SUFFIXES, MAX_ASPECT, load_image, to_tensor
 from ..data.records import DetectionDataset, label_name
+from ..engine.distributed import DistInfo
 from ..errors import InputError, InputTypeError
 from ..words import count
 from .detectors import detections_per_img, model_device
 from .options import InferenceOptions
+from .ranks import gather, share
 from .tiling import batched
 
 __all__ = [
@@ -99,14 +101,25 @@ def predict_dataset(
     ds: DetectionDataset,
     options: InferenceOptions | None = None,
     exif: bool = True,
+    ranks: DistInfo | None = None,
 ) -> list[dict]:
     """:func:`predict_batches` over every image of ``ds``, ``options.images_per_batch`` at a
-    time, the images ordered by size so that a batch holds images of one padded size."""
+    time, the images ordered by size so that a batch holds images of one padded size. With
+    ``ranks`` (a torchrun job, :mod:`frcnn.inference.ranks`) and no tiling, each rank
+    predicts every ``world_size``-th batch and every rank gets all the detections in
+    the order one process gives them (tiled, the detector shares each image's tiles)."""
     from ..data.loader import DetectionTorchDataset, build_loader
 
     options = options or InferenceOptions()
-    loader = build_loader(DetectionTorchDataset(by_size(ds), exif=exif), options.images_per_batch)
-    return predict_batches(detector, loader)
+    ordered = by_size(ds)
+    if options.tile is not None:
+        ranks = None  # every rank sees every image; the tiled detector shares the tiles
+    mine = share(ordered.images, ranks, options.images_per_batch)
+    part = dataclasses.replace(ordered, images=[r for _, r in mine])
+    loader = build_loader(DetectionTorchDataset(part, exif=exif), options.images_per_batch)
+    position = {r.image_id: i for i, r in mine}
+    found = [(position[p["image_id"]], p) for p in predict_batches(detector, loader)]
+    return gather(found, ranks, "images")
 
 
 def by_size(ds: DetectionDataset) -> DetectionDataset:
@@ -196,20 +209,29 @@ def predict_images(
     options: InferenceOptions | None = None,
     exif: bool = True,
     skipped: list[tuple[Path, str]] | None = None,
+    ranks: DistInfo | None = None,
 ) -> list[Prediction]:
     """Detections scoring at least the options' threshold for each file, in original image
     pixels, ``options.images_per_batch`` files decoded and predicted at a time.
 
     A file that cannot be read (or is too long and thin to resize without ``options.tile``)
     is skipped with a warning and appended to ``skipped`` as ``(path, reason)``; the others
-    are predicted."""
+    are predicted. With ``ranks`` the files are shared as :func:`predict_dataset` shares
+    images; every rank gets every prediction and every skipped file."""
     options = options or InferenceOptions()
     skipped = skipped if skipped is not None else []
+    if options.tile is not None:
+        ranks = None  # the tiled detector shares each image's tiles
+    mine = share(list(files), ranks, options.images_per_batch)
+    position = {path: i for i, path in mine}
+    lost: list[tuple[Path, str]] = []
     chunks = (
-        _readable(chunk, exif, options.tile is not None, skipped)  # decoded batch by batch
-        for chunk in batched(list(files), options.images_per_batch)
+        _readable(chunk, exif, options.tile is not None, lost)  # decoded batch by batch
+        for chunk in batched([path for _, path in mine], options.images_per_batch)
     )
-    return _predict_chunks(detector, chunks, options.threshold(detector))
+    found = _predict_chunks(detector, chunks, options.threshold(detector))
+    skipped += gather([(position[path], (path, why)) for path, why in lost], ranks)
+    return gather([(position[p.path], p) for p in found], ranks, "images")
 
 
 def predict_arrays(

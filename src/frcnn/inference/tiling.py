@@ -10,6 +10,8 @@ from torchvision.ops import batched_nms
 from ..boxes.overlap import box_area, box_ioa
 from ..data.tiles import tile_windows
 from ..defaults import BATCH_SIZE
+from ..engine.distributed import DistInfo
+from .ranks import gather, share
 
 Detector = Callable[[list[torch.Tensor]], list[dict[str, torch.Tensor]]]
 
@@ -52,38 +54,46 @@ def predict_tiled(
     overlap: float,
     batch_size: int = BATCH_SIZE,
     edge: float = 1.0,
+    ranks: DistInfo | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run ``detector`` on overlapping tiles of a CHW image and merge the detections so an
-    object on a seam is reported once (see :func:`merge_tiles`)."""
+    object on a seam is reported once (see :func:`merge_tiles`). With ``ranks`` (a torchrun
+    job, every rank calling with the same image) each rank runs every ``world_size``-th
+    batch of tiles and the merge sees every tile's detections in tile order, as one process does."""
     height, width = image.shape[-2:]
     windows = tile_windows(width, height, tile, overlap)
-    all_boxes, all_scores, all_labels, all_cut = [], [], [], []
-    for chunk in batched(windows, batch_size):
-        crops = [
-            image[:, int(y1) : int(y2), int(x1) : int(x2)] for x1, y1, x2, y2 in chunk.tolist()
-        ]
-        for (x1, y1, x2, y2), det in zip(chunk.tolist(), detector(crops), strict=True):
-            b = det["boxes"] + torch.tensor(
-                [x1, y1, x1, y1], dtype=det["boxes"].dtype, device=det["boxes"].device
-            )
-            # Touching an edge of the tile that is not an edge of the image: possibly cut.
-            inner = torch.tensor([x1 > 0, y1 > 0, x2 < width, y2 < height], device=b.device)
-            at_edge = torch.stack(
-                [
-                    b[:, 0] <= x1 + edge,
-                    b[:, 1] <= y1 + edge,
-                    b[:, 2] >= x2 - edge,
-                    b[:, 3] >= y2 - edge,
-                ],
-                1,
-            )
-            all_boxes.append(b)
-            all_scores.append(det["scores"])
-            all_labels.append(det["labels"])
-            all_cut.append((at_edge & inner).any(1))
-    boxes, scores = torch.cat(all_boxes), torch.cat(all_scores)
-    labels, cut = torch.cat(all_labels), torch.cat(all_cut)
+    mine = share(range(len(windows)), ranks, batch_size)
+    part = []
+    for chunk in batched(mine, batch_size):
+        crops = [_crop(image, windows[i]) for i, _ in chunk]
+        for (i, _), det in zip(chunk, detector(crops), strict=True):
+            part.append((i, _placed(det, windows[i], width, height, edge)))
+    if ranks is not None and ranks.enabled:
+        part = [(i, tuple(t.cpu() for t in found)) for i, found in part]
+    boxes, scores, labels, cut = (torch.cat(t) for t in zip(*gather(part, ranks), strict=True))
     keep = merge_tiles(boxes, scores, labels, cut)
     order = scores[keep].argsort(descending=True)
     keep = keep[order]
     return {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}
+
+
+def _crop(image: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    x1, y1, x2, y2 = (int(v) for v in window.tolist())
+    return image[:, y1:y2, x1:x2]
+
+
+def _placed(
+    det: dict[str, torch.Tensor], window: torch.Tensor, width: int, height: int, edge: float
+) -> tuple[torch.Tensor, ...]:
+    """A tile's detections in the image's pixels: boxes, scores, labels, and whether each
+    touches an edge of the tile that is not an edge of the image (possibly cut)."""
+    x1, y1, x2, y2 = window.tolist()
+    b = det["boxes"] + torch.tensor(
+        [x1, y1, x1, y1], dtype=det["boxes"].dtype, device=det["boxes"].device
+    )
+    inner = torch.tensor([x1 > 0, y1 > 0, x2 < width, y2 < height], device=b.device)
+    at_edge = torch.stack(
+        [b[:, 0] <= x1 + edge, b[:, 1] <= y1 + edge, b[:, 2] >= x2 - edge, b[:, 3] >= y2 - edge],
+        1,
+    )
+    return b, det["scores"], det["labels"], (at_edge & inner).any(1)

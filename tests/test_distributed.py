@@ -1,5 +1,6 @@
 """Two CPU processes with gloo under torchrun train a tiny model; rank 0's checkpoint scores."""
 
+import csv
 import json
 import os
 import subprocess
@@ -174,3 +175,73 @@ def test_eval_and_predict_shared_by_two_ranks_equal_one_process(tmp_path, reques
         merged = _merged(two / kind)
         assert merged == _merged(one / kind) and len(merged) == 5
         assert sum(len(p["detections"]) for p in merged) > 0
+
+
+_KILLED = """
+import os, signal, sys
+import frcnn
+
+class KillRank1(frcnn.Callback):  # the first attempt loses rank 1 in the second epoch
+    def after_step(self, state):
+        first = os.environ["TORCHELASTIC_RESTART_COUNT"] == "0"
+        if first and state.info.rank == 1 and state.epoch == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+frcnn.train(None, sys.argv[2:], [KillRank1()], **{"run.out": sys.argv[1]})
+"""
+
+
+def test_a_killed_rank_restarts_the_job_which_resumes_from_its_checkpoint(tmp_path):
+    write_synth(tmp_path / "train", 8, 96, seed=0)
+    script, out = tmp_path / "killed.py", tmp_path / "run"
+    script.write_text(_KILLED)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
+    cmd += ["2", "--max-restarts", "1", str(script), str(out), *TINY_RUN, "data.batch_size=2"]
+    cmd += [f"data.train={tmp_path / 'train'}", "data.val_split=0.25", "schedule.epochs=2"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"torchrun restarted the job: resuming {out} from its last checkpoint" in done.stderr
+    with (out / "results.csv").open() as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2]
+    assert (out / "weights" / "last.safetensors").is_file()
+    assert not (tmp_path / "run2").exists()  # the same run, not a new one
+    assert "resumed from" in done.stderr and "at epoch 2" in done.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_nodes_train_the_weights_of_one_node_with_two_processes(tmp_path):
+    """Two "nodes" on 127.0.0.1 (c10d rendezvous, one process each) and one node with two
+    processes train the same weights, bit for bit."""
+    write_synth(tmp_path / "train", 8, 96, seed=0)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    train = ["-m", "frcnn", "train", "--data", str(tmp_path / "train"), "--epochs", "2"]
+    train += [*TINY_RUN, "data.batch_size=2", "data.val_split=0.25"]
+    launch = [sys.executable, "-m", "torch.distributed.run"]
+    port = _free_port()
+    nodes = [
+        [*launch, "--nnodes", "2", "--node-rank", str(k), "--nproc-per-node", "1"]
+        + ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "t"]
+        + [*train, "--out", str(tmp_path / "nodes")]
+        for k in (0, 1)
+    ]
+    running = [subprocess.Popen(c, env=env, stderr=subprocess.PIPE, text=True) for c in nodes]
+    errors = [p.communicate(timeout=600)[1] for p in running]
+    assert [p.returncode for p in running] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+    one = [*launch, "--standalone", "--nproc-per-node", "2", *train, "--out", str(tmp_path / "one")]
+    done = subprocess.run(one, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = (
+        frcnn.load_model(tmp_path / d / "weights" / "last.safetensors") for d in ("nodes", "one")
+    )
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not (tmp_path / "nodes2").exists()  # one of the two wrote the run

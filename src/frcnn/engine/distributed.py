@@ -34,9 +34,25 @@ def init_distributed() -> DistInfo:
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
+        join_group("nccl" if torch.cuda.is_available() else "gloo")
     return info
+
+
+_JOINS = [0]  # process groups this process joined, in the same order on every rank
+
+
+def join_group(backend: str) -> None:
+    """Join torchrun's process group, its keys in the launcher's store under a prefix of
+    their own: a job torchrun restarted (``--max-restarts``), or a group joined again in one
+    process, shares that store with the group before it, whose stale addresses a plain
+    ``init_process_group`` may read (gloo then fails with "Connection refused")."""
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    store, rank, world = next(dist.rendezvous("env://"))
+    prefix = f"frcnn/attempt{attempt}/group{_JOINS[0]}"
+    _JOINS[0] += 1
+    dist.init_process_group(
+        backend, store=dist.PrefixStore(prefix, store), rank=rank, world_size=world
+    )
 
 
 def all_gather_list(items: list, info: DistInfo) -> list:

@@ -44,6 +44,7 @@ from .distributed import (
     init_distributed,
     sync_batch_norms,
 )
+from .elastic import mark, rejoin
 from .eval_budget import EVAL_SHARE, measure_eval_cost, plan_evaluation
 from .loop import StepOptions, train_one_epoch, validation_losses
 from .model import build_training_model
@@ -96,15 +97,16 @@ class Trainer:
         callbacks: Sequence[H.Hook] = (),
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self.cfg = cfg.validate()
+        cfg.validate()
         _check_before_start(cfg)
+        self.info = init_distributed()
+        self.cfg = cfg = rejoin(cfg, self.info)  # torchrun restarted the job: resume it
         if cfg.run.resume and not (Path(cfg.run.out) / "weights" / "last.state.pt").is_file():
             raise FileNotFoundError(
                 f"--resume: {Path(cfg.run.out) / 'weights' / 'last.state.pt'} does not exist; "
                 "give the --out folder of an earlier run, or start without --resume"
             )
         self._extend = False
-        self.info = init_distributed()
         self.device = resolve_device(cfg.run.device)
         if self.info.enabled and self.device.type == "cuda":
             torch.cuda.set_device(self.info.local_rank)
@@ -115,6 +117,7 @@ class Trainer:
         self.weights = self.out / "weights"
         if self.info.is_main:
             self.weights.mkdir(parents=True, exist_ok=True)
+            mark(self.out)  # for a restart of this torchrun job
         setup_logging(self.out if self.info.is_main else None, self.info)
         if self.info.is_main:
             removed = remove_orphans([self.out, self.weights])

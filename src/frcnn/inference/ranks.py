@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-from ..engine.distributed import DistInfo
+from ..engine.distributed import DistInfo, join_group
 
 log = logging.getLogger("frcnn")
 
@@ -39,8 +39,8 @@ def inference_ranks() -> DistInfo:
     if not joined and world <= 1:
         return DistInfo()
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if not joined:  # kept for the life of the process: joining twice is not reliable
-        dist.init_process_group(backend="gloo")
+    if not joined:  # kept for the life of the process
+        join_group("gloo")
         atexit.register(_leave)
     if torch.cuda.is_available():
         torch.cuda.set_device(local % torch.cuda.device_count())

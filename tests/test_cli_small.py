@@ -99,6 +99,7 @@ def test_a_bad_model_name_reads_no_data_and_creates_no_folder(tmp_path, monkeypa
         raise AssertionError("data was read before the model name was checked")
 
     monkeypatch.setattr(data_module, "read_dataset", no_reading)
+    monkeypatch.setattr("frcnn.engine.trainer.load_streamed", no_reading)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
     code = main(["train", "--data", "data", "--model", "resnet5_fpn", "--epochs", "1"])

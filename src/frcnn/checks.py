@@ -101,6 +101,9 @@ RULES: dict[str, Rule] = {
     "max_lines": at_least(1),
     "min_size": PIXELS,
     "max_size": PIXELS,
+    "steps": at_least(1),
+    "val_limit": at_least(1),
+    "stream_buffer": at_least(0),
 }
 
 # The configuration keys the table checks (``data.images``, a folder, shares a name with
@@ -115,6 +118,8 @@ CONFIG_KEYS = (
     "data.tile",
     "data.overlap",
     "data.tile_min_visibility",
+    "data.val_limit",
+    "data.stream_buffer",
     "optim.lr",
     "optim.momentum",
     "optim.weight_decay",
@@ -125,6 +130,7 @@ CONFIG_KEYS = (
     "schedule.warmup_factor",
     "schedule.gamma",
     "schedule.time_budget",
+    "schedule.steps",
     "eval.conf",
     "eval.top_k",
     "eval.patience",

@@ -55,6 +55,12 @@ class DataSection:
     tile: int | None = None
     overlap: float = TILE_OVERLAP
     tile_min_visibility: float = 0.5
+    # Streamed (hf:) training data: rows validated on (the first rows of --val, or, without
+    # --val, the first rows of the training stream, never trained on); None: 500, or
+    # val_split of the rows when their number is known and smaller.
+    val_limit: int | None = None
+    # Rows in the shuffle buffer of a streamed source (0: stream order).
+    stream_buffer: int = 1000
 
 
 @dataclass
@@ -83,6 +89,9 @@ class ScheduleSection:
     milestones: list[float] | None = None
     # Stop after this many minutes of wall time; the schedule is fitted to the budget.
     time_budget: float | None = None
+    # Streamed (hf:) training data: optimiser steps in all, spread over schedule.epochs
+    # (None: each epoch is one pass over the stream, when its length is known).
+    steps: int | None = None
 
 
 @dataclass

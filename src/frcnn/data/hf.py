@@ -1,22 +1,35 @@
 """Hugging Face datasets in the schema of ``detection-datasets/coco``, streamed.
 
 Each row has an ``image`` and ``objects`` with ``bbox`` (``[x, y, width, height]`` pixels by
-default) and ``category`` (0-based, ideally a ``ClassLabel`` carrying the names). Needs the
+default) and ``category`` (0-based, ideally a ``ClassLabel`` carrying the names). NAME is a hub
+id or a local folder of parquet/arrow files. Rows are read with the images undecoded and
+decoded here, so a damaged image is one counted, skipped row, not a failed run. Needs the
 optional ``datasets`` package (``pip install frcnn[hf]``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import io
+import itertools
+import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import IterableDataset
 
-from ..errors import InputError, SetupError, require
+from ..errors import InputError, SetupError, UnreadableImageError, require
 from .records import DetectionDataset, ImageRecord
+
+log = logging.getLogger("frcnn")
+
+ROWS_PER_READ = 16  # rows fetched from the stream at a time
 
 
 def parse_source(source: str) -> tuple[str, str]:
@@ -37,6 +50,8 @@ def open_stream(name: str, split: str):
             f"could not open Hugging Face dataset {name!r} split {split!r}: {err}. It streams "
             "from the hub, which needs internet access (or pass a local folder as NAME)."
         ) from err
+    except ValueError as err:  # an unknown split
+        raise InputError(f"Hugging Face dataset {name!r}: {err}") from err
 
 
 def class_names(stream) -> list[str] | None:
@@ -55,6 +70,25 @@ def class_names(stream) -> list[str] | None:
     return list(names) if names else None
 
 
+def stream_rows(name: str, split: str) -> int | None:
+    """The rows of a split without reading them: the dataset card's count, or the parquet
+    footers of a local folder; None when neither says."""
+    datasets: Any = require("datasets", "hf", "reading hf: sources")
+    try:
+        builder = datasets.load_dataset_builder(name)
+    except (ConnectionError, OSError, ValueError):
+        return None
+    splits = builder.info.splits or {}
+    if split in splits and splits[split].num_examples:
+        return int(splits[split].num_examples)
+    files = (builder.config.data_files or {}).get(split) or []
+    if not files or not all(str(f).endswith(".parquet") and Path(f).is_file() for f in files):
+        return None
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
 def row_boxes(row: dict, bbox_format: str) -> tuple[np.ndarray, np.ndarray]:
     """``(boxes xyxy float32 [N, 4], labels int64 [N] in 1..K)`` of one row."""
     objects = row.get("objects") or {}
@@ -68,20 +102,104 @@ def row_boxes(row: dict, bbox_format: str) -> tuple[np.ndarray, np.ndarray]:
     return boxes, labels
 
 
-def read_hf(
+def row_key(image: dict) -> str:
+    """What identifies a row's image: the digest of its bytes (or its path)."""
+    if image.get("bytes"):
+        return hashlib.sha1(image["bytes"]).hexdigest()
+    return f"path:{image.get('path')}"
+
+
+def decode_image(image: dict, root: Path | None, row: str) -> Image.Image:
+    """An undecoded ``Image`` value (bytes, or a path inside the local dataset ``root``)
+    decoded in full.
+
+    Raises:
+        UnreadableImageError: naming the ``row``: no bytes, a path outside the dataset, or
+        data PIL cannot decode.
+    """
+    data = image.get("bytes")
+    try:
+        if data:
+            im = Image.open(io.BytesIO(data))
+        else:
+            path = Path(str(image.get("path") or ""))
+            inside = root is not None and path.resolve().is_relative_to(root.resolve())
+            if not inside or not path.is_file():
+                raise UnreadableImageError(
+                    f"{row}: no image bytes, and {path} is not a file of the dataset"
+                )
+            im = Image.open(path)
+        im.load()
+        return im
+    except UnreadableImageError:
+        raise
+    except Image.UnidentifiedImageError as err:
+        raise UnreadableImageError(f"{row}: the bytes are not an image PIL can read") from err
+    except Exception as err:  # PIL raises many types for bad data; all mean unreadable
+        raise UnreadableImageError(f"{row}: the image cannot be decoded: {err}") from err
+
+
+def shuffled(stream, seed: int, buffer: int):
+    """``stream`` in a shuffled order of its files, through a ``buffer``-row shuffle buffer.
+    Files are read one after another (datasets 4+ would read several in threads, then wait
+    seconds for the reader threads at the end of every parquet pass)."""
+    options = {"seed": seed, "buffer_size": buffer}
+    if "max_buffer_input_shards" in inspect.signature(stream.shuffle).parameters:
+        options["max_buffer_input_shards"] = 1
+    return stream.shuffle(**options)
+
+
+def row_name(row: dict, i: int) -> str:
+    """How messages name a row: its image id when it has one."""
+    return f"image_id {row['image_id']}" if "image_id" in row else f"row {i + 1}"
+
+
+def undecoded(stream):
+    """``stream`` giving its images undecoded (``{"bytes", "path"}``), for :func:`decode_image`."""
+    datasets: Any = require("datasets", "hf", "reading hf: sources")
+    return stream.cast_column("image", datasets.Image(decode=False))
+
+
+def raw_rows(stream) -> Iterator[dict]:
+    """The rows of a datasets stream (see :func:`undecoded`), read a few at a time."""
+    for batch in stream.iter(batch_size=ROWS_PER_READ):
+        columns = list(batch)
+        for i in range(len(batch[columns[0]])):
+            yield {c: batch[c][i] for c in columns}
+
+
+def local_root(name: str) -> Path | None:
+    return Path(name) if Path(name).is_dir() else None
+
+
+@dataclass
+class FirstRows:
+    """The first rows of a split, read into memory (see :func:`first_rows`)."""
+
+    dataset: DetectionDataset
+    keys: frozenset[str]
+    unreadable: int = 0
+
+
+def first_rows(
     source: str, split: str | None = None, bbox_format: str = "xywh", limit: int | None = None
-) -> DetectionDataset:
-    """Stream a split into records with the images held in memory (for checking, converting
-    or small datasets; train on large ones with :class:`HFStreamDataset`)."""
+) -> FirstRows:
+    """The first ``limit`` rows (all when None) as records with their images in memory, and
+    the keys of the rows read (:func:`row_key`); unreadable rows are skipped, warned about
+    and counted."""
     name, default_split = parse_source(source)
     split = split or default_split
     stream = open_stream(name, split)
-    names = class_names(stream)
-    records = []
-    for i, row in enumerate(stream):
-        if limit is not None and i >= limit:
-            break
-        image = row["image"]
+    names, root = class_names(stream), local_root(name)
+    records, keys, unreadable = [], set(), 0
+    for i, row in enumerate(itertools.islice(raw_rows(undecoded(stream)), limit)):
+        keys.add(row_key(row["image"]))
+        try:
+            image = decode_image(row["image"], root, row_name(row, i))
+        except UnreadableImageError as err:
+            log.warning("warning: %s: skipped: %s", source, err)
+            unreadable += 1
+            continue
         boxes, labels = row_boxes(row, bbox_format)
         image_id = int(row.get("image_id", i + 1))
         records.append(
@@ -99,51 +217,133 @@ def read_hf(
     if names is None:
         top = max((int(r.labels.max()) for r in records if r.num_boxes), default=0)
         names = [str(c) for c in range(top)]
-    return DetectionDataset(Path("."), names, records, source=source, format="hf", split=split)
+    ds = DetectionDataset(Path("."), names, records, source=source, format="hf", split=split)
+    return FirstRows(ds, frozenset(keys), unreadable)
+
+
+def read_hf(
+    source: str, split: str | None = None, bbox_format: str = "xywh", limit: int | None = None
+) -> DetectionDataset:
+    """Stream a split into records with the images held in memory (for checking, converting
+    or small datasets; train on large ones with :class:`HFStreamDataset`)."""
+    return first_rows(source, split, bbox_format, limit).dataset
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """How :class:`HFStreamDataset` reads a split.
+
+    Attributes:
+        split: the split (default: the source's, else ``train``).
+        bbox_format: ``xywh`` (COCO) or ``xyxy``.
+        buffer: rows in the shuffle buffer (0: stream order); with ``seed`` and the pass
+            number the shuffle is the same on every rank and on a resume.
+        rank, world_size: this process's share: every (rank, DataLoader worker) reads
+            disjoint rows (``datasets.distributed.split_dataset_by_node``).
+        held_out: keys (:func:`row_key`) of rows never trained on (the validation rows).
+        start_batches: batches this rank already took (a resume continues after them).
+        batch_size: items per batch, to split ``start_batches`` between workers.
+        num_classes: labels above it are invalid boxes (None: not checked).
+    """
+
+    split: str | None = None
+    bbox_format: str = "xywh"
+    buffer: int = 0
+    seed: int = 0
+    rank: int = 0
+    world_size: int = 1
+    held_out: frozenset[str] = field(default_factory=frozenset)
+    start_batches: int = 0
+    batch_size: int = 1
+    num_classes: int | None = None
+
+
+def worker_skip(start_batches: int, batch_size: int, workers: int, worker: int) -> int:
+    """Items worker ``worker`` of ``workers`` made for the first ``start_batches`` batches:
+    the DataLoader takes batch j from worker j mod workers."""
+    return len(range(worker, start_batches, workers)) * batch_size
 
 
 class HFStreamDataset(IterableDataset):
     """Streams ``(image, target)`` pairs without storing the dataset, through the same item
-    pipeline as :class:`~frcnn.data.loader.DetectionTorchDataset` (augmentation, resizing).
-    With several DataLoader workers each reads a disjoint shard of the stream."""
+    pipeline as :class:`~frcnn.data.loader.DetectionTorchDataset` (augmentation, resizing),
+    pass after pass without end (each pass shuffled anew): the training loop decides how
+    many batches make an epoch. An unreadable row gives None (the loader's collate counts
+    it); invalid boxes (not finite, empty, an unknown class) are dropped and counted in the
+    target's ``invalid_dropped``."""
 
     def __init__(
         self,
         source: str,
-        split: str | None = None,
-        bbox_format: str = "xywh",
+        options: StreamOptions | None = None,
         augment=None,
         image_size: int | None = None,
     ) -> None:
         from .loader import DetectionTorchDataset
 
+        self.options = o = options or StreamOptions()
+        self.source = source
         self.name, default_split = parse_source(source)
-        self.split = split or default_split
-        self.bbox_format = bbox_format
+        self.split = o.split or default_split
         self.items = DetectionTorchDataset(DetectionDataset(Path("."), [], []), augment, image_size)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]] | None]:
+        o, info = self.options, torch.utils.data.get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+        skip = worker_skip(o.start_batches, o.batch_size, workers, worker)
+        part, parts = o.rank * workers + worker, o.world_size * workers
+        for number in itertools.count():
+            given = 0
+            for i, row in enumerate(self._rows(number, part, parts)):
+                if row_key(row["image"]) in o.held_out:
+                    continue
+                given += 1
+                if skip:
+                    skip -= 1
+                    continue
+                yield self._item(row, i)
+            if not given:
+                raise InputError(
+                    f"{self.source}: process part {part + 1} of {parts} got no training rows "
+                    "(fewer rows than ranks x data.workers, or all held out for validation)"
+                )
+
+    def _rows(self, number: int, part: int, parts: int) -> Iterator[dict]:
+        """Pass ``number`` over this part's rows."""
+        stream = undecoded(open_stream(self.name, self.split))
+        if self.options.buffer:
+            stream = shuffled(stream, self.options.seed, self.options.buffer)
+            stream.set_epoch(number)
+        if parts > 1:
+            from datasets.distributed import split_dataset_by_node
+
+            stream = split_dataset_by_node(stream, rank=part, world_size=parts)
+        return raw_rows(stream)
+
+    def _item(self, row: dict, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
         from .images import to_rgb_array
 
-        stream = open_stream(self.name, self.split)
-        info = torch.utils.data.get_worker_info()
-        for i, row in enumerate(stream):
-            if info is not None and i % info.num_workers != info.id:
-                continue
-            boxes, labels = row_boxes(row, self.bbox_format)
-            valid = (
-                np.isfinite(boxes).all(1)
-                & (boxes[:, 2] > boxes[:, 0])
-                & (boxes[:, 3] > boxes[:, 1])
-            )
-            image, target = self.items.make_item(
-                to_rgb_array(row["image"]),
-                boxes[valid],
-                labels[valid],
-                np.zeros(int(valid.sum()), bool),
-                int(row.get("image_id", i + 1)),
-            )
-            # Streamed rows are not checked ahead of time: invalid boxes are dropped here and
-            # counted, for the training loop to report.
-            target["invalid_dropped"] = torch.tensor(int((~valid).sum()))
-            yield image, target
+        o = self.options
+        image_id = int(row.get("image_id", i + 1))
+        try:
+            image = decode_image(row["image"], local_root(self.name), row_name(row, i))
+        except UnreadableImageError as err:
+            log.warning("warning: %s: skipped: %s", self.source, err)
+            return None
+        boxes, labels = row_boxes(row, o.bbox_format)
+        valid = (
+            np.isfinite(boxes).all(1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        )
+        if o.num_classes is not None:
+            valid &= (labels >= 1) & (labels <= o.num_classes)
+        image, target = self.items.make_item(
+            to_rgb_array(image),
+            boxes[valid],
+            labels[valid],
+            np.zeros(int(valid.sum()), bool),
+            image_id,
+        )
+        # Streamed rows are not checked ahead of time: invalid boxes are dropped here and
+        # counted, for the training loop to report.
+        target["invalid_dropped"] = torch.tensor(int((~valid).sum()))
+        return image, target

@@ -247,10 +247,15 @@ class RepeatFactorSampler(Sampler[int]):
 
 
 def build_loader(
-    items: Dataset, batch_size: int, workers: int = 0, sampler: Sampler | None = None
+    items: Dataset,
+    batch_size: int,
+    workers: int = 0,
+    sampler: Sampler | None = None,
+    generator: torch.Generator | None = None,
 ) -> DataLoader:
     """The one way frcnn batches detection items: lists of images and targets
-    (:func:`collate`), in order unless a ``sampler`` says otherwise, last batch kept."""
+    (:func:`collate`), in order unless a ``sampler`` says otherwise, last batch kept.
+    ``generator`` seeds the workers instead of torch's global generator."""
     return DataLoader(
         items,
         batch_size=batch_size,
@@ -258,4 +263,5 @@ def build_loader(
         num_workers=workers,
         collate_fn=collate,
         drop_last=False,
+        generator=generator,
     )

@@ -18,6 +18,7 @@ from ..data.sources import list_splits, read_dataset
 from ..data.tiles import TiledDataset, split_blocks
 from ..errors import InputError
 from .distributed import DistInfo
+from .stream import Streamed, StreamEpochs, stream_loader
 
 log = logging.getLogger("frcnn")
 
@@ -104,9 +105,9 @@ def subset(ds: DetectionDataset, indices: np.ndarray, split: str) -> DetectionDa
 class Loaders:
     """Training and validation loaders and what reseeds them every epoch."""
 
-    train: DataLoader
+    train: DataLoader | StreamEpochs
     val: DataLoader
-    sampler: Sampler
+    sampler: Sampler | None
     augmenter: Augmenter
     seed: int
     generator: torch.Generator | None = None
@@ -120,13 +121,27 @@ class Loaders:
         elif self.generator is not None:
             self.generator.manual_seed(self.seed + epoch)
 
+    def close(self) -> None:
+        """Stop a stream's loader workers (a loader over files stops by itself)."""
+        if isinstance(self.train, StreamEpochs):
+            self.train.close()
+
 
 def build_loaders(
-    cfg: TrainConfig, train: DetectionDataset, val: DetectionDataset, info: DistInfo
+    cfg: TrainConfig,
+    train: DetectionDataset,
+    val: DetectionDataset,
+    info: DistInfo,
+    streamed: Streamed | None = None,
 ) -> Loaders:
-    """Augmented (optionally tiled) training items with their sampler; validation in order."""
+    """Augmented (optionally tiled) training items with their sampler, or the ``streamed``
+    source's batches; validation in order."""
     d, seed = cfg.data, cfg.run.seed
     augmenter = Augmenter(d.augment, min_visibility=d.min_visibility, seed=seed)
+    if streamed is not None:
+        batches = stream_loader(cfg, streamed, augmenter, info)
+        val_batches = val_loader(cfg, val, info)
+        return Loaders(batches, val_batches, None, augmenter, seed, val_loss=val_batches)
     if d.tile:
         items = TiledDataset(train, d.tile, d.overlap, d.tile_min_visibility, augmenter, d.exif)
         log.info(
@@ -185,13 +200,18 @@ def _in_order(items: Dataset, info: DistInfo) -> Sampler | None:
     return DistributedSampler(items, info.world_size, info.rank, shuffle=False)
 
 
-def data_warnings(train: DetectionDataset, val: DetectionDataset) -> list[str]:
+def data_warnings(
+    train: DetectionDataset, val: DetectionDataset, streamed: bool = False
+) -> list[str]:
     """What makes a run's numbers meaningless or partial, in words: no boxes to learn from,
-    no boxes to measure on, validation classes that training never sees."""
+    no boxes to measure on, validation classes that training never sees (the training
+    images of a ``streamed`` source are not known ahead: only validation is checked)."""
 
     in_train, in_val = train.instance_counts()[1:], val.instance_counts()[1:]
     warnings = []
-    if in_train.sum() == 0:
+    if streamed:
+        in_train = in_val
+    elif in_train.sum() == 0:
         warnings.append("the training data holds no boxes: the model can only learn background")
     if in_val.sum() == 0:
         warnings.append(

@@ -48,6 +48,7 @@ class EpochStats:
     nan_skipped: int = 0
     aug_dropped: int = 0
     unreadable: int = 0
+    invalid_dropped: int = 0  # boxes of streamed rows that could not be trained on
 
     def add(self, values: dict[str, float], images: int) -> None:
         self.steps += 1
@@ -139,6 +140,7 @@ def train_one_epoch(
         if not imgs:
             continue  # every image of the batch was unreadable
         stats.aug_dropped += sum(int(t.get("aug_dropped", 0)) for t in targets)
+        stats.invalid_dropped += sum(int(t.get("invalid_dropped", 0)) for t in targets)
         losses = _losses(model, imgs, targets, options, device)
         loss = sum(losses.values())
         if options.l1_lambda:

@@ -58,6 +58,7 @@ from .run_folder import (
     setup_logging,
 )
 from .state import WEIGHTS_SAVED, TrainState
+from .stream import Streamed, is_streamed, load_streamed, stream_lines
 from .val_split import write_val_split
 
 log = logging.getLogger("frcnn")
@@ -181,6 +182,7 @@ class Trainer:
         if s.stop_reason:
             log.info("%s", s.stop_reason)
         self._call("after_train")
+        self.loaders.close()
         cleanup(self.info)
         return self._train_result()
 
@@ -247,17 +249,8 @@ class Trainer:
     def _setup(self) -> None:
         """Data, model (DDP-wrapped under torchrun), optimiser, schedule and step options."""
         cfg, o, s = self.cfg, self.cfg.optim, self.cfg.schedule
-        self.train_data, self.val_data, train_report, val_report = load_datasets(cfg)
-        self.data_report = train_report
-        self.data_lines = self._data_lines(train_report, val_report)
-        if self.info.is_main:
-            for line in self.data_lines:
-                log.info("%s", line)
-            for warning in data_warnings(self.train_data, self.val_data):
-                log.warning("warning: %s", warning)
-            cfg.save(self.out / "config.yaml")
-            write_val_split(self.out, cfg, self.val_data)
-        self.loaders = build_loaders(cfg, self.train_data, self.val_data, self.info)
+        self._load_data()
+        self.loaders = build_loaders(cfg, self.train_data, self.val_data, self.info, self.streamed)
         self.raw_model = build_training_model(cfg, self.train_data).to(self.device)
         norm = self.raw_model.config.get("norm") or ""
         self.raw_model = sync_batch_norms(self.raw_model, norm, self.info, self.device)
@@ -296,6 +289,30 @@ class Trainer:
         )
         self._plan_evaluation()
         self._fill_state()
+
+    def _load_data(self) -> None:
+        """The training and validation data (a streamed source: its classes and validation
+        images), said in the log and recorded in the run folder."""
+        cfg = self.cfg
+        self.streamed: Streamed | None = None
+        if is_streamed(cfg):
+            self.streamed, val_report = load_streamed(cfg)
+            self.train_data, self.val_data = self.streamed.train, self.streamed.val
+            self.data_report = None
+            self.data_lines = stream_lines(cfg, self.streamed, val_report)
+        else:
+            self.train_data, self.val_data, train_report, val_report = load_datasets(cfg)
+            self.data_report = train_report
+            self.data_lines = self._data_lines(train_report, val_report)
+        if self.info.is_main:
+            for line in self.data_lines:
+                log.info("%s", line)
+            streamed = self.streamed is not None
+            for warning in data_warnings(self.train_data, self.val_data, streamed):
+                log.warning("warning: %s", warning)
+            cfg.save(self.out / "config.yaml")
+            limit = self.streamed.val_rows if self.streamed is not None else None
+            write_val_split(self.out, cfg, self.val_data, limit)
 
     def _plan_evaluation(self) -> None:
         """``self.val_loss`` (whether evaluations run the validation-loss pass) and, under a
@@ -432,6 +449,7 @@ class Trainer:
             "rng": rng_state(),
             "hooks": {h.name: h.state_dict() for h in self.hooks},
             "model_file": name,
+            "stream_batches": getattr(self.loaders.train, "position", None),
         }
         atomic_torch_save(state, self.state_path)
         for old in self.weights.glob("last.state.epoch*.safetensors"):
@@ -480,6 +498,8 @@ class Trainer:
             if hook.name in state["hooks"]:
                 hook.load_state_dict(state["hooks"][hook.name])
         set_rng_state(state["rng"])
+        if state.get("stream_batches") is not None and self.streamed is not None:
+            self.loaders.train.seek(int(state["stream_batches"]))  # the stream continues
         self._progress()
         log.info("resumed from %s at epoch %d", self.state_path, s.first_epoch + 1)
 
@@ -533,6 +553,11 @@ def _check_before_start(cfg: TrainConfig) -> None:
         ValueError, TypeError: unknown model name or option. FileNotFoundError: no such data.
     """
     model_config(cfg.model.name, 2, **cfg.model.args)
+    if cfg.schedule.steps and not is_streamed(cfg):
+        raise InputError(
+            "schedule.steps sets the length of training from a streamed (hf:) source; for "
+            "files and folders give schedule.epochs (or schedule.time_budget)"
+        )
     for key, value in (("data.train", cfg.data.train), ("data.val", cfg.data.val)):
         if value and not is_hub_source(value, cfg.data.format) and not Path(value).exists():
             raise FileNotFoundError(f"{key}: dataset not found: {value}")

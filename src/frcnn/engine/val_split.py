@@ -12,6 +12,7 @@ import numpy as np
 
 from ..config import TrainConfig, load_config
 from ..data.check import check_dataset
+from ..data.hf import read_hf
 from ..data.records import DetectionDataset
 from ..data.sources import read_dataset
 from ..data.tiles import crop_record
@@ -22,14 +23,18 @@ from .data import val_read_split
 VAL_SPLIT_FILE = "val_split.json"
 
 
-def write_val_split(out: Path, cfg: TrainConfig, val: DetectionDataset) -> Path:
-    """``out/val_split.json``: where the validation images come from and, per image, its
-    file, id and (for a held-out block) window."""
+def write_val_split(
+    out: Path, cfg: TrainConfig, val: DetectionDataset, limit: int | None = None
+) -> Path:
+    """``out/val_split.json``: where the validation images come from (``limit``: they are
+    among the first rows of a streamed source) and, per image, its file, id and (for a
+    held-out block) window."""
     d = cfg.data
     record = {
         "source": str(d.val or d.train),
         "split": val_read_split(cfg) if d.val else None,
         "held_out": not d.val,
+        "limit": limit,
         "images": [
             {
                 "file_name": r.file_name.rsplit("@", 1)[0] if r.window else r.file_name,
@@ -80,11 +85,11 @@ def read_run_validation(run: str | Path) -> RunValidation:
 
 def _recorded_images(record: dict[str, Any], cfg: TrainConfig) -> DetectionDataset:
     d = cfg.data
-    source, _ = check_dataset(
-        read_dataset(record["source"], d.format, record["split"], d.images, d.exif),
-        "header",
-        d.exif,
-    )
+    if record.get("limit"):  # the first rows of a stream, not all of it
+        read = read_hf(record["source"], record["split"], limit=record["limit"])
+    else:
+        read = read_dataset(record["source"], d.format, record["split"], d.images, d.exif)
+    source, _ = check_dataset(read, "header", d.exif)
     by_name = {r.file_name: r for r in source.images}
     images = []
     for entry in record["images"]:

@@ -139,6 +139,8 @@ class EpochLog(Hook):
             text += f"; augmentation dropped {stats.aug_dropped} boxes"
         if stats.nan_skipped:
             text += f"; {stats.nan_skipped} non-finite steps skipped"
+        if getattr(stats, "invalid_dropped", 0):
+            text += f"; {stats.invalid_dropped} invalid boxes of streamed rows dropped"
         if getattr(stats, "unreadable", 0):
             text += f"; {stats.unreadable} unreadable images skipped"
         if result is not None:

@@ -5,6 +5,7 @@ import itertools
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -165,3 +166,49 @@ def test_streamed_training_validates_on_held_out_rows_and_resumes_the_stream(
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
     with (tmp_path / "split" / "results.csv").open() as f:
         assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
+
+
+def test_data_check_and_convert_stream_a_part_at_a_time(hub, tmp_path, capsys, monkeypatch):
+    import frcnn.cli.data as cli_data
+    import frcnn.data.check as check_module
+
+    parts, check = [], check_module.check_dataset
+
+    def counted(ds, *args, **kwargs):
+        parts.append(len(ds.images))
+        return check(ds, *args, **kwargs)
+
+    monkeypatch.setattr(cli_data, "STREAM_CHUNK", 4)
+    monkeypatch.setattr(check_module, "check_dataset", counted)
+    assert main(["data", "check", f"hf:{hub}", "--json"]) == 1  # the corrupt image is an error
+    report = json.loads(capsys.readouterr().out)["splits"]["train"]
+    assert parts == [4, 4, 4, 2]  # 14 rows, never more than 4 in memory
+    assert report["images"] == {
+        "in": 14,
+        "used": 13,
+        "without_boxes": report["images"]["without_boxes"],
+        "skipped": {"image_corrupt": 1},
+    }
+    synth = read_dataset(hub.parent / "synth" / "annotations.json")
+    lost = synth.images[CORRUPT_ROW].num_boxes  # dropped with their image
+    assert report["boxes"]["dropped"] == {"box_degenerate": 1, "image_corrupt": lost}
+    assert report["adds_up"]
+    assert "image_id 6" in report["problems"][0]["message"]
+    monkeypatch.setattr(check_module, "check_dataset", check)
+
+    out = tmp_path / "coco"
+    assert main(["data", "convert", f"hf:{hub}", "--to", "coco", str(out)]) == 0
+    assert not (out / ".streamed").exists()
+    written = read_dataset(out)
+    original = {
+        r.image_id: r for r in read_dataset(hub.parent / "synth" / "annotations.json").images
+    }
+    # every readable row once, by its image id, with its boxes and the image's own bytes
+    assert sorted(r.file_name for r in written.images) == [
+        f"images/{i:012d}.png" for i in range(1, 15) if i != CORRUPT_ROW + 1
+    ]
+    for rec in written.images:
+        source = original[int(rec.file_name[7:19])]
+        assert rec.path.read_bytes() == source.path.read_bytes()
+        np.testing.assert_allclose(rec.boxes[: source.num_boxes], source.boxes, atol=1e-4)
+        assert rec.labels[: source.num_boxes].tolist() == source.labels.tolist()

@@ -8,6 +8,8 @@ import json
 from ..errors import InputError
 from .common import add_source_args, print_problems, read_splits
 
+STREAM_CHUNK = 256  # rows of a streamed source checked at a time
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="dataset tools: check, convert, synth")
@@ -65,13 +67,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
-    from ..data.check import check_dataset
+    from ..data.check import check_chunks, check_dataset
+    from ..data.sources import is_hub_source
 
-    results = {}
-    for name, ds in read_splits(args).items():
-        _, report = check_dataset(
-            ds, images="header" if args.fast else "full", exif=not args.no_exif
-        )
+    results, images = {}, "header" if args.fast else "full"
+    if is_hub_source(args.data, args.format):  # streamed a part at a time, nothing kept
+        from ..data.hf import HFRows
+
+        rows = HFRows(str(args.data), getattr(args, "split", None))
+        chunks = (part for part, _ in rows.chunks(STREAM_CHUNK))
+        results[rows.split] = (rows.dataset([]), check_chunks(chunks, images))
+    for name, ds in ({} if results else read_splits(args)).items():
+        _, report = check_dataset(ds, images=images, exif=not args.no_exif)
         results[name] = (ds, report)
     errors = sum(r.num_errors for _, r in results.values())
     if args.json:
@@ -114,9 +121,16 @@ def _print_report(split: str, ds, report, max_lines: int) -> None:
 
 
 def convert(args: argparse.Namespace) -> int:
-    from ..data.write import write_dataset
+    from ..data.sources import is_hub_source
+    from ..data.write import write_dataset, write_streamed
 
-    reports = write_dataset(read_splits(args), args.out, args.to)
+    if is_hub_source(args.data, args.format):  # written as it streams
+        from ..data.hf import HFRows
+
+        rows = HFRows(str(args.data), getattr(args, "split", None))
+        reports = write_streamed(rows, args.out, args.to)
+    else:
+        reports = write_dataset(read_splits(args), args.out, args.to)
     for name, report in reports.items():
         print(f"split {name}:")
         for line in report.summary_lines():

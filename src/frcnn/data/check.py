@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -191,6 +192,17 @@ def check_dataset(
         ds.root, list(ds.class_names), clean, report.problems, ds.source, ds.format, ds.split
     )
     return out, report
+
+
+def check_chunks(
+    chunks: Iterable[DetectionDataset], images: ImageCheck = "header", exif: bool = True
+) -> DataReport:
+    """The report of a dataset read a part at a time (a stream): each part checked as
+    :func:`check_dataset` checks, the reports added up; nothing is kept."""
+    report = DataReport()
+    for part in chunks:
+        report.merge(check_dataset(part, images, exif)[1])
+    return report
 
 
 def _check_image(

@@ -25,6 +25,7 @@ from PIL import Image
 from torch.utils.data import IterableDataset
 
 from ..errors import InputError, SetupError, UnreadableImageError, require
+from .problems import ProblemLog
 from .records import DetectionDataset, ImageRecord
 
 log = logging.getLogger("frcnn")
@@ -172,60 +173,116 @@ def local_root(name: str) -> Path | None:
     return Path(name) if Path(name).is_dir() else None
 
 
+IMAGE_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "BMP": ".bmp", "WEBP": ".webp"}
+
+
+@dataclass
+class Row:
+    """One streamed row as a record: ``record.image`` holds the decoded image, or
+    ``record.skip`` says why there is none (its problem is in ``problem``); ``data`` is the
+    encoded image, ``key`` identifies it (:func:`row_key`)."""
+
+    record: ImageRecord
+    key: str
+    data: bytes | None = None
+    problem: str | None = None
+    path: str | None = None  # where a row without bytes has its image
+
+
+class HFRows:
+    """The rows of one split of a ``hf:`` source, read one at a time (nothing is kept).
+
+    Attributes:
+        names: the class names from the ``objects.category`` ClassLabel, or None.
+    """
+
+    def __init__(self, source: str, split: str | None = None, bbox_format: str = "xywh") -> None:
+        self.source, self.bbox_format = source, bbox_format
+        self.name, default_split = parse_source(source)
+        self.split = split or default_split
+        self.stream = open_stream(self.name, self.split)
+        self.names = class_names(self.stream)
+
+    def __iter__(self) -> Iterator[Row]:
+        root = local_root(self.name)
+        for i, raw in enumerate(raw_rows(undecoded(self.stream))):
+            yield self._row(raw, i, root)
+
+    def _row(self, raw: dict, i: int, root: Path | None) -> Row:
+        boxes, labels = row_boxes(raw, self.bbox_format)
+        image_id = int(raw.get("image_id", i + 1))
+        rec = ImageRecord("", None, None, None, boxes, labels, image_id=image_id)
+        row = Row(
+            rec, row_key(raw["image"]), raw["image"].get("bytes"), path=raw["image"].get("path")
+        )
+        try:
+            image = decode_image(raw["image"], root, row_name(raw, i))
+        except UnreadableImageError as err:
+            rec.file_name, rec.skip, row.problem = f"{image_id:012d}.png", "image_corrupt", str(err)
+            return row
+        suffix = IMAGE_SUFFIXES.get(image.format or "", ".png")
+        rec.file_name, rec.width, rec.height, rec.image = (
+            f"{image_id:012d}{suffix}",
+            image.width,
+            image.height,
+            image,
+        )
+        return row
+
+    def chunks(
+        self, size: int, limit: int | None = None
+    ) -> Iterator[tuple[DetectionDataset, list[Row]]]:
+        """The rows as datasets of at most ``size`` images each (an unreadable row is a
+        record the checks skip as ``image_corrupt``), with the rows themselves."""
+        rows = itertools.islice(iter(self), limit)
+        while chunk := list(itertools.islice(rows, size)):
+            yield self.dataset(chunk), chunk
+
+    def dataset(self, rows: list[Row]) -> DetectionDataset:
+        """``rows`` as a dataset of this split (its problems: the unreadable images)."""
+        names = self.names
+        if names is None:
+            top = max((int(r.record.labels.max()) for r in rows if r.record.num_boxes), default=0)
+            names = [str(c) for c in range(top)]
+        problems = ProblemLog()
+        for r in rows:
+            if r.problem:
+                name = r.record.file_name
+                problems.add("image_corrupt", r.problem, file=self.source, image=name)
+        return DetectionDataset(
+            Path("."),
+            names,
+            [r.record for r in rows],
+            problems,
+            source=self.source,
+            format="hf",
+            split=self.split,
+        )
+
+
 @dataclass
 class FirstRows:
     """The first rows of a split, read into memory (see :func:`first_rows`)."""
 
     dataset: DetectionDataset
     keys: frozenset[str]
-    unreadable: int = 0
 
 
 def first_rows(
     source: str, split: str | None = None, bbox_format: str = "xywh", limit: int | None = None
 ) -> FirstRows:
-    """The first ``limit`` rows (all when None) as records with their images in memory, and
-    the keys of the rows read (:func:`row_key`); unreadable rows are skipped, warned about
-    and counted."""
-    name, default_split = parse_source(source)
-    split = split or default_split
-    stream = open_stream(name, split)
-    names, root = class_names(stream), local_root(name)
-    records, keys, unreadable = [], set(), 0
-    for i, row in enumerate(itertools.islice(raw_rows(undecoded(stream)), limit)):
-        keys.add(row_key(row["image"]))
-        try:
-            image = decode_image(row["image"], root, row_name(row, i))
-        except UnreadableImageError as err:
-            log.warning("warning: %s: skipped: %s", source, err)
-            unreadable += 1
-            continue
-        boxes, labels = row_boxes(row, bbox_format)
-        image_id = int(row.get("image_id", i + 1))
-        records.append(
-            ImageRecord(
-                f"{image_id:012d}.png",
-                None,
-                image.width,
-                image.height,
-                boxes,
-                labels,
-                image_id=image_id,
-                image=image,
-            )
-        )
-    if names is None:
-        top = max((int(r.labels.max()) for r in records if r.num_boxes), default=0)
-        names = [str(c) for c in range(top)]
-    ds = DetectionDataset(Path("."), names, records, source=source, format="hf", split=split)
-    return FirstRows(ds, frozenset(keys), unreadable)
+    """The first ``limit`` rows (all when None) as records with their images in memory (an
+    unreadable one is a record the checks skip), and the keys of the rows read."""
+    rows = HFRows(source, split, bbox_format)
+    chunk = list(itertools.islice(iter(rows), limit))
+    return FirstRows(rows.dataset(chunk), frozenset(r.key for r in chunk))
 
 
 def read_hf(
     source: str, split: str | None = None, bbox_format: str = "xywh", limit: int | None = None
 ) -> DetectionDataset:
-    """Stream a split into records with the images held in memory (for checking, converting
-    or small datasets; train on large ones with :class:`HFStreamDataset`)."""
+    """Stream a split into records with the images held in memory (for small datasets or a
+    split's first rows; :class:`HFRows` reads any number, :class:`HFStreamDataset` trains)."""
     return first_rows(source, split, bbox_format, limit).dataset
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 from collections import Counter
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from .check import DataReport, check_dataset
 from .coco import write_coco
 from .csv_format import write_csv
 from .records import DetectionDataset
+
+if TYPE_CHECKING:
+    from .hf import HFRows
 from .voc import write_voc
 from .yolo import write_yolo
 
@@ -148,3 +152,31 @@ def write_dataset(
     else:
         write_csv(clean, out, image_names)
     return reports
+
+
+def write_streamed(rows: HFRows, out: str | Path, to: str) -> dict[str, DataReport]:
+    """Write a streamed split (``hf:``) to ``out`` in format ``to`` with bounded memory: each
+    row's encoded image is written as it streams (to ``out/.streamed``, hard-linked into
+    place and removed at the end), keeping only the boxes, then written as
+    :func:`write_dataset` writes files."""
+    if to not in WRITE_FORMATS:
+        raise InputError(f"cannot write format {to!r}; choose one of {WRITE_FORMATS}")
+    staging = Path(out) / ".streamed"
+    staging.mkdir(parents=True, exist_ok=True)
+    kept = []
+    try:
+        for n, row in enumerate(rows):
+            rec = row.record
+            if rec.image is not None:
+                rec.path = staging / f"{n:09d}{Path(rec.file_name).suffix}"
+                if row.data:
+                    rec.path.write_bytes(row.data)
+                else:
+                    shutil.copyfile(str(row.path), rec.path)
+                rec.image, row.data = None, None
+            kept.append(row)
+        ds = rows.dataset(kept)
+        ds.root = staging
+        return write_dataset({rows.split: ds}, out, to)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

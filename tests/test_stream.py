@@ -4,6 +4,9 @@ import csv
 import itertools
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -212,3 +215,40 @@ def test_data_check_and_convert_stream_a_part_at_a_time(hub, tmp_path, capsys, m
         assert rec.path.read_bytes() == source.path.read_bytes()
         np.testing.assert_allclose(rec.boxes[: source.num_boxes], source.boxes, atol=1e-4)
         assert rec.labels[: source.num_boxes].tolist() == source.labels.tolist()
+
+
+def test_two_ranks_with_a_loader_worker_each_train_from_one_stream(hub, tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29531",
+        "-m",
+        "frcnn",
+        "train",
+        "--data",
+        f"hf:{hub}",
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        *TINY_RUN,
+        "data.batch_size=2",
+        "data.workers=1",
+        "data.val_limit=2",
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (out / "log.txt").read_text()
+    # 12 training rows shared by 2 ranks in batches of 2: 3 batches a rank, every epoch
+    # (the corrupt row is one of them, counted; the ranks add up their counts for the log)
+    assert "streamed, 14 rows" in log and log.count("(11 images") == 2
+    assert log.count("1 invalid boxes of streamed rows dropped") == 2
+    assert log.count("1 unreadable images skipped") == 2
+    with (out / "results.csv").open() as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]

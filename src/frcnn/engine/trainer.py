@@ -174,6 +174,7 @@ class Trainer:
                 should_stop=lambda: s.epoch_ending,
                 on_step=self._after_step,
             )
+            self._add_up_ranks(s.stats)
             self._progress()
             self._call("after_epoch")
             if self.info.is_main:
@@ -185,6 +186,16 @@ class Trainer:
         self.loaders.close()
         cleanup(self.info)
         return self._train_result()
+
+    def _add_up_ranks(self, stats) -> None:
+        """Under torchrun, the epoch's counts (images, unreadable images, dropped boxes) of
+        every rank, added up, for the log line."""
+        if not self.info.enabled:
+            return
+        names = ("images", "unreadable", "aug_dropped", "invalid_dropped", "nan_skipped")
+        parts = all_gather_list([[getattr(stats, n) for n in names]], self.info)
+        for name, total in zip(names, map(sum, zip(*parts, strict=True)), strict=True):
+            setattr(stats, name, total)
 
     def _after_step(self, i: int, losses: dict[str, float], images: int) -> None:
         s = self.state

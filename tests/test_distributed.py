@@ -245,3 +245,47 @@ def test_two_nodes_train_the_weights_of_one_node_with_two_processes(tmp_path):
     sa, sb = a.state_dict(), b.state_dict()
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not (tmp_path / "nodes2").exists()  # one of the two wrote the run
+
+
+def test_kfold_under_torchrun_trains_each_fold_on_both_ranks_and_shares_its_prediction(
+    tmp_path,
+):
+    write_synth(tmp_path / "data", 8, 96, seed=0)
+    out = tmp_path / "kf"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+        "-m",
+        "frcnn",
+        "kfold",
+        "--data",
+        str(tmp_path / "data"),
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        *TINY_RUN,
+        "data.batch_size=2",
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # folds of 5 and 3 held-out images, predicted in batches of 2 taken in turn: rank 0
+    # the batches [1, 2] and [5] of the first, [1, 2] of the second
+    log = (out / "log.txt").read_text()
+    assert "5, 3 images held out per fold" in log
+    assert "2 ranks predicted 5 images (rank 0: 3, rank 1: 2)" in log
+    assert "2 ranks predicted 3 images (rank 0: 2, rank 1: 1)" in log
+    with (out / "summary.csv").open() as f:
+        assert [r["fold"] for r in csv.DictReader(f)][:2] == ["1", "2"]
+    oof = json.loads((out / "oof_predictions.json").read_text())
+    assert len(oof["images"]) == 8
+    assert not (tmp_path / "kf2").exists()  # rank 0 alone chose and wrote the folder
+    assert "out-of-fold (all 8 images)" in done.stdout

@@ -5,6 +5,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ from safetensors.torch import load_file
 from test_train import TINY_RUN
 
 from frcnn.cli import main
-from frcnn.data.hf import HFStreamDataset, StreamOptions, first_rows, worker_skip
+from frcnn.data.hf import HFStreamDataset, StreamOptions, first_rows, stream_rows, worker_skip
 from frcnn.data.sources import read_dataset
 from frcnn.data.synth import write_synth
 from frcnn.engine.distributed import DistInfo
@@ -115,7 +116,7 @@ def test_ranks_read_disjoint_rows_held_out_rows_never_and_a_restart_continues(hu
     assert worker_skip(5, 4, 2, 0) == 12 and worker_skip(5, 4, 2, 1) == 8
 
 
-def test_an_epoch_is_one_pass_or_the_steps_spread_over_the_epochs(tmp_path):
+def test_an_epoch_is_one_pass_or_the_steps_spread_over_the_epochs(hub, tmp_path):
     from frcnn.config import TrainConfig
     from frcnn.data.records import DetectionDataset
 
@@ -130,6 +131,14 @@ def test_an_epoch_is_one_pass_or_the_steps_spread_over_the_epochs(tmp_path):
         batches_per_epoch(cfg, unknown, DistInfo())
     cfg.schedule.steps, cfg.optim.accumulate = 10, 2  # 20 batches over 3 epochs
     assert batches_per_epoch(cfg, unknown, DistInfo()) == 7
+    # the rows of local files without reading them: parquet footers, arrow batches
+    assert stream_rows(str(hub), "train") == 14
+    arrow = tmp_path / "arrow"
+    datasets.load_dataset(str(hub), split="train").save_to_disk(str(tmp_path / "saved"))
+    (arrow / "data").mkdir(parents=True)
+    for i, f in enumerate(sorted((tmp_path / "saved").glob("*.arrow"))):
+        shutil.copy(f, arrow / "data" / f"train-{i:05d}.arrow")
+    assert stream_rows(str(arrow), "train") == 14
     cfg.data.tile = 64
     with pytest.raises(InputError, match="data.tile"):
         from frcnn.engine.stream import load_streamed
@@ -169,6 +178,11 @@ def test_streamed_training_validates_on_held_out_rows_and_resumes_the_stream(
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
     with (tmp_path / "split" / "results.csv").open() as f:
         assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
+    # a local --val: every row of the stream is trained on, 14 // 4 = 3 batches an epoch
+    local = ["--val", str(hub.parent / "synth"), "--out", str(tmp_path / "local")]
+    assert main(["train", *local, *common, "--epochs", "1"]) == 0
+    log = (tmp_path / "local" / "log.txt").read_text()
+    assert f"validation data {hub.parent / 'synth'}:" in log and "(11 images" in log
 
 
 def test_data_check_and_convert_stream_a_part_at_a_time(hub, tmp_path, capsys, monkeypatch):

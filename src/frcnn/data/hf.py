@@ -82,12 +82,21 @@ def stream_rows(name: str, split: str) -> int | None:
     splits = builder.info.splits or {}
     if split in splits and splits[split].num_examples:
         return int(splits[split].num_examples)
-    files = (builder.config.data_files or {}).get(split) or []
-    if not files or not all(str(f).endswith(".parquet") and Path(f).is_file() for f in files):
+    files = [Path(f) for f in (builder.config.data_files or {}).get(split) or []]
+    if not files or not all(f.is_file() and f.suffix in (".parquet", ".arrow") for f in files):
         return None
+    return sum(_file_rows(f) for f in files)
+
+
+def _file_rows(path: Path) -> int:
+    """Rows of a local parquet file (its footer) or arrow stream (its batches, mapped)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    if path.suffix == ".parquet":
+        return pq.ParquetFile(path).metadata.num_rows
+    with pa.memory_map(str(path)) as source:
+        return sum(batch.num_rows for batch in pa.ipc.open_stream(source))
 
 
 def row_boxes(row: dict, bbox_format: str) -> tuple[np.ndarray, np.ndarray]:

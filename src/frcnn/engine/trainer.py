@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from safetensors.torch import load_file
 
 from ..config import TrainConfig
@@ -100,7 +101,8 @@ class Trainer:
     ) -> None:
         cfg.validate()
         _check_before_start(cfg)
-        self.info = init_distributed()
+        self._own_group = not (dist.is_available() and dist.is_initialized())
+        self.info = init_distributed()  # a group joined before (kfold's) stays for its owner
         self.cfg = cfg = rejoin(cfg, self.info)  # torchrun restarted the job: resume it
         if cfg.run.resume and not (Path(cfg.run.out) / "weights" / "last.state.pt").is_file():
             raise FileNotFoundError(
@@ -184,7 +186,8 @@ class Trainer:
             log.info("%s", s.stop_reason)
         self._call("after_train")
         self.loaders.close()
-        cleanup(self.info)
+        if self._own_group:
+            cleanup(self.info)
         return self._train_result()
 
     def _add_up_ranks(self, stats) -> None:

@@ -30,7 +30,7 @@ from ..data.check import check_dataset, warn_skipped
 from ..data.coco import write_coco
 from ..data.records import DetectionDataset
 from ..data.sources import read_dataset
-from ..engine.distributed import DistInfo
+from ..engine.distributed import DistInfo, broadcast, init_distributed
 from ..engine.run_folder import run_folder, setup_logging
 from ..engine.trainer import train, validation_options
 from ..errors import InputError
@@ -95,6 +95,9 @@ def run_kfold(
     results are there (by the job that completes them), or with ``collect`` from the folds
     present. Returns None for a fold job that leaves folds to others.
 
+    Under torchrun every rank runs this: each fold trains on all ranks, the ranks share its
+    out-of-fold prediction, and rank 0 alone writes (the result is every rank's).
+
     Raises:
         ValueError: ``data.val`` is set (K-fold makes its own), images come from memory,
             ``fold`` out of range, or a shared folder whose folds differ from these.
@@ -103,11 +106,14 @@ def run_kfold(
     assign = kfold_assign(ds, folds, group_by, cfg.run.seed)
     if fold is not None and not 1 <= fold <= folds:
         raise InputError(f"--fold {fold}: choose 1..{folds}")
+    info = init_distributed()  # kept across the folds' trainings
     shared = fold is not None or collect
-    out = Path(out) if shared else run_folder(str(out), resume=False)
-    out.mkdir(parents=True, exist_ok=True)
-    setup_logging(out, DistInfo())  # the folds' own lines go to their own log.txt
-    _write_folds(out, ds, assign, group_keys(ds, group_by), shared)
+    out = Path(out) if shared or not info.is_main else run_folder(str(out), resume=False)
+    out = Path(broadcast(str(out), info))
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_folds(out, ds, assign, group_keys(ds, group_by), shared)
+    setup_logging(out if info.is_main else None, info)  # each fold logs to its own log.txt
     log.info(
         "%d-fold cross-validation of %d images into %s: %s images held out per fold",
         folds,
@@ -117,7 +123,9 @@ def run_kfold(
     )
     todo = [fold - 1] if fold is not None else [] if collect else range(folds)
     for k in todo:
-        _one_fold(cfg, ds, assign, k, out)
+        _one_fold(cfg, ds, assign, k, out, info)
+    if not info.is_main:
+        return broadcast(None, info)  # rank 0 collects
     done = [k for k in range(folds) if _results_file(out, k).is_file()]
     if len(done) < folds and not collect:
         missing = [k + 1 for k in range(folds) if k not in done]
@@ -127,8 +135,8 @@ def run_kfold(
             fold,
             missing,
         )
-        return None
-    return _collect(cfg, ds, assign, done, out, label_issues)
+        return broadcast(None, info)
+    return broadcast(_collect(cfg, ds, assign, done, out, label_issues), info)
 
 
 def _collect(
@@ -214,10 +222,10 @@ def _label_issues(
 
 
 def _one_fold(
-    cfg: TrainConfig, ds: DetectionDataset, assign: np.ndarray, k: int, out: Path
+    cfg: TrainConfig, ds: DetectionDataset, assign: np.ndarray, k: int, out: Path, info: DistInfo
 ) -> None:
-    """Train fold ``k`` into ``out/fold<k+1>``, predict its held-out images and keep the
-    predictions and scores in ``out/fold_results/``."""
+    """Train fold ``k`` into ``out/fold<k+1>``, predict its held-out images (shared by the
+    ranks) and keep the predictions and scores in ``out/fold_results/`` (rank 0)."""
     folder = out / f"fold{k + 1}"
     kept, held = fold_subsets(ds, assign, k)
     files = {}
@@ -227,7 +235,9 @@ def _one_fold(
             i: os.path.relpath(r.path, ds.root).replace(os.sep, "/")
             for i, r in enumerate(part.images)
         }
-        write_coco(part, files[split], names)
+        if info.is_main:
+            write_coco(part, files[split], names)
+    broadcast(None, info)  # the fold's files are written before any rank reads them
     fold_cfg = copy.deepcopy(cfg)
     fold_cfg.data.train, fold_cfg.data.val = str(files["train"]), str(files["val"])
     fold_cfg.data.format, fold_cfg.data.images = "coco", str(ds.root)
@@ -240,10 +250,12 @@ def _one_fold(
         len(held),
     )
     result = train(fold_cfg)
-    setup_logging(out, DistInfo())  # back to the cross-validation's log: fold<k>/ ends here
+    setup_logging(out, info)  # back to the cross-validation's log: fold<k>/ ends here
     options = validation_options(cfg)
-    detector = load_detector(result.best or result.last, options)
-    preds = predict_dataset(detector, held, options, cfg.data.exif)
+    detector = load_detector(result.best or result.last, options, info)
+    preds = predict_dataset(detector, held, options, cfg.data.exif, info)
+    if not info.is_main:
+        return
     scored = evaluate_detections(
         held,
         preds,

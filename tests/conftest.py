@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -46,3 +50,13 @@ def synth_batch(n: int, size: int, seed: int):
         images.append(torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255)
         targets.append({"boxes": torch.from_numpy(boxes), "labels": torch.from_numpy(labels)})
     return images, targets
+
+
+def two_ranks(*args: str, launch: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node 2 [LAUNCH] ARGS`` (a free port; one thread a
+    rank, as torchrun sets it), its output captured; ARGS start with ``-m frcnn`` or a
+    script."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
+    cmd += ["2", *launch, *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)

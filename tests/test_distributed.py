@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, two_ranks
 from test_train import TINY_RUN
 
 import frcnn
@@ -19,15 +19,7 @@ def test_two_process_gloo_training(tmp_path):
     write_synth(tmp_path / "train", 8, 96, seed=0)
     write_synth(tmp_path / "val", 4, 96, seed=1)
     out = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29517",
+    done = two_ranks(
         "-m",
         "frcnn",
         "train",
@@ -42,8 +34,7 @@ def test_two_process_gloo_training(tmp_path):
         *TINY_RUN,
         "data.batch_size=2",
         "schedule.time_budget=5",  # exercises the per-step budget broadcast across ranks
-    ]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     model = frcnn.load_model(out / "weights" / "last.safetensors")
     assert model.class_names[0] == "rectangle"
@@ -144,10 +135,7 @@ def test_eval_and_predict_shared_by_two_ranks_equal_one_process(tmp_path, reques
     _label_with_own_detections(weights, data)  # so that some detections are right
     script = tmp_path / "shared.py"
     script.write_text(_SHARED)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    cmd += ["--master_port", "29531", str(script), str(weights), str(data), str(tmp_path / "two")]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    done = two_ranks(str(script), str(weights), str(data), str(tmp_path / "two"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 ranks predicted 5 images (rank 0: 3, rank 1: 2)" in done.stderr  # batches 3, 2
     assert inference_ranks().world_size == 1  # this process: alone
@@ -195,11 +183,16 @@ def test_a_killed_rank_restarts_the_job_which_resumes_from_its_checkpoint(tmp_pa
     write_synth(tmp_path / "train", 8, 96, seed=0)
     script, out = tmp_path / "killed.py", tmp_path / "run"
     script.write_text(_KILLED)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
-    cmd += ["2", "--max-restarts", "1", str(script), str(out), *TINY_RUN, "data.batch_size=2"]
-    cmd += [f"data.train={tmp_path / 'train'}", "data.val_split=0.25", "schedule.epochs=2"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    done = two_ranks(
+        str(script),
+        str(out),
+        *TINY_RUN,
+        "data.batch_size=2",
+        f"data.train={tmp_path / 'train'}",
+        "data.val_split=0.25",
+        "schedule.epochs=2",
+        launch=("--max-restarts", "1"),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"torchrun restarted the job: resuming {out} from its last checkpoint" in done.stderr
     with (out / "results.csv").open() as f:
@@ -252,15 +245,7 @@ def test_kfold_under_torchrun_trains_each_fold_on_both_ranks_and_shares_its_pred
 ):
     write_synth(tmp_path / "data", 8, 96, seed=0)
     out = tmp_path / "kf"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29533",
+    done = two_ranks(
         "-m",
         "frcnn",
         "kfold",
@@ -274,8 +259,7 @@ def test_kfold_under_torchrun_trains_each_fold_on_both_ranks_and_shares_its_pred
         str(out),
         *TINY_RUN,
         "data.batch_size=2",
-    ]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     # folds of 5 and 3 held-out images, predicted in batches of 2 taken in turn: rank 0
     # the batches [1, 2] and [5] of the first, [1, 2] of the second

@@ -4,14 +4,12 @@ import csv
 import itertools
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import two_ranks
 from safetensors.torch import load_file
 from test_train import TINY_RUN
 
@@ -233,15 +231,7 @@ def test_data_check_and_convert_stream_a_part_at_a_time(hub, tmp_path, capsys, m
 
 def test_two_ranks_with_a_loader_worker_each_train_from_one_stream(hub, tmp_path):
     out = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29531",
+    done = two_ranks(
         "-m",
         "frcnn",
         "train",
@@ -255,8 +245,7 @@ def test_two_ranks_with_a_loader_worker_each_train_from_one_stream(hub, tmp_path
         "data.batch_size=2",
         "data.workers=1",
         "data.val_limit=2",
-    ]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     log = (out / "log.txt").read_text()
     # 12 training rows shared by 2 ranks in batches of 2: 3 batches a rank, every epoch

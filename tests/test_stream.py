@@ -102,6 +102,16 @@ def test_ranks_read_disjoint_rows_held_out_rows_never_and_a_restart_continues(hu
     assert sorted(i for i in parts[0] + parts[1] if i is not None) == [
         i for i in range(1, 15) if i != 6
     ]
+    # two DataLoader workers of one rank: each every other row (3 files do not split in
+    # 2), batches taken from them in turn: 3 batches of 2 from each, 12 different rows
+    from frcnn.data.loader import build_loader
+
+    loader = build_loader(HFStreamDataset(source, StreamOptions(batch_size=2)), 2, workers=2)
+    batches = list(itertools.islice(iter(loader), 6))
+    by_worker = [[int(t["image_id"]) for _, ts in batches[w::2] for t in ts] for w in (0, 1)]
+    seen = by_worker[0] + by_worker[1]
+    unreadable = sum(ts.unreadable for _, ts in batches)  # image 6, if among them
+    assert len(seen) == len(set(seen)) and len(seen) + unreadable == 12
     # a resume after 2 batches of 3 gives the items an uninterrupted stream gives next,
     # across the end of the first pass into the second (shuffled anew)
     opts = StreamOptions(buffer=4, held_out=first.keys, batch_size=3)

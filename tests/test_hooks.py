@@ -3,6 +3,7 @@
 import csv
 import logging
 import math
+from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -206,7 +207,9 @@ def test_progress_log_prints_at_a_steady_interval(caplog):
 def test_eval_schedule_every_n_and_the_last_epoch():
     from frcnn.engine.hooks import EvalSchedule
 
-    services = SimpleNamespace(raw_model="m", evaluate=lambda model: f"result of {model}")
+    services = SimpleNamespace(
+        averaged=lambda: nullcontext("m"), evaluate=lambda model: f"result of {model}"
+    )
     state = make_state(epochs_total=5, trainer=services)
     hook = EvalSchedule(every=2)
     done = []
@@ -233,7 +236,7 @@ def test_checkpointer_saves_last_every_epoch_and_best_on_improvement(tmp_path, m
 
     monkeypatch.setattr(checkpoint_module, "save_model", save)
     hook = Checkpointer(tmp_path, top_k=1)
-    state = make_state(trainer=SimpleNamespace(raw_model="m"))
+    state = make_state(trainer=SimpleNamespace(averaged=lambda: nullcontext("m")))
     for epoch, score in enumerate([0.3, None, 0.2, 0.5]):
         state.epoch = epoch
         evaluated(state, score)

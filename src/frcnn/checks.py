@@ -102,6 +102,8 @@ RULES: dict[str, Rule] = {
     "min_size": PIXELS,
     "max_size": PIXELS,
     "steps": at_least(1),
+    "ema_decay": Rule(False, lambda v: 0 < v < 1, "in (0, 1)"),
+    "ema_tau": POSITIVE,
     "val_limit": at_least(1),
     "stream_buffer": at_least(0),
 }
@@ -125,6 +127,8 @@ CONFIG_KEYS = (
     "optim.weight_decay",
     "optim.grad_clip",
     "optim.accumulate",
+    "optim.ema_decay",
+    "optim.ema_tau",
     "schedule.epochs",
     "schedule.warmup_epochs",
     "schedule.warmup_factor",

@@ -73,6 +73,11 @@ class OptimSection:
     grad_clip: float | None = None
     accumulate: int = 1
     l1_lambda: float = 0.0
+    # Evaluate, select and save an exponential moving average of the weights (Ultralytics'
+    # ModelEMA): after step k, avg = d avg + (1 - d) w, d = ema_decay (1 - exp(-k / ema_tau)).
+    ema: bool = False
+    ema_decay: float = 0.9999
+    ema_tau: float = 2000.0
 
 
 @dataclass

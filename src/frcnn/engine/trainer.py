@@ -15,6 +15,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from ..io.model_file import load_model, save_model
 from ..modeling.builder import model_config
 from ..modeling.detector import FasterRCNN
 from . import hooks as H
+from .averaging import WeightAverage
 from .data import build_loaders, data_warnings, load_datasets, subset, val_loader
 from .device import native_bf16, resolve_amp, resolve_device
 from .distributed import (
@@ -203,7 +205,10 @@ class Trainer:
     def _after_step(self, i: int, losses: dict[str, float], images: int) -> None:
         s = self.state
         s.batch_in_epoch, s.step_losses, s.step_images = i, losses, images
+        stepped = int(self.scheduler.last_epoch) > s.global_step  # not while accumulating
         self._progress()
+        if self.average is not None and stepped:
+            self.average.update(self.raw_model)
         self._call("after_step")
 
     def _progress(self) -> None:
@@ -220,6 +225,13 @@ class Trainer:
         return self.state.clock
 
     # ---- what hooks call --------------------------------------------------------------
+    def averaged(self) -> AbstractContextManager:
+        """The weights runs evaluate, select and save in ``raw_model`` inside: the moving
+        average with ``optim.ema``, else the weights themselves."""
+        if self.average is None:
+            return nullcontext(self.raw_model)
+        return self.average.applied(self.raw_model)
+
     def evaluate(self, model: FasterRCNN) -> EvalResult | None:
         """COCO metrics of ``model`` on the validation data (gathered from every rank; the
         result on the main process, None elsewhere); the time taken is recorded. A tiled run
@@ -275,6 +287,7 @@ class Trainer:
         self.optimizer = build_optimizer(
             self.raw_model, o.name, o.lr, o.momentum, o.nesterov, o.weight_decay
         )
+        self.average = WeightAverage(self.raw_model, o.ema_decay, o.ema_tau) if o.ema else None
         self.batches_per_epoch = len(self.loaders.train)
         self.steps_per_epoch = max(1, math.ceil(self.batches_per_epoch / o.accumulate))
         self.schedule = LRSchedule(
@@ -446,7 +459,7 @@ class Trainer:
         s = self.state
         name = f"last.state.epoch{s.epoch + 1}.safetensors"
         saved = s.last(WEIGHTS_SAVED, s.epoch)  # announced by the Checkpointer
-        if saved is not None:
+        if saved is not None and self.average is None:  # else it holds the average
             atomic_link(saved.data["path"], self.weights / name)
         else:  # no hook wrote this epoch's weights
             save_model(self.raw_model, self.weights / name)
@@ -464,6 +477,7 @@ class Trainer:
             "hooks": {h.name: h.state_dict() for h in self.hooks},
             "model_file": name,
             "stream_batches": getattr(self.loaders.train, "position", None),
+            "average": self.average.state_dict() if self.average is not None else None,
         }
         atomic_torch_save(state, self.state_path)
         for old in self.weights.glob("last.state.epoch*.safetensors"):
@@ -512,6 +526,8 @@ class Trainer:
             if hook.name in state["hooks"]:
                 hook.load_state_dict(state["hooks"][hook.name])
         set_rng_state(state["rng"])
+        if self.average is not None and state.get("average") is not None:
+            self.average.load_state_dict(state["average"])
         if state.get("stream_batches") is not None and self.streamed is not None:
             self.loaders.train.seek(int(state["stream_batches"]))  # the stream continues
         self._progress()

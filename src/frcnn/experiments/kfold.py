@@ -124,8 +124,21 @@ def run_kfold(
     todo = [fold - 1] if fold is not None else [] if collect else range(folds)
     for k in todo:
         _one_fold(cfg, ds, assign, k, out, info)
-    if not info.is_main:
-        return broadcast(None, info)  # rank 0 collects
+    result = _finish(cfg, ds, assign, out, fold, collect, label_issues) if info.is_main else None
+    return broadcast(result, info)  # rank 0 collects
+
+
+def _finish(
+    cfg: TrainConfig,
+    ds: DetectionDataset,
+    assign: np.ndarray,
+    out: Path,
+    fold: int | None,
+    collect: bool,
+    label_issues: bool,
+) -> KFoldResult | None:
+    """The collected result once every fold is there (or with ``collect``); else None."""
+    folds = int(assign.max()) + 1
     done = [k for k in range(folds) if _results_file(out, k).is_file()]
     if len(done) < folds and not collect:
         missing = [k + 1 for k in range(folds) if k not in done]
@@ -135,8 +148,8 @@ def run_kfold(
             fold,
             missing,
         )
-        return broadcast(None, info)
-    return broadcast(_collect(cfg, ds, assign, done, out, label_issues), info)
+        return None
+    return _collect(cfg, ds, assign, done, out, label_issues)
 
 
 def _collect(

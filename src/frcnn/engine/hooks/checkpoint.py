@@ -66,7 +66,8 @@ class Checkpointer(Hook):
     def after_epoch(self, state: TrainState) -> None:
         if not state.info.is_main:
             return
-        last = save_model(state.trainer.raw_model, self.folder / "last.safetensors")
+        with state.trainer.averaged() as model:  # the moving average with optim.ema
+            last = save_model(model, self.folder / "last.safetensors")
         state.emit(WEIGHTS_SAVED, path=last)
         result = state.result
         if result is None or not getattr(result, "measurable", True):

@@ -29,4 +29,6 @@ class EvalSchedule(Hook):
         last = state.epoch + 1 >= state.epochs_total
         if (state.epoch + 1) % self.every == 0 or last:
             trainer = state.trainer
-            state.emit(EVALUATED, result=trainer.evaluate(trainer.raw_model))
+            with trainer.averaged() as model:  # the moving average with optim.ema
+                result = trainer.evaluate(model)
+            state.emit(EVALUATED, result=result)

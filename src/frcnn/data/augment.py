@@ -13,7 +13,7 @@ from ..errors import InputError
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import
 import albumentations as A  # noqa: E402
 
-PIPELINES = ("none", "light", "default", "heavy")
+PIPELINES = ("none", "light", "default", "heavy", "aerial", "scan")
 
 
 def _named(name: str) -> list[A.BasicTransform]:
@@ -46,6 +46,27 @@ def _named(name: str) -> list[A.BasicTransform]:
             A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 7))], p=0.2),
             A.GaussNoise(std_range=(0.02, 0.12), p=0.4),
         ]
+    if name == "aerial":
+        # Images without an up (aerial, satellite, microscopy): every 90-degree rotation and
+        # both flips are free data; mild scale and colour jitter.
+        return [
+            A.RandomRotate90(p=1.0),
+            A.HorizontalFlip(p=0.5),
+            A.VerticalFlip(p=0.5),
+            A.Affine(scale=(0.8, 1.25), p=0.5),
+            A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
+            A.HueSaturationValue(10, 15, 10, p=0.3),
+        ]
+    if name == "scan":
+        # Documents, X-rays, grayscale scans: intensity and noise that keep gray gray (no
+        # hue), both flips; the geometry otherwise untouched.
+        return [
+            A.HorizontalFlip(p=0.5),
+            A.VerticalFlip(p=0.5),
+            A.RandomBrightnessContrast(brightness_limit=0.25, contrast_limit=0.25, p=0.6),
+            A.RandomGamma(gamma_limit=(80, 120), p=0.3),
+            A.GaussNoise(std_range=(0.02, 0.06), per_channel=False, p=0.3),
+        ]
     raise InputError(f"unknown augmentation {name!r}; choose one of {PIPELINES} or give a list")
 
 
@@ -58,6 +79,16 @@ def _from_spec(spec: str | dict[str, Any]) -> A.BasicTransform:
     if not isinstance(cls, type) or not issubclass(cls, A.BasicTransform):
         raise InputError(f"augmentation {name!r} is not an Albumentations transform")
     return cls(**spec)
+
+
+def _seed_each(transforms: Sequence[Any], seeds: np.random.SeedSequence) -> None:
+    """A distinct seed for every transform (and, inside ``OneOf`` and the like, for the
+    choice and for each alternative)."""
+    for transform, child in zip(transforms, seeds.spawn(len(transforms)), strict=True):
+        transform.set_random_seed(int(child.generate_state(1)[0]))
+        inner = getattr(transform, "transforms", None)
+        if inner:
+            _seed_each(inner, child)
 
 
 class Augmenter:
@@ -100,11 +131,18 @@ class Augmenter:
             ),
             seed=seed,
         )
+        if seed is not None:
+            self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        """Re-seed for an epoch, so a resumed run draws the same augmentations."""
-        if self.compose is not None and self.seed is not None:
-            self.compose.set_random_seed(self.seed + epoch)
+        """Re-seed for an epoch, so a resumed run draws the same augmentations. Each
+        transform gets a seed of its own: Albumentations seeds every transform of a pipeline
+        with the pipeline's seed, and transforms drawing the same numbers fire together (a
+        flip always with the brightness change, both flips at once)."""
+        if self.compose is None or self.seed is None:
+            return
+        self.compose.set_random_seed(self.seed + epoch)
+        _seed_each(self.compose.transforms, np.random.SeedSequence([self.seed, epoch]))
 
     def __call__(
         self, image: np.ndarray, boxes: np.ndarray

@@ -247,6 +247,11 @@ class HFRows:
         while chunk := list(itertools.islice(rows, size)):
             yield self.dataset(chunk), chunk
 
+    def first(self, limit: int | None = None) -> FirstRows:
+        """The first ``limit`` rows (all when None) in memory, and their keys."""
+        chunk = list(itertools.islice(iter(self), limit))
+        return FirstRows(self.dataset(chunk), frozenset(r.key for r in chunk))
+
     def dataset(self, rows: list[Row]) -> DetectionDataset:
         """``rows`` as a dataset of this split (its problems: the unreadable images)."""
         names = self.names
@@ -282,9 +287,7 @@ def first_rows(
 ) -> FirstRows:
     """The first ``limit`` rows (all when None) as records with their images in memory (an
     unreadable one is a record the checks skip), and the keys of the rows read."""
-    rows = HFRows(source, split, bbox_format)
-    chunk = list(itertools.islice(iter(rows), limit))
-    return FirstRows(rows.dataset(chunk), frozenset(r.key for r in chunk))
+    return HFRows(source, split, bbox_format).first(limit)
 
 
 def read_hf(
@@ -351,6 +354,7 @@ class HFStreamDataset(IterableDataset):
         self.source = source
         self.name, default_split = parse_source(source)
         self.split = o.split or default_split
+        self.root = local_root(self.name)
         self.items = DetectionTorchDataset(DetectionDataset(Path("."), [], []), augment, image_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]] | None]:
@@ -361,7 +365,7 @@ class HFStreamDataset(IterableDataset):
         for number in itertools.count():
             given = 0
             for i, row in enumerate(self._rows(number, part, parts)):
-                if row_key(row["image"]) in o.held_out:
+                if o.held_out and row_key(row["image"]) in o.held_out:
                     continue
                 given += 1
                 if skip:
@@ -392,7 +396,7 @@ class HFStreamDataset(IterableDataset):
         o = self.options
         image_id = int(row.get("image_id", i + 1))
         try:
-            image = decode_image(row["image"], local_root(self.name), row_name(row, i))
+            image = decode_image(row["image"], self.root, row_name(row, i))
         except UnreadableImageError as err:
             log.warning("warning: %s: skipped: %s", self.source, err)
             return None

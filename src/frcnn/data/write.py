@@ -17,11 +17,11 @@ from .check import DataReport, check_dataset
 from .coco import write_coco
 from .csv_format import write_csv
 from .records import DetectionDataset
+from .voc import write_voc
+from .yolo import write_yolo
 
 if TYPE_CHECKING:
     from .hf import HFRows
-from .voc import write_voc
-from .yolo import write_yolo
 
 WRITE_FORMATS = ("coco", "yolo", "voc", "csv")
 

@@ -21,15 +21,7 @@ from torch.utils.data import DataLoader
 from ..config import TrainConfig
 from ..data.augment import Augmenter
 from ..data.check import DataReport, check_dataset
-from ..data.hf import (
-    HFStreamDataset,
-    StreamOptions,
-    class_names,
-    first_rows,
-    open_stream,
-    parse_source,
-    stream_rows,
-)
+from ..data.hf import HFRows, HFStreamDataset, StreamOptions, parse_source, stream_rows
 from ..data.loader import build_loader
 from ..data.records import DetectionDataset
 from ..data.sources import is_hub_source, read_dataset
@@ -79,9 +71,9 @@ def load_streamed(cfg: TrainConfig) -> tuple[Streamed, DataReport]:
     """
     d = cfg.data
     _refuse(cfg)
-    name, split = parse_source(d.train)
+    train_rows = HFRows(d.train)  # the training stream, opened once: its classes
+    name, split, names = train_rows.name, train_rows.split, train_rows.names
     rows = stream_rows(name, split)
-    names = class_names(open_stream(name, split))
     if d.val and not is_hub_source(d.val, d.format):
         val, held, val_rows = read_dataset(d.val, d.format, None, d.images, d.exif), None, None
     else:
@@ -89,8 +81,8 @@ def load_streamed(cfg: TrainConfig) -> tuple[Streamed, DataReport]:
         val_rows = d.val_limit or (
             min(VAL_ROWS, max(1, round(rows * d.val_split))) if rows and not d.val else VAL_ROWS
         )
-        first = first_rows(source, None, limit=val_rows)
         same = parse_source(source) == (name, split)  # else no training row can match
+        first = (train_rows if same else HFRows(source)).first(val_rows)
         val, held = first.dataset, first.keys if same else None
     val, report = check_dataset(val, "header", d.exif)
     names = names or val.class_names
@@ -99,7 +91,6 @@ def load_streamed(cfg: TrainConfig) -> tuple[Streamed, DataReport]:
             f"validation classes {val.class_names} differ from the classes of {d.train}: {names}"
         )
     train = DetectionDataset(Path("."), names, [], source=d.train, format="hf", split=split)
-    val.source = val.source or d.val
     return Streamed(train, val, held or frozenset(), rows, val_rows), report
 
 
@@ -107,7 +98,7 @@ def _refuse(cfg: TrainConfig) -> None:
     """Options that need every training image up front."""
     d, m = cfg.data, cfg.model
     refused = [
-        ("data.tile", d.tile, "tile the images into a dataset first (frcnn data tile)"),
+        ("data.tile", d.tile, "write it to files first with frcnn data convert, then tile"),
         ("data.repeat_threshold", d.repeat_threshold, "it counts every image's classes"),
         ("model.class_weights: auto", m.class_weights == "auto", "give the weights"),
     ]

@@ -105,14 +105,18 @@ RULES: dict[str, Rule] = {
     "ema_decay": Rule(False, lambda v: 0 < v < 1, "in (0, 1)"),
     "ema_tau": POSITIVE,
     "val_limit": at_least(1),
+    "mosaic": PROBABILITY,
+    "fit_anchors_below": Rule(False, lambda v: 0 < v <= 1, "in (0, 1]"),
     "stream_buffer": at_least(0),
 }
 
 # The configuration keys the table checks (``data.images``, a folder, shares a name with
 # ``--images``, a count, so config keys are listed rather than matched by name).
 CONFIG_KEYS = (
+    "model.fit_anchors_below",
     "data.val_split",
     "data.min_visibility",
+    "data.mosaic",
     "data.repeat_threshold",
     "data.batch_size",
     "data.workers",

@@ -26,8 +26,12 @@ class ModelSection:
     name: str = "resnet50_fpn"
     # Start from these weights: an frcnn model file, or a torchvision Faster R-CNN .pth.
     weights: str | None = None
-    # Any frcnn.build_model option (min_size, anchor_sizes, norm, ...).
+    # Any frcnn.build_model option (min_size, anchor_sizes, norm, ...); anchor_sizes and
+    # aspect_ratios may be "auto": fitted to the training boxes as frcnn anchors fits them.
     args: dict[str, Any] = field(default_factory=dict)
+    # Fit both anchor options when the configured anchors' mean best-anchor IoU with the
+    # training boxes (after the resize, on tiles when tiling) is below this (None: never).
+    fit_anchors_below: float | None = None
     # Classification-loss weights: a list with one weight per class (background first), or
     # "auto" for inverse class frequency.
     class_weights: list[float] | str | None = None
@@ -43,6 +47,8 @@ class DataSection:
     images: str | None = None
     exif: bool = True
     augment: str | list[Any] = "default"
+    # Share of training items made of four images (or tiles) in one (0: none).
+    mosaic: float = 0.0
     min_visibility: float = 0.3
     # Repeat-factor sampling threshold for class imbalance (None: plain shuffling).
     repeat_threshold: float | None = None

@@ -60,3 +60,16 @@ def wh_iou(wh: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     )
     union = (wh[:, 0] * wh[:, 1])[:, None] + (anchors[:, 0] * anchors[:, 1])[None, :] - inter
     return inter / union
+
+
+def boxes_in_window(
+    boxes: np.ndarray, window: np.ndarray, min_visibility: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes clipped to a window, in window coordinates, and the mask of those whose visible
+    fraction of their area is at least ``min_visibility``."""
+    clipped = np.concatenate(
+        [np.maximum(boxes[:, :2], window[:2]), np.minimum(boxes[:, 2:], window[2:])], 1
+    )
+    visible = box_ioa(boxes, window[None])[:, 0]
+    keep = (visible > 0) & (visible >= min_visibility)
+    return clipped - np.tile(window[:2], 2), keep

@@ -48,15 +48,22 @@ def resized_box_sizes(
     return np.concatenate(sizes).astype(np.float64)
 
 
+def mean_best_iou(wh: np.ndarray, sizes: list[list[float]], ratios: list[list[float]]) -> float:
+    """Mean over the boxes ``wh`` [N, 2] of their best IoU with an anchor of the
+    configuration (centres aligned: shape alone)."""
+    return float(wh_iou(wh, anchor_shapes(sizes, ratios)).max(1).mean())
+
+
 @dataclass
 class AnchorFit:
     clusters: np.ndarray  # [k, 2] (w, h), sorted by area
     anchor_sizes: list[list[float]]
     aspect_ratios: list[list[float]]
-    iou_default: float
+    iou_default: float  # of the baseline anchors (the model's defaults unless given)
     iou_clusters: float
     iou_fitted: float
     num_boxes: int
+    box_sizes: np.ndarray  # [N, 2] (w, h) of the boxes fitted, after the resize
 
     def model_args(self) -> dict[str, list[list[float]]]:
         """The model options (``frcnn.build_model(..., **fit.model_args())``)."""
@@ -76,11 +83,14 @@ def fit_anchors(
     fixed_size: tuple[int, int] | None = None,
     num_ratios: int = 3,
     seed: int = 0,
+    baseline: tuple[list[list[float]], list[list[float]]] | None = None,
 ) -> AnchorFit:
     """KMeans (scikit-learn) over resized box ``(w, h)`` (printed as the data's clusters),
     and a configuration the model accepts: one anchor size per FPN level spread over the
     data's sizes, and ``num_ratios`` aspect ratios shared by all levels (1-D KMeans over
-    log(h / w)), since every level needs the same number of anchors per location."""
+    log(h / w)), since every level needs the same number of anchors per location.
+    ``baseline`` (sizes, ratios) is what the fit is compared with (``iou_default``); the
+    model's default anchors unless given."""
     from sklearn.cluster import KMeans
 
     wh = resized_box_sizes(ds, min_size, max_size, fixed_size)
@@ -104,17 +114,16 @@ def fit_anchors(
     ratios = sorted(round(float(np.exp(c)), 3) for c in centres.reshape(-1))
     aspect_ratios = [list(ratios) for _ in range(NUM_LEVELS)]
 
-    default = ModelConfig()
-    default_anchors = anchor_shapes(
-        [list(s) for s in default.anchor_sizes], [list(a) for a in default.aspect_ratios]
-    )
-    fitted = anchor_shapes(anchor_sizes, aspect_ratios)
+    if baseline is None:
+        default = ModelConfig()
+        baseline = (default.anchor_sizes, default.aspect_ratios)
     return AnchorFit(
         clusters=clusters,
         anchor_sizes=anchor_sizes,
         aspect_ratios=aspect_ratios,
-        iou_default=float(wh_iou(wh, default_anchors).max(1).mean()),
+        iou_default=mean_best_iou(wh, *baseline),
         iou_clusters=float(wh_iou(wh, clusters).max(1).mean()),
-        iou_fitted=float(wh_iou(wh, fitted).max(1).mean()),
+        iou_fitted=mean_best_iou(wh, anchor_sizes, aspect_ratios),
         num_boxes=len(wh),
+        box_sizes=wh,
     )

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..errors import UnreadableImageError
 from .augment import Augmenter
 from .images import load_image, to_rgb_array, to_tensor
+from .mosaic import Mosaic, Part, combine
 from .records import DetectionDataset, ImageRecord
 
 log = logging.getLogger("frcnn")
@@ -104,6 +105,7 @@ class DetectionTorchDataset(Dataset):
         self.augment = augment
         self.image_size = image_size
         self.exif = exif
+        self.mosaic: Mosaic | None = None  # training: some items four images in one
 
     def set_image_size(self, size: int | None) -> None:
         """Change the image size; DataLoader workers pick it up at the next epoch unless
@@ -117,15 +119,30 @@ class DetectionTorchDataset(Dataset):
         rec = self.ds.images[index]
         return read_record_image(rec, self.exif), rec
 
+    def part(self, index: int) -> tuple[Part, int]:
+        """Item ``index`` before augmentation: (image, boxes, labels, ignore) and its
+        image id."""
+        image, rec = self.load(index)
+        return (image, rec.boxes, rec.labels, rec.iscrowd | rec.ignore), rec.image_id
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
-        """The item, or None when the image cannot be read now (it passed the checks but was
-        changed or damaged since): :func:`collate` leaves it out and counts it."""
+        """The item (a mosaic of four when :attr:`mosaic` draws one), or None when an image
+        cannot be read now (it passed the checks but was changed or damaged since):
+        :func:`collate` leaves it out and counts it."""
         try:
-            image, rec = self.load(index)
+            first, image_id = self.part(index)
+            drawn = self.mosaic.draw(index, len(self)) if self.mosaic is not None else None
+            if drawn is None:
+                return self.make_item(*first, image_id)
+            partners, (fx, fy) = drawn
+            size = max(first[0].shape[:2])
+            parts = [first] + [_scaled(self.part(j)[0], size) for j in partners]
         except UnreadableImageError as err:
             log.warning("skipped: %s", err)
             return None
-        return self.make_item(image, rec.boxes, rec.labels, rec.iscrowd | rec.ignore, rec.image_id)
+        h, w = first[0].shape[:2]
+        *combined, cut = combine(parts, (round(fx * w), round(fy * h)), self.mosaic.min_visibility)
+        return self.make_item(*combined, image_id, cut)
 
     def make_item(
         self,
@@ -134,15 +151,16 @@ class DetectionTorchDataset(Dataset):
         labels: np.ndarray,
         ignore: np.ndarray,
         image_id: int,
+        dropped: int = 0,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The tensors of one item; ``dropped`` boxes were already cut before (a mosaic's)."""
         if self.image_size is not None:
             image, boxes = resize_longest(image, boxes, self.image_size)
-        dropped = 0
         if self.augment is not None:
             trained_before = int((~ignore).sum())
             image, boxes, kept = self.augment(image, boxes)
             labels, ignore = labels[kept], ignore[kept]
-            dropped = trained_before - int((~ignore).sum())
+            dropped += trained_before - int((~ignore).sum())
         train = ~ignore
         target = {
             "boxes": torch.from_numpy(np.ascontiguousarray(boxes[train], np.float32)).reshape(
@@ -159,6 +177,13 @@ class DetectionTorchDataset(Dataset):
         target["area"] = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
         target["iscrowd"] = torch.zeros(len(b), dtype=torch.int64)
         return to_tensor(image), target
+
+
+def _scaled(part: Part, size: int) -> Part:
+    """A mosaic part at the first part's scale (longest side ``size``)."""
+    image, boxes, labels, ignore = part
+    image, boxes = resize_longest(image, boxes, size)
+    return image, boxes, labels, ignore
 
 
 class Targets(list):

@@ -7,13 +7,13 @@ import logging
 from collections import Counter
 
 import numpy as np
-import torch
 
-from ..boxes.overlap import box_ioa
+from ..boxes.overlap import boxes_in_window
 from ..defaults import TILE_OVERLAP
-from ..errors import InputError, UnreadableImageError
+from ..errors import InputError
 from .augment import Augmenter
 from .loader import DetectionTorchDataset, read_record_image
+from .mosaic import Part
 from .records import DetectionDataset, ImageRecord
 
 log = logging.getLogger("frcnn")
@@ -39,19 +39,6 @@ def tile_windows(width: int, height: int, tile: int, overlap: float) -> np.ndarr
     return np.stack(
         [x1, y1, np.minimum(x1 + tile, width), np.minimum(y1 + tile, height)], 1
     ).astype(np.float32)
-
-
-def boxes_in_window(
-    boxes: np.ndarray, window: np.ndarray, min_visibility: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes clipped to a window, in window coordinates, and the mask of those whose visible
-    fraction of their area is at least ``min_visibility``."""
-    clipped = np.concatenate(
-        [np.maximum(boxes[:, :2], window[:2]), np.minimum(boxes[:, 2:], window[2:])], 1
-    )
-    visible = box_ioa(boxes, window[None])[:, 0]
-    keep = (visible > 0) & (visible >= min_visibility)
-    return clipped - np.tile(window[:2], 2), keep
 
 
 class TiledDataset(DetectionTorchDataset):
@@ -103,19 +90,15 @@ class TiledDataset(DetectionTorchDataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        index, window, boxes, keep = self.items[i]
-        rec = self.ds.images[index]
-        try:
-            image = read_record_image(rec, self.exif)
-        except UnreadableImageError as err:
-            log.warning("skipped: %s", err)
-            return None
+    def part(self, index: int) -> tuple[Part, int]:
+        """Tile ``index`` before augmentation (its image decoded, the window cut out)."""
+        image_index, window, boxes, keep = self.items[index]
+        rec = self.ds.images[image_index]
+        image = read_record_image(rec, self.exif)
         x1, y1, x2, y2 = window.astype(int).tolist()
         crop = np.ascontiguousarray(image[y1:y2, x1:x2])
-        return self.make_item(
-            crop, boxes[keep], rec.labels[keep], (rec.iscrowd | rec.ignore)[keep], rec.image_id
-        )
+        ignore = (rec.iscrowd | rec.ignore)[keep]
+        return (crop, boxes[keep], rec.labels[keep], ignore), rec.image_id
 
 
 def crop_record(

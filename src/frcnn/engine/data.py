@@ -13,6 +13,7 @@ from ..config import TrainConfig
 from ..data.augment import Augmenter
 from ..data.check import DataReport, check_dataset
 from ..data.loader import DetectionTorchDataset, RepeatFactorSampler, build_loader
+from ..data.mosaic import Mosaic
 from ..data.records import DetectionDataset
 from ..data.sources import list_splits, read_dataset
 from ..data.tiles import TiledDataset, split_blocks
@@ -112,10 +113,13 @@ class Loaders:
     seed: int
     generator: torch.Generator | None = None
     val_loss: DataLoader | None = None  # validation tiles when tiling, else val
+    mosaic: Mosaic | None = None
 
     def set_epoch(self, epoch: int) -> None:
         """Reseed augmentation and shuffling so epoch ``epoch`` is the same on a resume."""
         self.augmenter.set_epoch(epoch)
+        if self.mosaic is not None:
+            self.mosaic.set_epoch(epoch)
         if isinstance(self.sampler, (DistributedSampler, RepeatFactorSampler)):
             self.sampler.set_epoch(epoch)
         elif self.generator is not None:
@@ -158,6 +162,8 @@ def build_loaders(
             f"no training data left after the validation split of {d.train}; pass validation "
             "data with --val DATA or a smaller --val-split"
         )
+    if d.mosaic:
+        items.mosaic = Mosaic(d.mosaic, seed, d.min_visibility)
     generator = None
     if d.repeat_threshold is not None and not d.tile:
         sampler = RepeatFactorSampler(
@@ -183,6 +189,7 @@ def build_loaders(
         seed,
         generator,
         build_loader(loss_items, d.batch_size, d.workers, _in_order(loss_items, info)),
+        items.mosaic,
     )
 
 

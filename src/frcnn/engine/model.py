@@ -17,6 +17,7 @@ from ..io.zoo import coco_model, coco_name, is_coco
 from ..modeling.builder import build_model
 from ..modeling.class_rows import PREDICTOR, copy_class_rows, matching_classes
 from ..modeling.detector import FasterRCNN
+from .anchors import fitted_anchor_args
 
 log = logging.getLogger("frcnn")
 
@@ -32,13 +33,15 @@ def auto_class_weights(ds: DetectionDataset) -> list[float]:
 def build_training_model(cfg: TrainConfig, train: DetectionDataset) -> FasterRCNN:
     """The configured detector for ``train``'s classes (image size, class weights, the
     detections kept per image (``eval.max_dets``), the score threshold it is scored at
-    (``eval.conf``, kept in its model files) and starting weights from the config)."""
+    (``eval.conf``, kept in its model files), anchors fitted to ``train`` where the config
+    asks (``auto``) and starting weights from the config)."""
     args = dict(cfg.model.args)
     if cfg.data.img_size:
         args.setdefault("min_size", cfg.data.img_size)
         args.setdefault("max_size", cfg.data.img_size)
     if cfg.eval.max_dets:
         args.setdefault("box_detections_per_img", cfg.eval.max_dets)
+    args = fitted_anchor_args(cfg, train, args)
     cw = cfg.model.class_weights
     if cw == "auto":
         args["class_weights"] = auto_class_weights(train)

@@ -100,7 +100,13 @@ def _refuse(cfg: TrainConfig) -> None:
     refused = [
         ("data.tile", d.tile, "write it to files first with frcnn data convert, then tile"),
         ("data.repeat_threshold", d.repeat_threshold, "it counts every image's classes"),
+        ("data.mosaic", d.mosaic, "it draws any three other images"),
         ("model.class_weights: auto", m.class_weights == "auto", "give the weights"),
+        (
+            "model.args anchors: auto",
+            "auto" in (m.args.get("anchor_sizes"), m.args.get("aspect_ratios")),
+            "fit them with frcnn anchors on a converted part and pass --anchors FILE",
+        ),
     ]
     bad = [f"{key} ({why})" for key, value, why in refused if value]
     if bad:

@@ -37,6 +37,7 @@ from ..io.model_file import load_model, save_model
 from ..modeling.builder import model_config
 from ..modeling.detector import FasterRCNN
 from . import hooks as H
+from .anchors import without_auto
 from .averaging import WeightAverage
 from .data import build_loaders, data_warnings, load_datasets, subset, val_loader
 from .device import native_bf16, resolve_amp, resolve_device
@@ -582,7 +583,7 @@ def _check_before_start(cfg: TrainConfig) -> None:
     Raises:
         ValueError, TypeError: unknown model name or option. FileNotFoundError: no such data.
     """
-    model_config(cfg.model.name, 2, **cfg.model.args)
+    model_config(cfg.model.name, 2, **without_auto(cfg.model.args))
     if cfg.schedule.steps and not is_streamed(cfg):
         raise InputError(
             "schedule.steps sets the length of training from a streamed (hf:) source; for "

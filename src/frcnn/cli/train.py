@@ -25,7 +25,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--val-split", type=float, help=f"fraction held out for validation (default {VAL_SPLIT})"
     )
-    p.add_argument("--model", help="model name (frcnn models; default resnet50_fpn)")
+    p.add_argument("--model", help="model name (frcnn models; default: the recipe's)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--img-size", type=int, help="longest image side in pixels")
@@ -36,7 +36,11 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
         "coco (--model's) or coco:MODEL (trains MODEL; default recipe: finetune)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--config", help="YAML config file")
+    p.add_argument(
+        "--config",
+        help="YAML config file or recipe name (frcnn recipes); default: cpu-fast on a machine "
+        "without a GPU, tv-default with one (unless --model, --weights or --resume choose)",
+    )
     p.add_argument(
         "--anchors", help="anchors file written by frcnn anchors --out (sets the model's anchors)"
     )
@@ -86,6 +90,8 @@ def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> Tr
         print("starting from COCO weights: the finetune recipe (--config to choose another)")
     if is_coco(args.weights) and args.model is None:
         values["model.name"] = args.weights.removeprefix(COCO_PREFIX)
+    if config is None:
+        config = device_recipe(args)
     values["run.resume"] = True if args.resume else None
     if args.anchors:
         values.update(read_anchors(args.anchors))
@@ -93,6 +99,39 @@ def config_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> Tr
         values["eval.max_dets"] = args.max_det
         values["model.args.box_detections_per_img"] = args.max_det
     return load_config(config, args.overrides, **values)
+
+
+# The recipe trained when the command chooses none, by where it trains.
+DEVICE_RECIPES = {
+    "cpu": (
+        "cpu-fast",
+        "no GPU: training the cpu-fast recipe (ResNet-18 FPN, 256 px images); --config "
+        "tv-default for torchvision's ResNet-50 recipe",
+    ),
+    "cuda": (
+        "tv-default",
+        "GPU: training the tv-default recipe (torchvision's ResNet-50 FPN); --config cpu-fast "
+        "for the small fast one",
+    ),
+}
+
+
+def device_recipe(args: argparse.Namespace) -> str | None:
+    """The recipe for the device training runs on when nothing else chooses the model
+    (``--config``, ``--model``, ``--weights``, ``--resume`` or a ``model.name=`` override),
+    said in one line (by the first process under torchrun); else None."""
+    import os
+
+    chosen = args.config or args.model or args.weights or args.resume
+    if chosen or any(o.partition("=")[0].strip() == "model.name" for o in args.overrides):
+        return None
+    from ..engine.device import resolve_device
+
+    kind = "cpu" if resolve_device(args.device or "auto").type == "cpu" else "cuda"
+    recipe, line = DEVICE_RECIPES[kind]
+    if os.environ.get("RANK", "0") == "0":
+        print(line)
+    return recipe
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
 from frcnn.data.augment import Augmenter
+from frcnn.data.loader import build_loader
 
 W, H = 100, 60
 BOX = [10.0, 5.0, 30.0, 25.0]
@@ -101,3 +103,31 @@ def test_scan_moves_boxes_only_by_flips_and_keeps_gray_gray(image):
         name = next(n for n, b in flips.items() if np.allclose(boxes[0], b, atol=1e-4))
         seen.add(name)
     assert seen == set(flips)
+
+
+class _Same(torch.utils.data.Dataset):
+    """Eight copies of one image and box, augmented: equal items mean equal draws."""
+
+    def __init__(self, image):
+        self.image, self.augment = image, Augmenter("aerial", seed=0)
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return self.augment(self.image, np.array([BOX], np.float32))[1].tolist(), {}
+
+
+def test_ranks_and_workers_draw_their_own_augmentations(image):
+    # every process holds a copy of the augmenter; equal copies gave the images of every
+    # worker (and rank) the same draws: worker 0's k-th item equal to worker 1's k-th
+    def boxes(items, workers, rank=0):
+        loader = build_loader(items, 1, workers, rank=rank)
+        return [b for (batch, _) in loader for b in batch]  # one item's boxes per batch
+
+    items = _Same(image)
+    two = boxes(items, 2)  # batches alternate between the workers: 0, 1, 0, 1, ...
+    assert two[0::2] != two[1::2]
+    assert boxes(items, 0) == boxes(items, 0) and boxes(items, 0, rank=1) != boxes(items, 0)
+    # worker 0 of 2 draws what one process draws for its first items
+    assert two[0::2] == boxes(_Same(image), 0)[:4]

@@ -113,6 +113,7 @@ class Augmenter:
         seed: int | None = None,
     ) -> None:
         self.seed = seed
+        self.epoch = self.part = 0
         transforms = (
             _named(pipeline) if isinstance(pipeline, str) else [_from_spec(s) for s in pipeline]
         )
@@ -139,10 +140,23 @@ class Augmenter:
         transform gets a seed of its own: Albumentations seeds every transform of a pipeline
         with the pipeline's seed, and transforms drawing the same numbers fire together (a
         flip always with the brightness change, both flips at once)."""
+        self.epoch = epoch
+        self._reseed()
+
+    def set_part(self, part: int) -> None:
+        """Draw the sequence of one part of the data (a rank, a DataLoader worker): each
+        process holds a copy of the augmenter, and equal copies would give the images of
+        every rank and worker the same augmentations. Part 0 draws what a single process
+        draws."""
+        self.part = part
+        self._reseed()
+
+    def _reseed(self) -> None:
         if self.compose is None or self.seed is None:
             return
-        self.compose.set_random_seed(self.seed + epoch)
-        _seed_each(self.compose.transforms, np.random.SeedSequence([self.seed, epoch]))
+        key = [self.seed, self.epoch] + ([self.part] if self.part else [])
+        self.compose.set_random_seed(self.seed + self.epoch + 1_000_003 * self.part)
+        _seed_each(self.compose.transforms, np.random.SeedSequence(key))
 
     def __call__(
         self, image: np.ndarray, boxes: np.ndarray

@@ -362,6 +362,8 @@ class HFStreamDataset(IterableDataset):
         workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
         skip = worker_skip(o.start_batches, o.batch_size, workers, worker)
         part, parts = o.rank * workers + worker, o.world_size * workers
+        if self.items.augment is not None:
+            self.items.augment.set_part(part)
         for number in itertools.count():
             given = 0
             for i, row in enumerate(self._rows(number, part, parts)):

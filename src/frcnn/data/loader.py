@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Sequence
 
@@ -277,10 +278,16 @@ def build_loader(
     workers: int = 0,
     sampler: Sampler | None = None,
     generator: torch.Generator | None = None,
+    rank: int = 0,
 ) -> DataLoader:
     """The one way frcnn batches detection items: lists of images and targets
     (:func:`collate`), in order unless a ``sampler`` says otherwise, last batch kept.
-    ``generator`` seeds the workers instead of torch's global generator."""
+    ``generator`` seeds the workers instead of torch's global generator. The items'
+    augmenter draws its own sequence on every ``rank`` and in every worker
+    (:meth:`Augmenter.set_part`)."""
+    augment = getattr(items, "augment", None)
+    if augment is not None and workers == 0:
+        augment.set_part(rank)
     return DataLoader(
         items,
         batch_size=batch_size,
@@ -289,4 +296,11 @@ def build_loader(
         collate_fn=collate,
         drop_last=False,
         generator=generator,
+        worker_init_fn=functools.partial(_worker_part, rank) if augment is not None else None,
     )
+
+
+def _worker_part(rank: int, worker: int) -> None:
+    """In a DataLoader worker: its own augmentation sequence (part rank x workers + id)."""
+    info = torch.utils.data.get_worker_info()
+    info.dataset.augment.set_part(rank * info.num_workers + worker)

@@ -182,7 +182,7 @@ def build_loaders(
         else val_items
     )
     return Loaders(
-        build_loader(items, d.batch_size, d.workers, sampler),
+        build_loader(items, d.batch_size, d.workers, sampler, rank=info.rank),
         val_loader(cfg, val, info),
         sampler,
         augmenter,

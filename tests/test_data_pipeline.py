@@ -5,6 +5,7 @@ import yaml
 from data_helpers import save_image, write_coco
 
 import frcnn
+import frcnn.data.tiles as tiles_module
 from frcnn.boxes.overlap import wh_iou
 from frcnn.cli import main
 from frcnn.data import check_dataset, read_dataset
@@ -13,7 +14,7 @@ from frcnn.data.augment import Augmenter
 from frcnn.data.loader import DetectionTorchDataset, RepeatFactorSampler, collate, repeat_factors
 from frcnn.data.records import DetectionDataset, ImageRecord
 from frcnn.data.synth import write_synth
-from frcnn.data.tiles import TiledDataset, boxes_in_window, tile_windows
+from frcnn.data.tiles import DecodedImages, TiledDataset, boxes_in_window, tile_windows
 
 
 def _records(labels_per_image, size=(64, 64)):
@@ -120,7 +121,7 @@ def test_box_on_a_seam_kept_when_visible_enough():
     assert keep.tolist() == [False]  # only 10 of 40 px visible
 
 
-def test_tiled_dataset_counts(tmp_path):
+def test_tiled_dataset_counts(tmp_path, monkeypatch):
     save_image(tmp_path / "big.png", 200, 100)
     path = write_coco(
         tmp_path,
@@ -145,6 +146,28 @@ def test_tiled_dataset_counts(tmp_path):
     assert image.shape == (3, 100, 100) and target["boxes"].tolist() == [[10, 10, 30, 30]]
     overlapping = TiledDataset(ds, tile=100, overlap=0.5, min_visibility=0.6)
     assert overlapping.report["boxes_lost"] == 0  # the middle tile holds it whole
+    # the image is decoded once for its three tiles, and the tiles are copies
+    decoded = []
+    monkeypatch.setattr(
+        tiles_module,
+        "read_record_image",
+        lambda *a: decoded.append(1) or np.full((100, 200, 3), 7, np.uint8),
+    )
+    first = overlapping[0][0]
+    assert [overlapping[i][0].shape for i in (1, 2)] == [(3, 100, 100)] * 2 and len(decoded) == 1
+    assert (first == overlapping[0][0]).all()  # the kept image was not changed by a tile
+
+
+def test_decoded_images_keep_the_most_recent_within_the_limit():
+    # 100 bytes: two 40-byte images fit; a third evicts the least recently used (1, since 0
+    # was read after it); an image over the limit is returned but not kept
+    kept = DecodedImages(100)
+    for i in (0, 1):
+        kept.put(i, np.zeros(40, np.uint8))
+    assert kept.get(0) is not None
+    kept.put(2, np.zeros(40, np.uint8))
+    assert list(kept.images) == [0, 2] and kept.bytes == 80 and kept.get(1) is None
+    assert kept.put(3, np.zeros(101, np.uint8)).nbytes == 101 and list(kept.images) == [0, 2]
 
 
 def test_anchor_fit_snippet_is_accepted_and_fits_better(tmp_path):

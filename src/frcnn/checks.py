@@ -106,6 +106,7 @@ RULES: dict[str, Rule] = {
     "ema_tau": POSITIVE,
     "val_limit": at_least(1),
     "mosaic": PROBABILITY,
+    "tile_cache_mb": at_least(0),
     "fit_anchors_below": Rule(False, lambda v: 0 < v <= 1, "in (0, 1]"),
     "stream_buffer": at_least(0),
 }
@@ -124,6 +125,7 @@ CONFIG_KEYS = (
     "data.tile",
     "data.overlap",
     "data.tile_min_visibility",
+    "data.tile_cache_mb",
     "data.val_limit",
     "data.stream_buffer",
     "optim.lr",

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from .checks import CONFIG_KEYS, check_values, is_number
-from .defaults import BATCH_SIZE, CONF, TILE_OVERLAP, VAL_SPLIT
+from .defaults import BATCH_SIZE, CONF, TILE_CACHE_MB, TILE_OVERLAP, VAL_SPLIT
 from .errors import InputError, InputTypeError, UnknownKeyError
 from .io.atomic import atomic_write_text
 from .io.yaml_file import parse_yaml, read_yaml
@@ -61,6 +61,8 @@ class DataSection:
     tile: int | None = None
     overlap: float = TILE_OVERLAP
     tile_min_visibility: float = 0.5
+    # Decoded images kept for their other tiles, MB per process (0: decode for every tile).
+    tile_cache_mb: int = TILE_CACHE_MB
     # Streamed (hf:) training data: rows validated on (the first rows of --val, or, without
     # --val, the first rows of the training stream, never trained on); None: 500, or
     # val_split of the rows when their number is known and smaller.

@@ -31,3 +31,5 @@ BENCHMARK_DEFAULT_FORMATS = ("pytorch", "onnx")
 BENCHMARK_IMAGES = 20
 # What PyTorch inference computes in (deploy/precision.py): fp32 exact, bf16 behind a flag.
 PRECISIONS = ("fp32", "bf16")
+# Decoded images a tiled dataset keeps for their other tiles, MB per process.
+TILE_CACHE_MB = 1024

@@ -147,7 +147,9 @@ def build_loaders(
         val_batches = val_loader(cfg, val, info)
         return Loaders(batches, val_batches, None, augmenter, seed, val_loss=val_batches)
     if d.tile:
-        items = TiledDataset(train, d.tile, d.overlap, d.tile_min_visibility, augmenter, d.exif)
+        items = TiledDataset(
+            train, d.tile, d.overlap, d.tile_min_visibility, augmenter, d.exif, d.tile_cache_mb
+        )
         log.info(
             "tiles: %d of %d px from %d images; %s",
             len(items),
@@ -177,7 +179,7 @@ def build_loaders(
     val_items = DetectionTorchDataset(val, None, exif=d.exif)
     # Validation losses are measured on what training sees: tiles when tiling.
     loss_items = (
-        TiledDataset(val, d.tile, d.overlap, d.tile_min_visibility, None, d.exif)
+        TiledDataset(val, d.tile, d.overlap, d.tile_min_visibility, None, d.exif, d.tile_cache_mb)
         if d.tile
         else val_items
     )

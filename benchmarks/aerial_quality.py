@@ -8,15 +8,18 @@ never saw (``frcnn eval --tile 400 --max-det 400``). Each variant is a list of o
 variants run alternately per seed so a busy machine slows them alike.
 
     .venv/bin/python benchmarks/aerial_quality.py [--minutes 3] [--seeds 3] \
-        [--variant NAME=key=value,key=value ...] [--out runs/aerial-bench]
+        [--variant NAME[@SRC]=key=value,key=value ...] [--out runs/aerial-bench]
 
-Without ``--variant`` it compares the shipped ``cpu-fast`` recipe (``today``) with itself.
+Without ``--variant`` it runs the shipped ``cpu-fast`` recipe (``today``). ``@SRC`` trains a
+variant with another checkout's ``src`` folder (``git worktree add /tmp/old COMMIT``, then
+``old@/tmp/old/src=``), so an earlier commit runs alongside.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -37,8 +40,13 @@ def make_data(out: Path, seed: int) -> tuple[Path, Path]:
     return train, test
 
 
-def one_run(out: Path, data: tuple[Path, Path], minutes: float, overrides: list[str]) -> dict:
+def one_run(
+    out: Path, data: tuple[Path, Path], minutes: float, overrides: list[str], src: str | None
+) -> dict:
+    """Train and score one variant; ``src`` is another checkout's ``src`` folder to train
+    with (an earlier commit), else this one's."""
     shutil.rmtree(out, ignore_errors=True)
+    env = {**os.environ, "PYTHONPATH": src} if src else None
     train, test = data
     start = time.perf_counter()
     out.mkdir(parents=True)
@@ -49,6 +57,7 @@ def one_run(out: Path, data: tuple[Path, Path], minutes: float, overrides: list[
             check=True,
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=env,
         )
     seconds = time.perf_counter() - start
     weights = out / "train" / "weights" / "best.safetensors"
@@ -63,11 +72,13 @@ def one_run(out: Path, data: tuple[Path, Path], minutes: float, overrides: list[
     return {"AP50": metrics["AP50"], "AP": metrics["AP"], "epochs": len(rows) - 1, "s": seconds}
 
 
-def parse_variants(specs: list[str]) -> dict[str, list[str]]:
+def parse_variants(specs: list[str]) -> dict[str, tuple[list[str], str | None]]:
+    """``NAME[@SRC]=key=value,...`` -> {NAME: (overrides, SRC)}."""
     variants = {}
     for spec in specs or ["today="]:
-        name, _, overrides = spec.partition("=")
-        variants[name] = [o for o in overrides.split(",") if o]
+        head, _, overrides = spec.partition("=")
+        name, _, src = head.partition("@")
+        variants[name] = ([o for o in overrides.split(",") if o], src or None)
     return variants
 
 
@@ -84,9 +95,9 @@ def main() -> None:
     scores: dict[str, list[float]] = {name: [] for name in variants}
     for seed in range(args.seeds):
         data = make_data(Path(args.out), seed)
-        for name, overrides in variants.items():
+        for name, (overrides, src) in variants.items():
             folder = Path(args.out) / f"{name}-seed{seed}"
-            r = one_run(folder, data, args.minutes, [f"run.seed={seed}", *overrides])
+            r = one_run(folder, data, args.minutes, [f"run.seed={seed}", *overrides], src)
             scores[name].append(r["AP50"])
             print(
                 f"seed {seed} {name}: test mAP50 {r['AP50']:.3f} mAP {r['AP']:.3f} "
@@ -96,7 +107,7 @@ def main() -> None:
     for name, values in scores.items():
         print(
             f"{name}: mAP50 per seed {[round(v, 3) for v in values]}, median "
-            f"{statistics.median(values):.3f} ({args.minutes} min, overrides {variants[name]})"
+            f"{statistics.median(values):.3f} ({args.minutes} min, {variants[name]})"
         )
 
 

@@ -131,21 +131,16 @@ class Loaders:
             self.train.close()
 
 
-def build_loaders(
-    cfg: TrainConfig,
-    train: DetectionDataset,
-    val: DetectionDataset,
-    info: DistInfo,
-    streamed: Streamed | None = None,
-) -> Loaders:
-    """Augmented (optionally tiled) training items with their sampler, or the ``streamed``
-    source's batches; validation in order."""
-    d, seed = cfg.data, cfg.run.seed
-    augmenter = Augmenter(d.augment, min_visibility=d.min_visibility, seed=seed)
-    if streamed is not None:
-        batches = stream_loader(cfg, streamed, augmenter, info)
-        val_batches = val_loader(cfg, val, info)
-        return Loaders(batches, val_batches, None, augmenter, seed, val_loss=val_batches)
+def training_items(
+    cfg: TrainConfig, train: DetectionDataset, augmenter: Augmenter
+) -> DetectionTorchDataset:
+    """The training items: images, or their tiles when tiling (said in the log), mosaics
+    among them with ``data.mosaic``.
+
+    Raises:
+        ValueError: no training items left.
+    """
+    d = cfg.data
     if d.tile:
         items = TiledDataset(
             train, d.tile, d.overlap, d.tile_min_visibility, augmenter, d.exif, d.tile_cache_mb
@@ -165,7 +160,26 @@ def build_loaders(
             "data with --val DATA or a smaller --val-split"
         )
     if d.mosaic:
-        items.mosaic = Mosaic(d.mosaic, seed, d.min_visibility)
+        items.mosaic = Mosaic(d.mosaic, cfg.run.seed, d.min_visibility)
+    return items
+
+
+def build_loaders(
+    cfg: TrainConfig,
+    train: DetectionDataset,
+    val: DetectionDataset,
+    info: DistInfo,
+    streamed: Streamed | None = None,
+) -> Loaders:
+    """Augmented (optionally tiled) training items with their sampler, or the ``streamed``
+    source's batches; validation in order."""
+    d, seed = cfg.data, cfg.run.seed
+    augmenter = Augmenter(d.augment, min_visibility=d.min_visibility, seed=seed)
+    if streamed is not None:
+        batches = stream_loader(cfg, streamed, augmenter, info)
+        val_batches = val_loader(cfg, val, info)
+        return Loaders(batches, val_batches, None, augmenter, seed, val_loss=val_batches)
+    items = training_items(cfg, train, augmenter)
     generator = None
     if d.repeat_threshold is not None and not d.tile:
         sampler = RepeatFactorSampler(

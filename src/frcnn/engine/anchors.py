@@ -25,9 +25,15 @@ def _lists(values: Any) -> list[list[float]]:
     return [[float(v) for v in level] for level in values]
 
 
+def auto_keys(args: dict) -> set[str]:
+    """The anchor options of the build options ``args`` left to the fit (``auto``)."""
+    return {key for key in ANCHOR_KEYS if args.get(key) == AUTO}
+
+
 def without_auto(args: dict) -> dict:
     """The build options less the anchor options left to the fit (``auto``)."""
-    return {k: v for k, v in args.items() if not (k in ANCHOR_KEYS and v == AUTO)}
+    auto = auto_keys(args)
+    return {k: v for k, v in args.items() if k not in auto}
 
 
 def _fit(
@@ -55,7 +61,7 @@ def fitted_anchor_args(cfg: TrainConfig, train: DetectionDataset, args: dict) ->
         ValueError: ``auto`` for a model whose anchors are not one size per level of a
             five-level feature pyramid, or a training set without boxes.
     """
-    auto = {key for key in ANCHOR_KEYS if args.get(key) == AUTO}
+    auto = auto_keys(args)
     below = cfg.model.fit_anchors_below
     if not auto and below is None:
         return args

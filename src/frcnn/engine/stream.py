@@ -26,6 +26,7 @@ from ..data.loader import build_loader
 from ..data.records import DetectionDataset
 from ..data.sources import is_hub_source, read_dataset
 from ..errors import InputError
+from .anchors import auto_keys
 from .distributed import DistInfo
 
 VAL_ROWS = 500  # validation rows of a streamed source when data.val_limit is not set
@@ -104,7 +105,7 @@ def _refuse(cfg: TrainConfig) -> None:
         ("model.class_weights: auto", m.class_weights == "auto", "give the weights"),
         (
             "model.args anchors: auto",
-            "auto" in (m.args.get("anchor_sizes"), m.args.get("aspect_ratios")),
+            auto_keys(m.args),
             "fit them with frcnn anchors on a converted part and pass --anchors FILE",
         ),
     ]

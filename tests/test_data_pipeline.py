@@ -5,16 +5,17 @@ import yaml
 from data_helpers import save_image, write_coco
 
 import frcnn
-import frcnn.data.tiles as tiles_module
+import frcnn.data.loader as loader_module
 from frcnn.boxes.overlap import wh_iou
 from frcnn.cli import main
 from frcnn.data import check_dataset, read_dataset
 from frcnn.data.anchor_fit import fit_anchors
 from frcnn.data.augment import Augmenter
+from frcnn.data.decoded import DecodedImages
 from frcnn.data.loader import DetectionTorchDataset, RepeatFactorSampler, collate, repeat_factors
 from frcnn.data.records import DetectionDataset, ImageRecord
 from frcnn.data.synth import write_synth
-from frcnn.data.tiles import DecodedImages, TiledDataset, boxes_in_window, tile_windows
+from frcnn.data.tiles import TiledDataset, boxes_in_window, split_blocks, tile_windows
 
 
 def _records(labels_per_image, size=(64, 64)):
@@ -149,13 +150,45 @@ def test_tiled_dataset_counts(tmp_path, monkeypatch):
     # the image is decoded once for its three tiles, and the tiles are copies
     decoded = []
     monkeypatch.setattr(
-        tiles_module,
-        "read_record_image",
+        loader_module,
+        "_read_source",
         lambda *a: decoded.append(1) or np.full((100, 200, 3), 7, np.uint8),
     )
     first = overlapping[0][0]
     assert [overlapping[i][0].shape for i in (1, 2)] == [(3, 100, 100)] * 2 and len(decoded) == 1
     assert (first == overlapping[0][0]).all()  # the kept image was not changed by a tile
+
+
+def test_blocks_of_one_image_share_its_decode(tmp_path, monkeypatch):
+    # a 200x100 image as two 100 px blocks (a training and a validation one): with one
+    # cache, the image is decoded once for both blocks and the tiles of the training one,
+    # and what each read returns is its own copy (changing it leaves the kept image as is)
+    save_image(tmp_path / "big.png", 200, 100)
+    path = write_coco(
+        tmp_path,
+        [{"id": 1, "file_name": "big.png", "width": 200, "height": 100, "_no_file": True}],
+        [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [110, 10, 20, 20]}],
+        [{"id": 1, "name": "a"}],
+    )
+    ds, _ = check_dataset(read_dataset(path))
+    train, val, _ = split_blocks(ds, tile=100, val_fraction=0.5, min_visibility=0.5)
+    pixels = np.arange(200 * 100 * 3, dtype=np.int64).reshape(100, 200, 3).astype(np.uint8)
+    decoded = []
+    monkeypatch.setattr(
+        loader_module, "_read_source", lambda *a: decoded.append(1) or pixels.copy()
+    )
+    cache = DecodedImages(10**8)
+    val_items = DetectionTorchDataset(val, decoded=cache)
+    tiles = TiledDataset(train, tile=50, overlap=0.0, decoded=cache)
+    image, rec = val_items.load(0)
+    x1, y1, x2, y2 = rec.window
+    assert (image == pixels[y1:y2, x1:x2]).all() and len(tiles) == 4
+    image[:] = 0
+    assert (val_items.load(0)[0] == pixels[y1:y2, x1:x2]).all()
+    wx1, wy1, _, _ = train.images[0].window
+    crops = [tiles.part(i)[0][0] for i in range(4)]
+    assert (crops[3] == pixels[wy1 + 50 : wy1 + 100, wx1 + 50 : wx1 + 100]).all()
+    assert len(decoded) == 1
 
 
 def test_decoded_images_keep_the_most_recent_within_the_limit():

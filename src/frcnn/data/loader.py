@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import UnreadableImageError
 from .augment import Augmenter
+from .decoded import DecodedImages, source_key
 from .images import load_image, to_rgb_array, to_tensor
 from .mosaic import Mosaic, Part, combine
 from .records import DetectionDataset, ImageRecord
@@ -60,22 +61,43 @@ def readable_images(
     return found
 
 
-def read_record_image(rec: ImageRecord, exif: bool = True) -> np.ndarray:
+def read_record_image(
+    rec: ImageRecord, exif: bool = True, decoded: DecodedImages | None = None
+) -> np.ndarray:
     """The record's image (its ``window`` of it, when set) as HxWx3 (uint8, or float32 for
-    16-bit sources)."""
-    if rec.image is not None:
-        image = to_rgb_array(rec.image)
-    else:
-        try:
-            image = load_image(rec.path, exif)
-        except Exception as err:
-            raise UnreadableImageError(
-                f"cannot read image {rec.file_name} ({rec.path}): {err}"
-            ) from err
+    16-bit sources), an array of its own; with ``decoded``, the source image is decoded
+    once and kept there for the records that share it (the tiles or blocks of one large
+    image)."""
+    image = record_pixels(rec, exif, decoded)
+    return np.array(image) if decoded is not None else np.ascontiguousarray(image)
+
+
+def record_pixels(
+    rec: ImageRecord, exif: bool = True, decoded: DecodedImages | None = None
+) -> np.ndarray:
+    """:func:`read_record_image` without the copy: with ``decoded`` the array may view the
+    kept source image, so it must not be changed in place."""
+    key = source_key(rec, exif)
+    image = decoded.get(key) if decoded is not None else None
+    if image is None:
+        image = _read_source(rec, exif)
+        if decoded is not None:
+            decoded.put(key, image)
     if rec.window is None:
         return image
     x1, y1, x2, y2 = rec.window
-    return np.ascontiguousarray(image[y1:y2, x1:x2])
+    return image[y1:y2, x1:x2]
+
+
+def _read_source(rec: ImageRecord, exif: bool) -> np.ndarray:
+    if rec.image is not None:
+        return to_rgb_array(rec.image)
+    try:
+        return load_image(rec.path, exif)
+    except Exception as err:
+        raise UnreadableImageError(
+            f"cannot read image {rec.file_name} ({rec.path}): {err}"
+        ) from err
 
 
 class DetectionTorchDataset(Dataset):
@@ -93,6 +115,8 @@ class DetectionTorchDataset(Dataset):
         image_size: if set, images are scaled so their longer side is this many pixels
             (changeable between epochs with :meth:`set_image_size` for progressive resizing).
         exif: apply EXIF orientation.
+        decoded: keep decoded images here for the records that share them (blocks of a
+            large image); None decodes every read.
     """
 
     def __init__(
@@ -101,8 +125,10 @@ class DetectionTorchDataset(Dataset):
         augment: Augmenter | None = None,
         image_size: int | None = None,
         exif: bool = True,
+        decoded: DecodedImages | None = None,
     ) -> None:
         self.ds = ds
+        self.decoded = decoded
         self.augment = augment
         self.image_size = image_size
         self.exif = exif
@@ -118,7 +144,7 @@ class DetectionTorchDataset(Dataset):
 
     def load(self, index: int) -> tuple[np.ndarray, ImageRecord]:
         rec = self.ds.images[index]
-        return read_record_image(rec, self.exif), rec
+        return read_record_image(rec, self.exif, self.decoded), rec
 
     def part(self, index: int) -> tuple[Part, int]:
         """Item ``index`` before augmentation: (image, boxes, labels, ignore) and its

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import Counter, OrderedDict
+from collections import Counter
 
 import numpy as np
 
@@ -12,7 +12,8 @@ from ..boxes.overlap import boxes_in_window
 from ..defaults import TILE_CACHE_MB, TILE_OVERLAP
 from ..errors import InputError
 from .augment import Augmenter
-from .loader import DetectionTorchDataset, read_record_image
+from .decoded import DecodedImages
+from .loader import DetectionTorchDataset, record_pixels
 from .mosaic import Part
 from .records import DetectionDataset, ImageRecord
 
@@ -56,6 +57,8 @@ class TiledDataset(DetectionTorchDataset):
         augment: applied to each tile after cropping.
         cache_mb: decoded images kept for their other tiles (least recently used first
             out), in MB per process; 0 decodes the image for every tile.
+        decoded: a cache to share with other datasets over the same images (then
+            ``cache_mb`` is not used).
     """
 
     def __init__(
@@ -67,9 +70,9 @@ class TiledDataset(DetectionTorchDataset):
         augment: Augmenter | None = None,
         exif: bool = True,
         cache_mb: int = TILE_CACHE_MB,
+        decoded: DecodedImages | None = None,
     ) -> None:
-        super().__init__(ds, augment, None, exif)
-        self.decoded = DecodedImages(cache_mb * 2**20)
+        super().__init__(ds, augment, None, exif, decoded or DecodedImages(cache_mb * 2**20))
         self.tile = tile
         self.min_visibility = min_visibility
         self.items: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -98,40 +101,11 @@ class TiledDataset(DetectionTorchDataset):
         """Tile ``index`` before augmentation (its image decoded, the window cut out)."""
         image_index, window, boxes, keep = self.items[index]
         rec = self.ds.images[image_index]
-        image = self.decoded.get(image_index)
-        if image is None:
-            image = self.decoded.put(image_index, read_record_image(rec, self.exif))
+        image = record_pixels(rec, self.exif, self.decoded)
         x1, y1, x2, y2 = window.astype(int).tolist()
-        crop = np.array(image[y1:y2, x1:x2])  # a copy: the decoded image may be kept
+        crop = np.array(image[y1:y2, x1:x2])  # a copy: the decoded image is kept
         ignore = (rec.iscrowd | rec.ignore)[keep]
         return (crop, boxes[keep], rec.labels[keep], ignore), rec.image_id
-
-
-class DecodedImages:
-    """Decoded images by index, least recently used evicted beyond ``limit`` bytes: a large
-    image is cut into many tiles, and decoding it for each one took most of a tiled
-    training step (a 2048 px PNG: ~100 ms per tile)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.images: OrderedDict[int, np.ndarray] = OrderedDict()
-        self.bytes = 0
-
-    def get(self, index: int) -> np.ndarray | None:
-        image = self.images.get(index)
-        if image is not None:
-            self.images.move_to_end(index)
-        return image
-
-    def put(self, index: int, image: np.ndarray) -> np.ndarray:
-        """Keep ``image`` when it fits (evicting the least recently used); returns it."""
-        if image.nbytes > self.limit:
-            return image
-        self.images[index] = image
-        self.bytes += image.nbytes
-        while self.bytes > self.limit:
-            self.bytes -= self.images.popitem(last=False)[1].nbytes
-        return image
 
 
 def crop_record(

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 from ..config import TrainConfig
 from ..data.augment import Augmenter
 from ..data.check import DataReport, check_dataset
+from ..data.decoded import DecodedImages
 from ..data.loader import DetectionTorchDataset, RepeatFactorSampler, build_loader
 from ..data.mosaic import Mosaic
 from ..data.records import DetectionDataset
@@ -132,10 +133,13 @@ class Loaders:
 
 
 def training_items(
-    cfg: TrainConfig, train: DetectionDataset, augmenter: Augmenter
+    cfg: TrainConfig,
+    train: DetectionDataset,
+    augmenter: Augmenter,
+    decoded: DecodedImages | None = None,
 ) -> DetectionTorchDataset:
-    """The training items: images, or their tiles when tiling (said in the log), mosaics
-    among them with ``data.mosaic``.
+    """The training items: images, or their tiles when tiling (said in the log; their images
+    decoded once into ``decoded``), mosaics among them with ``data.mosaic``.
 
     Raises:
         ValueError: no training items left.
@@ -143,7 +147,14 @@ def training_items(
     d = cfg.data
     if d.tile:
         items = TiledDataset(
-            train, d.tile, d.overlap, d.tile_min_visibility, augmenter, d.exif, d.tile_cache_mb
+            train,
+            d.tile,
+            d.overlap,
+            d.tile_min_visibility,
+            augmenter,
+            d.exif,
+            d.tile_cache_mb,
+            decoded,
         )
         log.info(
             "tiles: %d of %d px from %d images; %s",
@@ -179,7 +190,9 @@ def build_loaders(
         batches = stream_loader(cfg, streamed, augmenter, info)
         val_batches = val_loader(cfg, val, info)
         return Loaders(batches, val_batches, None, augmenter, seed, val_loss=val_batches)
-    items = training_items(cfg, train, augmenter)
+    # The tiles and blocks of a large image (training and validation) share its decode.
+    decoded = DecodedImages(d.tile_cache_mb * 2**20) if d.tile else None
+    items = training_items(cfg, train, augmenter, decoded)
     generator = None
     if d.repeat_threshold is not None and not d.tile:
         sampler = RepeatFactorSampler(
@@ -190,16 +203,16 @@ def build_loaders(
     else:
         generator = torch.Generator().manual_seed(seed)
         sampler = RandomSampler(items, generator=generator)
-    val_items = DetectionTorchDataset(val, None, exif=d.exif)
+    val_batches = val_loader(cfg, val, info, decoded)
     # Validation losses are measured on what training sees: tiles when tiling.
     loss_items = (
-        TiledDataset(val, d.tile, d.overlap, d.tile_min_visibility, None, d.exif, d.tile_cache_mb)
+        TiledDataset(val, d.tile, d.overlap, d.tile_min_visibility, None, d.exif, decoded=decoded)
         if d.tile
-        else val_items
+        else val_batches.dataset
     )
     return Loaders(
         build_loader(items, d.batch_size, d.workers, sampler, rank=info.rank),
-        val_loader(cfg, val, info),
+        val_batches,
         sampler,
         augmenter,
         seed,
@@ -209,10 +222,13 @@ def build_loaders(
     )
 
 
-def val_loader(cfg: TrainConfig, val: DetectionDataset, info: DistInfo) -> DataLoader:
-    """The validation images in order (each rank its share under torchrun)."""
+def val_loader(
+    cfg: TrainConfig, val: DetectionDataset, info: DistInfo, decoded: DecodedImages | None = None
+) -> DataLoader:
+    """The validation images in order (each rank its share under torchrun); ``decoded``
+    keeps the source images that validation blocks share."""
     d = cfg.data
-    items = DetectionTorchDataset(val, None, exif=d.exif)
+    items = DetectionTorchDataset(val, None, exif=d.exif, decoded=decoded)
     return build_loader(items, d.batch_size, d.workers, _in_order(items, info))
 
 

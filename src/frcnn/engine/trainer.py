@@ -371,7 +371,8 @@ class Trainer:
             log.warning("warning: %s", plan.note)
         if plan.indices is not None:
             self.val_data = subset(self.val_data, plan.indices, "val")
-            self.loaders.val = val_loader(cfg, self.val_data, self.info)
+            decoded = self.loaders.val.dataset.decoded
+            self.loaders.val = val_loader(cfg, self.val_data, self.info, decoded)
 
     def _fill_state(self) -> None:
         """What set-up fixed, into the state hooks read."""

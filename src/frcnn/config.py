@@ -148,6 +148,9 @@ class RunSection:
     # Without a progress bar (no terminal, or progress=false): a progress line every this
     # many seconds (0: none).
     log_interval: float = 30.0
+    # Where each epoch's numbers go besides results.csv: tensorboard (when installed),
+    # mlflow (frcnn[mlflow]); [] for none.
+    loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
 
 
 @dataclass
@@ -189,6 +192,12 @@ class TrainConfig:
                 "(e.g. [[0, 320], [5, 640]])",
             ),
             (
+                "run.loggers",
+                self.run.loggers,
+                isinstance(self.run.loggers, list) and set(self.run.loggers) <= set(LOGGERS),
+                f"a list of {', '.join(LOGGERS)} (or [])",
+            ),
+            (
                 "schedule.step_size",
                 s.step_size,
                 s.step_size is None or (is_number(s.step_size) and s.step_size > 0),
@@ -211,6 +220,9 @@ class TrainConfig:
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
+
+# What run.loggers may name.
+LOGGERS = ("tensorboard", "mlflow")
 
 # What an anchors file (frcnn anchors --out) sets, under model.args.
 ANCHOR_KEYS = ("anchor_sizes", "aspect_ratios")
@@ -292,9 +304,11 @@ def _size_entry(entry: Any) -> bool:
 
 def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:
     """Numbers written as strings become numbers where the field is numeric: YAML reads
-    ``1e-3`` (no dot) as a string."""
+    ``1e-3`` (no dot) as a string; a list of names may be given as ``a,b``."""
     if not isinstance(value, str):
         return value
+    if typing.get_origin(hint) is list and typing.get_args(hint) == (str,):
+        return [v.strip() for v in value.split(",") if v.strip()]
     options = typing.get_args(hint) or (hint,)
     for kind in (int, float):
         if kind in options:

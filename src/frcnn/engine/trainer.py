@@ -410,7 +410,7 @@ class Trainer:
             H.CpuRecipeAdvice(),
             H.EvalSchedule(cfg.eval.every),
             H.ResultsCSV(self.out / "results.csv"),
-            H.TensorBoard(self.out),
+            *([H.TensorBoard(self.out)] if "tensorboard" in cfg.run.loggers else []),
             H.EpochLog(),
         ]
         if not self._progress_bar() and cfg.run.log_interval > 0:
@@ -421,7 +421,7 @@ class Trainer:
         if cfg.run.stop_after_epochs is not None:
             hooks.append(H.StopAfterEpochs(cfg.run.stop_after_epochs))
         hooks.append(H.FinalReport())
-        return hooks
+        return hooks + H.trackers(cfg.run.loggers)
 
     def _progress_bar(self) -> bool:
         return bool(self.cfg.run.progress and self.info.is_main and sys.stderr.isatty())

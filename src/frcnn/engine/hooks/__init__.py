@@ -9,6 +9,7 @@ from .evaluation import EvalSchedule
 from .report import FinalReport
 from .schedule import ProgressiveResize, size_for_epoch
 from .threads import CpuThreads
+from .trackers import MLflowTracker, Tracker, trackers
 from .writers import EpochLog, ProgressLog, ResultsCSV, TensorBoard
 
 __all__ = [
@@ -28,6 +29,9 @@ __all__ = [
     "TensorBoard",
     "TimeBudget",
     "TopK",
+    "Tracker",
+    "MLflowTracker",
+    "trackers",
     "USER_PRIORITY",
     "ordered_hooks",
     "size_for_epoch",

@@ -1,0 +1,86 @@
+"""Experiment trackers: what a run logs reads back through the tracker's own client."""
+
+import sys
+
+import pytest
+from test_train import TINY_RUN
+
+from frcnn.cli import main
+from frcnn.data.synth import write_synth
+from frcnn.engine.hooks.trackers import flat_params, numbers
+from frcnn.errors import MissingDependencyError
+
+mlflow = pytest.importorskip("mlflow")
+
+
+def test_flat_params_and_numbers_by_hand():
+    tree = {"data": {"batch_size": 8, "augment": ["a", "b"]}, "model": {"args": {}}, "x": None}
+    assert flat_params(tree) == {
+        "data.batch_size": "8",
+        "data.augment": "['a', 'b']",
+        "model.args": "{}",
+        "x": "None",
+    }
+    assert numbers({"a": 1, "b": 0.5, "c": None, "d": "text", "e": True}) == {"a": 1.0, "b": 0.5}
+
+
+def test_mlflow_run_reads_back_and_a_resume_continues_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    write_synth(tmp_path / "train", 8, 96, seed=0)
+    write_synth(tmp_path / "val", 2, 96, seed=1)
+    out = tmp_path / "runs" / "exp"
+    args = ["train", "--data", str(tmp_path / "train"), "--val", str(tmp_path / "val")]
+    args += ["--epochs", "2", "--out", str(out), *TINY_RUN, "run.loggers=mlflow"]
+    assert main([*args, "run.stop_after_epochs=1"]) == 0
+    assert main(["train", "--resume", "--out", str(out)]) == 0
+    # the default store: a SQLite database beside the run folder, artifacts in mlruns/
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("frcnn")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == "exp" and run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["data.batch_size"] == "4" and params["schedule.epochs"] == "2"
+    assert params["model.args.fpn_channels"] == "16"
+    # one value per epoch, at step = epoch, for the losses, lr and metrics of results.csv
+    history = client.get_metric_history(run.info.run_id, "loss_classifier")
+    assert [m.step for m in history] == [1, 2]
+    rows = (out / "results.csv").read_text().splitlines()[1:]
+    column = (out / "results.csv").read_text().splitlines()[0].split(",").index("mAP50")
+    expected = [float(r.split(",")[column]) for r in rows]
+    mAP50 = client.get_metric_history(run.info.run_id, "mAP50")
+    assert [m.value for m in mAP50] == pytest.approx(expected)
+    assert "lr" in run.data.metrics and "val_loss_classifier" in run.data.metrics
+    assert "final/AP50" in run.data.metrics
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"report.html", "results.csv", "metrics.json", "config.yaml", "weights"} <= names
+    weights = {a.path for a in client.list_artifacts(run.info.run_id, "weights")}
+    assert weights == {"weights/best.safetensors"}
+    assert (tmp_path / "runs" / "mlruns").is_dir()
+
+
+def test_mlflow_follows_the_tracking_uri_and_unknown_loggers_are_refused(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "mine")
+    monkeypatch.chdir(tmp_path)  # MLflow puts the artifacts of a store it is given in ./mlruns
+    write_synth(tmp_path / "train", 4, 96, seed=0)
+    write_synth(tmp_path / "val", 2, 96, seed=1)
+    args = ["train", "--data", str(tmp_path / "train"), "--val", str(tmp_path / "val")]
+    args += ["--epochs", "1", "--out", str(tmp_path / "run"), *TINY_RUN]
+    assert main([*args, "run.loggers=[mlflow]"]) == 0
+    client = mlflow.tracking.MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("mine").experiment_id])
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "mAP")] == [1]
+    assert not (tmp_path / "mlflow.db").exists()
+    assert main([*args, "run.loggers=[tensorboard,comet]"]) != 0
+
+
+def test_mlflow_missing_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` now fails
+    monkeypatch.setenv("FRCNN_DEBUG", "1")  # the error raised, not only printed
+    write_synth(tmp_path / "train", 4, 96, seed=0)
+    args = ["train", "--data", str(tmp_path / "train"), "--val", str(tmp_path / "train")]
+    args += ["--epochs", "1", "--out", str(tmp_path / "run"), *TINY_RUN, "run.loggers=mlflow"]
+    with pytest.raises(MissingDependencyError, match=r"pip install 'frcnn\[mlflow\]'"):
+        main(args)

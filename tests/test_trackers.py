@@ -1,5 +1,6 @@
 """Experiment trackers: what a run logs reads back through the tracker's own client."""
 
+import json
 import sys
 
 import pytest
@@ -84,3 +85,68 @@ def test_mlflow_missing_names_the_extra(tmp_path, monkeypatch):
     args += ["--epochs", "1", "--out", str(tmp_path / "run"), *TINY_RUN, "run.loggers=mlflow"]
     with pytest.raises(MissingDependencyError, match=r"pip install 'frcnn\[mlflow\]'"):
         main(args)
+
+
+def wandb_records(path):
+    """The records of a W&B run file (``run-<id>.wandb``): LevelDB's log format (32 KiB
+    blocks of records, each a 7-byte header: CRC, length, type 1 full / 2 first / 3 middle /
+    4 last) after W&B's 7-byte header, each record a ``wandb_internal_pb2.Record``."""
+    from wandb.proto import wandb_internal_pb2
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    pos, block, pending = 7, 32768, b""
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # the rest of a block is padding
+            pos += block - pos % block
+            continue
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        if kind == 0 and length == 0:
+            continue
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            yield record
+
+
+def test_wandb_offline_run_holds_every_epoch_and_a_resume_keeps_its_id(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    for key, value in {
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "WANDB_CONSOLE": "off",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    write_synth(tmp_path / "train", 8, 96, seed=0)
+    write_synth(tmp_path / "val", 2, 96, seed=1)
+    out = tmp_path / "exp"
+    args = ["train", "--data", str(tmp_path / "train"), "--val", str(tmp_path / "val")]
+    args += ["--epochs", "2", "--out", str(out), *TINY_RUN, "run.loggers=wandb"]
+    assert main([*args, "run.stop_after_epochs=1"]) == 0
+    assert main(["train", "--resume", "--out", str(out)]) == 0
+    files = sorted((out / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 2 and len({f.name for f in files}) == 1  # one run id, resumed
+    history, config, artifacts = [], {}, []
+    for f in files:
+        for r in wandb_records(f):
+            kind = r.WhichOneof("record_type")
+            if kind == "history":
+                items = {i.key or "/".join(i.nested_key): i.value_json for i in r.history.item}
+                history.append({k: json.loads(v) for k, v in items.items()})
+            elif kind == "config":
+                config.update(
+                    {
+                        i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                        for i in r.config.update
+                    }
+                )
+            elif kind == "artifact":
+                artifacts.append({m.path for m in r.artifact.manifest.contents})
+    epochs = [h for h in history if "loss_classifier" in h]
+    assert [h["_step"] for h in epochs] == [1, 2] and all("mAP50" in h for h in epochs)
+    assert any("final/AP50" in h for h in history)
+    assert config["data.batch_size"] == "4" and config["schedule.epochs"] == "2"
+    assert {"report.html", "results.csv", "weights/best.safetensors"} <= artifacts[-1]

@@ -149,7 +149,7 @@ class RunSection:
     # many seconds (0: none).
     log_interval: float = 30.0
     # Where each epoch's numbers go besides results.csv: tensorboard (when installed),
-    # mlflow (frcnn[mlflow]); [] for none.
+    # mlflow (frcnn[mlflow]), wandb (frcnn[wandb]); [] for none.
     loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
 
 
@@ -222,7 +222,7 @@ class TrainConfig:
 
 
 # What run.loggers may name.
-LOGGERS = ("tensorboard", "mlflow")
+LOGGERS = ("tensorboard", "mlflow", "wandb")
 
 # What an anchors file (frcnn anchors --out) sets, under model.args.
 ANCHOR_KEYS = ("anchor_sizes", "aspect_ratios")

@@ -9,7 +9,7 @@ from .evaluation import EvalSchedule
 from .report import FinalReport
 from .schedule import ProgressiveResize, size_for_epoch
 from .threads import CpuThreads
-from .trackers import MLflowTracker, Tracker, trackers
+from .trackers import MLflowTracker, Tracker, WandbTracker, trackers
 from .writers import EpochLog, ProgressLog, ResultsCSV, TensorBoard
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "TopK",
     "Tracker",
     "MLflowTracker",
+    "WandbTracker",
     "trackers",
     "USER_PRIORITY",
     "ordered_hooks",

@@ -1,4 +1,4 @@
-"""Experiment trackers (``run.loggers``): MLflow and Weights & Biases.
+"""Experiment trackers (``run.loggers``): MLflow and Weights & Biases (W&B).
 
 Each tracker logs, from rank 0, the resolved configuration as parameters (``section.key``),
 every epoch's ``results.csv`` row as metrics at step = epoch (losses, validation losses, lr,
@@ -217,7 +217,42 @@ class MLflowTracker(Tracker):
         self.client.set_terminated(self.run_id, "FINISHED")
 
 
+class WandbTracker(Tracker):
+    """Weights & Biases: ``wandb.init`` in the run folder (its ``wandb/`` folder), the
+    project ``WANDB_PROJECT`` or ``frcnn``, the run named after the run folder; the rest of
+    its environment as W&B reads it (``WANDB_MODE=offline``, ``WANDB_ENTITY``, the API key).
+    The artifacts are one W&B artifact ``run-<id>`` of type ``frcnn-run``."""
+
+    label = "W&B"
+
+    def open(self, state: TrainState) -> None:
+        wandb = require("wandb", "wandb", "run.loggers=wandb")
+        self.where = os.environ.get("WANDB_PROJECT") or EXPERIMENT
+        resume = {"id": self.run_id, "resume": "allow"} if self.run_id else {}
+        self.run = wandb.init(
+            project=self.where, name=state.out.name, dir=str(state.out), group=self.group, **resume
+        )
+        self.run_id = self.run.id
+
+    def log_params(self, params: dict[str, str]) -> None:
+        self.run.config.update(params, allow_val_change=True)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.run.log(metrics, step=step)
+
+    def log_artifacts(self, out: Path, files: list[Path]) -> None:
+        import wandb
+
+        artifact = wandb.Artifact(f"run-{self.run_id}", type="frcnn-run")
+        for path in files:
+            artifact.add_file(str(path), name=path.relative_to(out).as_posix())
+        self.run.log_artifact(artifact)
+
+    def close(self) -> None:
+        self.run.finish()
+
+
 def trackers(loggers: list[str], group: str | None = None) -> list[Tracker]:
     """The tracker hooks ``run.loggers`` asks for (tensorboard is not one of them)."""
-    kinds = {"mlflow": MLflowTracker}
+    kinds = {"mlflow": MLflowTracker, "wandb": WandbTracker}
     return [kinds[name](group) for name in loggers if name in kinds]

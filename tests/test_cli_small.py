@@ -148,7 +148,7 @@ def test_recipes_by_name(capsys):
         "model.args.rpn_post_nms_top_n_test=300",
         "model.args.box_batch_size_per_image=64",
         "data.img_size=256",
-        "data.batch_size=8",
+        "data.batch_size=4",
         "data.augment=light",
         "optim.name=adamw",
         "optim.lr=0.0015",

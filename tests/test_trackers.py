@@ -150,3 +150,37 @@ def test_wandb_offline_run_holds_every_epoch_and_a_resume_keeps_its_id(tmp_path,
     assert any("final/AP50" in h for h in history)
     assert config["data.batch_size"] == "4" and config["schedule.epochs"] == "2"
     assert {"report.html", "results.csv", "weights/best.safetensors"} <= artifacts[-1]
+
+
+def test_runs_of_one_group_nest_under_one_parent_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    write_synth(tmp_path / "data", 4, 96, seed=0)
+    args = ["train", "--data", str(tmp_path / "data"), "--val", str(tmp_path / "data")]
+    for name in ("a", "b"):
+        out = ["--epochs", "1", "--out", str(tmp_path / "runs" / name)]
+        assert main([*args, *out, *TINY_RUN, "run.loggers=mlflow", "run.group=study"]) == 0
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("frcnn").experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("frcnn.group_parent") == "study"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.info.run_name for r in children) == ["a", "b"] and len(runs) == 3
+    assert parent.info.run_name == "study" and parent.info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_kfold_folds_are_mlflow_runs_nested_under_one_parent(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    write_synth(tmp_path / "data", 8, 96, seed=0)
+    out = tmp_path / "kf"
+    args = ["kfold", "--data", str(tmp_path / "data"), "--folds", "2", "--epochs", "1"]
+    assert main([*args, "--out", str(out), *TINY_RUN, "run.loggers=mlflow"]) == 0
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("frcnn").experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("frcnn.group_parent") == "kf"]
+    folds = sorted(r.info.run_name for r in runs if r.info.run_id != parent.info.run_id)
+    assert folds == ["fold1", "fold2"] and parent.info.run_name == "kf"
+    assert parent.info.status == "FINISHED"
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 2 and all(r.data.params["run.group"] == "kf" for r in children)

@@ -151,6 +151,9 @@ class RunSection:
     # Where each epoch's numbers go besides results.csv: tensorboard (when installed),
     # mlflow (frcnn[mlflow]), wandb (frcnn[wandb]); [] for none.
     loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
+    # A name shared by related runs: MLflow nests them under one parent run of that name,
+    # W&B groups them. kfold sets it to its folder's name for its folds, tune for its trials.
+    group: str | None = None
 
 
 @dataclass

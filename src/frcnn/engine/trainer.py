@@ -421,7 +421,7 @@ class Trainer:
         if cfg.run.stop_after_epochs is not None:
             hooks.append(H.StopAfterEpochs(cfg.run.stop_after_epochs))
         hooks.append(H.FinalReport())
-        return hooks + H.trackers(cfg.run.loggers)
+        return hooks + H.trackers(cfg.run.loggers, cfg.run.group)
 
     def _progress_bar(self) -> bool:
         return bool(self.cfg.run.progress and self.info.is_main and sys.stderr.isatty())

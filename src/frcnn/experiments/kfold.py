@@ -255,6 +255,7 @@ def _one_fold(
     fold_cfg.data.train, fold_cfg.data.val = str(files["train"]), str(files["val"])
     fold_cfg.data.format, fold_cfg.data.images = "coco", str(ds.root)
     fold_cfg.run.out, fold_cfg.run.resume = str(folder), False
+    fold_cfg.run.group = cfg.run.group or out.name  # trackers: the folds as one group
     log.info(
         "fold %d/%d: training on %d images, holding out %d",
         k + 1,

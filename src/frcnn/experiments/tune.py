@@ -42,6 +42,7 @@ SEARCH_ONLY = (
     "eval.every",
     "schedule.time_budget",
     "run.out",
+    "run.group",
     "run.resume",
     "run.stop_after_epochs",
 )
@@ -244,6 +245,7 @@ class _Objective:
         trial.set_user_attr("run", str(run))
         log.info("trial %d: %s", trial.number + 1, ", ".join(f"{k}={v}" for k, v in params.items()))
         cfg = load_config(self.out / "base.yaml", [], **params, **{"run.out": str(run)})
+        cfg.run.group = cfg.run.group or self.out.name  # trackers: the trials as one group
         hooks = [OptunaPruning(trial), *self.callbacks]
         try:
             result = train(cfg, hooks)

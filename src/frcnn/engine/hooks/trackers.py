@@ -175,8 +175,8 @@ class MLflowTracker(Tracker):
             experiment_id = experiment.experiment_id
         tags = {"frcnn.out": str(state.out)}
         if self.group:
-            tags["frcnn.group"] = self.group
-            tags["mlflow.parentRunId"] = self._parent(experiment_id)
+            self.parent_id = self._parent(experiment_id)
+            tags["frcnn.group"], tags["mlflow.parentRunId"] = self.group, self.parent_id
         run = self.client.create_run(experiment_id, run_name=state.out.name, tags=tags)
         self.run_id = run.info.run_id
 
@@ -215,6 +215,8 @@ class MLflowTracker(Tracker):
 
     def close(self) -> None:
         self.client.set_terminated(self.run_id, "FINISHED")
+        if getattr(self, "parent_id", None):  # the group's run ends with its latest member
+            self.client.set_terminated(self.parent_id, "FINISHED")
 
 
 class WandbTracker(Tracker):

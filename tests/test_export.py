@@ -81,6 +81,7 @@ def test_a_model_that_detects_nothing_exports_and_runs(tmp_path):
     assert [d.dim_value for d in shape] == [3, 128, 128]  # a fixed size without --dynamic
 
 
+@pytest.mark.slow  # over a minute on 2 cores (an ONNX export or two processes)
 def test_placeholder_classes_stay_unreported_in_the_exported_graph(tmp_path):
     """A model with a placeholder class (as the COCO models have ten) exports with its
     filter: the graph's detections equal PyTorch's, none of the placeholder class, on an
@@ -166,6 +167,7 @@ def test_torchscript_export_at_the_model_size(exported, tmp_path):
     assert all(c.detections == 0 and c.problem is None for c in none_cases)
 
 
+@pytest.mark.slow  # over a minute on 2 cores (an ONNX export or two processes)
 def test_an_export_records_its_weights_and_benchmark_remakes_a_stale_one(
     exported, tmp_path, frcnn_log
 ):

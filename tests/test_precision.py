@@ -54,6 +54,7 @@ def test_predict_takes_a_precision_and_exports_refuse_one(weights, tmp_path):
         frcnn.predict(onnx_file, [str(path)], precision="bf16")
 
 
+@pytest.mark.slow  # over a minute on 2 cores (an ONNX export or two processes)
 def test_half_export_is_labelled_and_close_to_float32(weights, tmp_path):
     from frcnn.deploy.export import export_model
     from frcnn.deploy.exported import OnnxDetector
@@ -75,6 +76,7 @@ def test_half_export_is_labelled_and_close_to_float32(weights, tmp_path):
         export_model(weights, "torchscript", tmp_path / "x.torchscript", precision="fp16")
 
 
+@pytest.mark.slow  # over a minute on 2 cores (an ONNX export or two processes)
 def test_int8_export_needs_images_and_quantises_the_heavy_layers(weights, tmp_path):
     from frcnn.data.synth import write_synth
     from frcnn.deploy.export import export_model

@@ -171,6 +171,7 @@ def test_a_shared_study_counts_another_workers_running_trial(data, tmp_path):
         run_tune(other, 3, space=SPACE, out=out, storage=str(db), study_name="s")
 
 
+@pytest.mark.slow  # over a minute on 2 cores (an ONNX export or two processes)
 def test_two_tune_processes_share_one_journal(data, tmp_path):
     """Two workers started together on one journal file and folder run the study's three
     trials between them, each once, and each worker writes the study's outputs."""

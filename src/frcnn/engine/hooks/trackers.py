@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import require
 from .base import Hook
-from .writers import epoch_row
+from .writers import epoch_scalars, numbers
 
 if TYPE_CHECKING:
     from ..state import TrainState
@@ -54,15 +54,6 @@ def flat_params(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             out[name] = str(value)[:PARAM_CHARS]
     return out
-
-
-def numbers(row: dict[str, Any]) -> dict[str, float]:
-    """The numeric entries of a row (None and text left out)."""
-    return {
-        k: float(v)
-        for k, v in row.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
 
 
 def artifact_files(out: Path) -> Iterator[Path]:
@@ -105,8 +96,7 @@ class Tracker(Hook):
 
     def after_epoch(self, state: TrainState) -> None:
         if self.active:
-            row = epoch_row(state)
-            self.log_metrics(numbers({k: v for k, v in row.items() if k != "epoch"}), row["epoch"])
+            self.log_metrics(epoch_scalars(state), state.epoch + 1)
 
     def after_train(self, state: TrainState) -> None:
         if not self.active:
@@ -152,6 +142,7 @@ class MLflowTracker(Tracker):
     keep the run folder's layout (``weights/best.safetensors``)."""
 
     label = "MLflow"
+    parent_id: str | None = None  # the group's run (a resume does not look it up again)
 
     def open(self, state: TrainState) -> None:
         require("mlflow", "mlflow", "run.loggers=mlflow")
@@ -205,7 +196,7 @@ class MLflowTracker(Tracker):
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(k.replace("@", "_at_"), v, now, step) for k, v in metrics.items()]
+        items = [Metric(k, v, now, step) for k, v in metrics.items()]
         self.client.log_batch(self.run_id, metrics=items)
 
     def log_artifacts(self, out: Path, files: list[Path]) -> None:
@@ -215,7 +206,7 @@ class MLflowTracker(Tracker):
 
     def close(self) -> None:
         self.client.set_terminated(self.run_id, "FINISHED")
-        if getattr(self, "parent_id", None):  # the group's run ends with its latest member
+        if self.parent_id:  # the group's run ends with its latest member
             self.client.set_terminated(self.parent_id, "FINISHED")
 
 

@@ -51,6 +51,21 @@ def epoch_row(state: TrainState) -> dict:
     return row
 
 
+def numbers(row: dict) -> dict[str, float]:
+    """The numeric entries of a row (None and text left out)."""
+    return {
+        k: float(v)
+        for k, v in row.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
+def epoch_scalars(state: TrainState) -> dict[str, float]:
+    """Every number of the epoch's row but the epoch itself: what TensorBoard and the
+    trackers log at step = epoch (counted from 1)."""
+    return numbers({k: v for k, v in epoch_row(state).items() if k != "epoch"})
+
+
 class ResultsCSV(Hook):
     """One row per epoch in ``results.csv``, epochs counted from 1; a resume first drops
     rows of epochs that will be trained again, so no epoch has two rows."""
@@ -115,9 +130,8 @@ class TensorBoard(Hook):
     def after_epoch(self, state: TrainState) -> None:
         if self.writer is None:
             return
-        for k, v in epoch_row(state).items():
-            if k != "epoch" and isinstance(v, (int, float)):
-                self.writer.add_scalar(k, v, state.epoch + 1)
+        for k, v in epoch_scalars(state).items():
+            self.writer.add_scalar(k, v, state.epoch + 1)
 
     def after_train(self, state: TrainState) -> None:
         if self.writer is not None:

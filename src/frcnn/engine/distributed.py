@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from dataclasses import dataclass
@@ -45,7 +46,11 @@ def join_group(backend: str) -> None:
     """Join torchrun's process group, its keys in the launcher's store under a prefix of
     their own: a job torchrun restarted (``--max-restarts``), or a group joined again in one
     process, shares that store with the group before it, whose stale addresses a plain
-    ``init_process_group`` may read (gloo then fails with "Connection refused")."""
+    ``init_process_group`` may read (gloo then fails with "Connection refused").
+
+    A group still joined when the process exits is left at exit, while the interpreter is
+    alive: gloo's worker threads outlive an undestroyed group and abort the process
+    ("terminate called without an active exception") during interpreter teardown."""
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
     store, rank, world = next(dist.rendezvous("env://"))
     prefix = f"frcnn/attempt{attempt}/group{_JOINS[0]}"
@@ -53,6 +58,14 @@ def join_group(backend: str) -> None:
     dist.init_process_group(
         backend, store=dist.PrefixStore(prefix, store), rank=rank, world_size=world
     )
+    if _JOINS[0] == 1:
+        atexit.register(leave_group)
+
+
+def leave_group() -> None:
+    """Leave the process group this process is in, if any."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def all_gather_list(items: list, info: DistInfo) -> list:
@@ -74,8 +87,8 @@ def broadcast(value: object, info: DistInfo) -> object:
 
 
 def cleanup(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+    if info.enabled:
+        leave_group()
 
 
 def broadcast_values(values: list[float], info: DistInfo, device: torch.device) -> list[float]:

@@ -13,7 +13,6 @@ detections are small, and gloo needs no CUDA device set for pickled objects.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 from collections.abc import Sequence
@@ -39,17 +38,11 @@ def inference_ranks() -> DistInfo:
     if not joined and world <= 1:
         return DistInfo()
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if not joined:  # kept for the life of the process
+    if not joined:  # kept for the life of the process (left at its exit)
         join_group("gloo")
-        atexit.register(_leave)
     if torch.cuda.is_available():
         torch.cuda.set_device(local % torch.cuda.device_count())
     return DistInfo(dist.get_rank(), dist.get_world_size(), local)
-
-
-def _leave() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def _group() -> Any:

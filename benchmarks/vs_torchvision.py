@@ -2,13 +2,14 @@
 
 Prints the median inference time per image at 400 and 800 px (and of MobileNetV3-Large-320
 FPN), ours also through ``frcnn.deploy.optimize`` ("fast": batch norms folded, exact), in
-bfloat16 (``--precision bf16``: not exact) and, for ResNet-50, run by ONNX Runtime (float32
-export, and int8 calibrated on the timed image: speed only), the median training step time
+bfloat16 (``--precision bf16``: not exact) and, for ResNet-50, run by ONNX Runtime and by
+OpenVINO (the float32 export, and int8 calibrated on the timed image: speed only), the median training step time
 (batch 2, 400 px) for training from scratch (BatchNorm, all stages, torchvision's default
 without pretrained weights) and for fine-tuning (frozen BatchNorm, 3 trainable stages,
 torchvision's default with them), and the ratios ours / torchvision (< 1 means we are faster).
 
     .venv/bin/python benchmarks/vs_torchvision.py [--repeats 5] [--threads N] [--no-onnx]
+        [--no-openvino]
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def images_at(size: int, n: int, seed: int) -> list[torch.Tensor]:
 
 
 def inference(
-    size: int, repeats: int, mobilenet: bool = False, onnx: bool = False
+    size: int, repeats: int, mobilenet: bool = False, onnx: bool = False, openvino: bool = False
 ) -> dict[str, float]:
     """Per-image inference of torchvision's model, ours with the same weights, and ours
     through ``frcnn.deploy.optimize`` (batch norms folded; the default of predict)."""
@@ -84,23 +85,33 @@ def inference(
     fast = optimize(ours)
     bf16 = with_precision(optimize(ours), "bf16")
     fns = {"torchvision": run(tv), "frcnn": run(ours), "frcnn fast": run(fast), "bf16": run(bf16)}
-    if onnx:
-        fns.update(onnx_runners(fast, images))
+    if onnx or openvino:
+        fns.update(exported_runners(fast, images, onnx, openvino))
     return alternate(fns, repeats)
 
 
-def onnx_runners(model, images: list[torch.Tensor]) -> dict[str, Callable[[], None]]:
-    """ONNX Runtime running ``model``'s export (float32) and its int8 version (calibrated on
-    the timed image itself: a speed figure only; accuracy is measured on real data by
-    ``frcnn benchmark --data``)."""
+def exported_runners(
+    model, images: list[torch.Tensor], onnx: bool, openvino: bool
+) -> dict[str, Callable[[], None]]:
+    """ONNX Runtime and OpenVINO running ``model``'s export (float32; the IR converted from
+    the ONNX graph) and its int8 versions (calibrated on the timed image itself: a speed
+    figure only; accuracy is measured on real data by ``frcnn benchmark --data``)."""
     from frcnn.deploy.export import export_onnx
-    from frcnn.deploy.exported import OnnxDetector
+    from frcnn.deploy.exported import OnnxDetector, OpenVinoDetector
+    from frcnn.deploy.openvino import onnx_to_ir, quantize_ir
     from frcnn.deploy.quantize import quantize_int8
 
     folder = Path(tempfile.mkdtemp(prefix="frcnn-bench-"))
     fp32 = export_onnx(model, folder / "m.onnx", dynamic=True)
-    int8 = quantize_int8(fp32, folder / "m.int8.onnx", [images[0].numpy()])
-    runners = {"onnx": OnnxDetector(fp32), "onnx int8": OnnxDetector(int8)}
+    calibration = [images[0].numpy()]
+    runners = {}
+    if onnx:
+        int8 = quantize_int8(fp32, folder / "m.int8.onnx", calibration)
+        runners |= {"onnx": OnnxDetector(fp32), "onnx int8": OnnxDetector(int8)}
+    if openvino:
+        ir = onnx_to_ir(fp32, folder / "m.xml")
+        ir8 = quantize_ir(ir, folder / "m.int8.xml", calibration)
+        runners |= {"openvino": OpenVinoDetector(ir), "openvino int8": OpenVinoDetector(ir8)}
     return {name: (lambda r=r: r(images)) for name, r in runners.items()}
 
 
@@ -152,18 +163,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime columns")
+    parser.add_argument("--no-openvino", action="store_true", help="skip the OpenVINO columns")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats}")
+    exports = {"onnx": not args.no_onnx, "openvino": not args.no_openvino}
     rows = [
-        ("inference 400 px, per image", inference(400, args.repeats, onnx=not args.no_onnx)),
-        ("inference 800 px, per image", inference(800, args.repeats, onnx=not args.no_onnx)),
+        ("inference 400 px, per image", inference(400, args.repeats, **exports)),
+        ("inference 800 px, per image", inference(800, args.repeats, **exports)),
         ("MobileNetV3-L 320 FPN, per image", inference(320, args.repeats, mobilenet=True)),
         ("train step, batch 2, 400 px, scratch", training(400, args.repeats, finetune=False)),
         ("train step, batch 2, 400 px, fine-tune", training(400, args.repeats, finetune=True)),
     ]
-    columns = ("frcnn", "frcnn fast", "bf16", "onnx", "onnx int8")
+    columns = ("frcnn", "frcnn fast", "bf16", "onnx", "onnx int8", "openvino", "openvino int8")
     head = "".join(f"{c:>11s} {'ratio':>6s}" for c in columns)
     print(f"{'':40s} {'torchvision':>11s}{head}   (ratio: / torchvision)")
     for name, t in rows:

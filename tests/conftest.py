@@ -18,6 +18,24 @@ def tiny_model():
     return frcnn.build_model("resnet18_fpn", 3, **TINY)
 
 
+@pytest.fixture(scope="session")
+def onnx_export(tmp_path_factory):
+    """A random tiny model file and its default ONNX export, which takes any image size,
+    with the export's check cases (made once per test session: an export takes a minute on
+    2 cores). Tests that write beside them copy them first."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from frcnn.deploy.export import export_model
+
+    folder = tmp_path_factory.mktemp("export")
+    torch.manual_seed(0)
+    model = frcnn.build_model("resnet18_fpn", 3, **TINY)
+    weights = frcnn.save_model(model, folder / "m.safetensors", class_names=["cat", "dog"])
+    out, cases = export_model(weights, "onnx")
+    assert out == folder / "m.onnx"
+    return weights, out, cases
+
+
 @pytest.fixture
 def frcnn_log():
     """Messages (INFO and up) of the ``frcnn`` logger during the test, whatever its

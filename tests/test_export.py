@@ -14,18 +14,8 @@ pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """A random tiny model and its default ONNX export, which takes any image size (made
-    once: exporting takes seconds)."""
-    folder = tmp_path_factory.mktemp("export")
-    torch.manual_seed(0)
-    model = frcnn.build_model("resnet18_fpn", 3, **TINY)
-    weights = frcnn.save_model(model, folder / "m.safetensors", class_names=["cat", "dog"])
-    from frcnn.deploy.export import export_model
-
-    out, cases = export_model(weights, "onnx")
-    assert out == folder / "m.onnx"
-    return weights, out, cases
+def exported(onnx_export):
+    return onnx_export
 
 
 def test_dynamic_export_matches_pytorch_at_two_sizes(exported):

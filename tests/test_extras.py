@@ -60,7 +60,7 @@ BLOCKER = """
 import importlib.machinery as m
 import sys
 BLOCKED = {"optuna", "ensemble_boxes", "onnx", "onnxruntime", "onnxscript", "datasets",
-           "tensorboard"}
+           "tensorboard", "mlflow", "wandb", "openvino", "nncf"}
 class Hiding(m.PathFinder):
     @classmethod
     def find_spec(cls, name, path=None, target=None):

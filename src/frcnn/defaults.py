@@ -22,10 +22,20 @@ ERROR_TYPES = ("Cls", "Loc", "Both", "Dupe", "Bkg", "Miss")
 CALIBRATION_METHODS = ("temperature", "isotonic")
 
 # What `frcnn export` writes (deploy/export.py) and `frcnn benchmark` times (deploy/benchmark.py).
-EXPORT_FORMATS = ("onnx", "torchscript")
-# Precisions of an export: fp32 exact; fp16 (--half) and int8 (--int8) heavy layers, ONNX.
+EXPORT_FORMATS = ("onnx", "torchscript", "openvino")
+# Precisions of an export: fp32 exact; fp16 (--half, ONNX) and int8 (--int8, ONNX and OpenVINO)
+# heavy layers.
 EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
-BENCHMARK_FORMATS = ("pytorch", "pytorch-bf16", "onnx", "onnx-int8", "onnx-fp16", "torchscript")
+BENCHMARK_FORMATS = (
+    "pytorch",
+    "pytorch-bf16",
+    "onnx",
+    "onnx-int8",
+    "onnx-fp16",
+    "torchscript",
+    "openvino",
+    "openvino-int8",
+)
 # `frcnn benchmark`'s defaults (the timed images are the model's own input size unless given).
 BENCHMARK_DEFAULT_FORMATS = ("pytorch", "onnx")
 BENCHMARK_IMAGES = 20

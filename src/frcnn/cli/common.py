@@ -177,7 +177,7 @@ def inference_options(args: argparse.Namespace) -> InferenceOptions:
     return InferenceOptions(**{k: v for k, v in values.items() if v is not None})
 
 
-MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".torchscript")
+MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".torchscript", ".xml")
 
 
 def split_weights(weights: list[str], sources: list[str]) -> tuple[list[str], list[str]]:

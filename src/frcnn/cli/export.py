@@ -1,4 +1,5 @@
-"""``frcnn export``: a model file as ONNX, checked against PyTorch right after writing."""
+"""``frcnn export``: a model file as ONNX, TorchScript or OpenVINO IR, checked against PyTorch
+right after writing."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from ..defaults import EXPORT_FORMATS
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
-        help="export a model to ONNX or TorchScript (checked against PyTorch)",
-        description="Write the whole detector (preprocessing included) as one ONNX graph: "
-        "a float32 image [3, H, W] in 0..1 in; boxes, scores, labels out. The export is run "
-        "by ONNX Runtime on a few images right away and must detect what PyTorch detects.",
+        help="export a model to ONNX, TorchScript or OpenVINO (checked against PyTorch)",
+        description="Write the whole detector (preprocessing included) as one graph: a "
+        "float32 image [3, H, W] in 0..1 in; boxes, scores, labels out. ONNX (run by ONNX "
+        "Runtime), TorchScript, or OpenVINO IR (WEIGHTS.xml + .bin: the ONNX graph converted; "
+        "needs frcnn[openvino]). The export is run on a few images right away and must detect "
+        "what PyTorch detects.",
     )
     p.add_argument("--weights", required=True, help="frcnn model file (.safetensors)")
     p.add_argument("--format", choices=EXPORT_FORMATS, default="onnx")
@@ -23,8 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     shape.add_argument(
         "--fixed",
         action="store_true",
-        help="ONNX at the model's input size only, for runtimes that need static shapes "
-        "(written as WEIGHTS.fixed.onnx; images of other sizes are stretched to it). "
+        help="ONNX or OpenVINO at the model's input size only, for runtimes that need static "
+        "shapes (written as WEIGHTS.fixed.onnx / .fixed.xml; images of other sizes are "
+        "stretched to it). "
         "Default: any image height and width, with PyTorch's detections at each",
     )
     shape.add_argument("--dynamic", action="store_true", help="any image size (the default)")
@@ -38,8 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     reduced.add_argument(
         "--int8",
         action="store_true",
-        help="ONNX with those layers quantised to int8 (ONNX Runtime, static, calibrated on "
-        "--data); written as WEIGHTS.int8.onnx",
+        help="those layers quantised to int8, calibrated on --data: ONNX by ONNX Runtime's "
+        "static quantisation (WEIGHTS.int8.onnx), OpenVINO by NNCF's post-training "
+        "quantisation (WEIGHTS.int8.xml)",
     )
     p.add_argument("--data", help="images to calibrate --int8 on (any dataset format)")
     p.add_argument(
@@ -74,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{precision}: detections differ from fp32 by the amounts above; measure the "
             f"accuracy cost with frcnn benchmark --weights {args.weights} --formats "
-            f"pytorch,onnx-{precision} --data DATA"
+            f"pytorch,{args.format}-{precision} --data DATA"
         )
     return 0
 

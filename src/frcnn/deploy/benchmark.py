@@ -100,6 +100,10 @@ def load_runner(fmt: str, path: str | Path, threads: int | None) -> Callable:
         from .exported import TorchScriptDetector
 
         return TorchScriptDetector(path)
+    if kind == "openvino":
+        from .exported import OpenVinoDetector
+
+        return OpenVinoDetector(path, threads)
     from ..inference.compose import load_detector
     from ..inference.options import InferenceOptions
 

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -25,7 +26,7 @@ from torch import Tensor, nn
 from .._version import __version__
 from ..defaults import EXPORT_FORMATS, EXPORT_PRECISIONS
 from ..errors import InputError, require
-from ..io.atomic import atomic_write
+from ..io.atomic import TMP_SUFFIX, atomic_write
 from ..modeling.detector import FasterRCNN
 from .precision import Half, heavy_layers
 from .quantize import quantize_int8, read_calibration_images
@@ -190,27 +191,57 @@ def export_torchscript(
     return atomic_write(out, save)
 
 
+FORMAT_SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript", "openvino": ".xml"}
+
+
 def default_out(
     weights: Path, format: str, precision: str = "fp32", dynamic: bool | None = None
 ) -> Path:
     """Where an export goes unless told: beside the weights, one name per variant:
     ``best.onnx`` (any size), ``best.fixed.onnx``, ``best.fp16.onnx``,
-    ``best.fixed.int8.onnx`` ..., ``best.torchscript`` (fixed by tracing); for
-    ``coco:NAME``, ``NAME_coco.onnx`` ... in the working folder."""
+    ``best.fixed.int8.onnx`` ..., ``best.torchscript`` (fixed by tracing), ``best.xml``
+    (OpenVINO, with ``best.bin``), ``best.int8.xml`` ...; for ``coco:NAME``,
+    ``NAME_coco.onnx`` ... in the working folder."""
     from ..io.zoo import output_base
 
     weights = output_base(weights)
     dynamic = resolve_dynamic(format, dynamic)
-    tags = ("" if dynamic or format != "onnx" else ".fixed") + (
+    tags = ("" if dynamic or format == "torchscript" else ".fixed") + (
         "" if precision == "fp32" else f".{precision}"
     )
-    return weights.with_name(f"{weights.stem}{tags}.{format}")
+    return weights.with_name(f"{weights.stem}{tags}{FORMAT_SUFFIXES[format]}")
 
 
 def resolve_dynamic(format: str, dynamic: bool | None) -> bool:
-    """Whether an export takes any image size: ONNX does unless ``--fixed``; TorchScript is
-    traced at one size."""
-    return format == "onnx" if dynamic is None else bool(dynamic)
+    """Whether an export takes any image size: ONNX and OpenVINO do unless ``--fixed``;
+    TorchScript is traced at one size."""
+    return format != "torchscript" if dynamic is None else bool(dynamic)
+
+
+def export_openvino(
+    model: FasterRCNN,
+    out: str | os.PathLike,
+    dynamic: bool = True,
+    opset: int | None = None,
+    weights_sha256: str | None = None,
+) -> Path:
+    """Write ``model`` as an OpenVINO IR (``out`` ``.xml`` and its ``.bin``): its ONNX
+    export (:func:`export_onnx`) converted by OpenVINO, metadata included
+    (:mod:`frcnn.deploy.openvino`).
+
+    Raises:
+        ImportError: openvino (or the ONNX exporter) missing, saying what to install.
+    """
+    from .openvino import onnx_to_ir, openvino
+
+    openvino()  # before the minute an ONNX export can take
+    out = Path(out)
+    part = out.with_name(f".{out.stem}.onnx-part{TMP_SUFFIX}")
+    try:
+        export_onnx(model, part, dynamic, opset, weights_sha256=weights_sha256)
+        return onnx_to_ir(part, out)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def _check_request(format: str, precision: str, dynamic: bool, data: object) -> None:
@@ -230,6 +261,11 @@ def _check_request(format: str, precision: str, dynamic: bool, data: object) -> 
         )
     if format == "torchscript" and precision != "fp32":
         raise InputError("--half and --int8 are ONNX exports: use --format onnx")
+    if format == "openvino" and precision == "fp16":
+        raise InputError(
+            "--half is for ONNX on GPUs (--format onnx --half); OpenVINO on a CPU computes in "
+            "float32 or, with --int8, in int8"
+        )
     if precision == "int8" and data is None:
         raise InputError(
             "--int8 needs --data: images to measure the activation ranges on (a few dozen "
@@ -237,10 +273,17 @@ def _check_request(format: str, precision: str, dynamic: bool, data: object) -> 
         )
 
 
+def remove_export(path: Path) -> None:
+    """Delete an exported file (an OpenVINO IR's ``.bin`` with its ``.xml``)."""
+    path.unlink(missing_ok=True)
+    if path.suffix.lower() == ".xml":
+        path.with_suffix(".bin").unlink(missing_ok=True)
+
+
 def _fail_if_differs(cases: list, written: Path) -> None:
     failed = [c for c in cases if c.problem]
     if failed:
-        written.unlink(missing_ok=True)
+        remove_export(written)
         raise InputError(
             f"the exported model's detections differ from PyTorch's, so {written} was removed: "
             + "; ".join(c.line() for c in failed)
@@ -260,15 +303,16 @@ def export_model(
     """Export a model file and check the export against PyTorch on a few images (see
     :mod:`frcnn.deploy.parity`); returns the file and the checked cases.
 
-    ONNX exports take any image size (``dynamic=None`` or True; False: the model's input
-    size only, for runtimes that need static shapes); TorchScript is traced at the input
-    size. A fixed-size export stretches images of other sizes to its size
+    ONNX and OpenVINO (``format="openvino"``: the ONNX graph as an IR, ``.xml`` + ``.bin``)
+    exports take any image size (``dynamic=None`` or True; False: the model's input size
+    only, for runtimes that need static shapes); TorchScript is traced at the input size. A fixed-size export stretches images of other sizes to its size
     (:class:`~frcnn.deploy.exported.ExportedDetector`). The file records the SHA-256 of
     ``weights``, so ``frcnn benchmark`` reuses it only for those weights.
 
     ``precision`` ``fp16`` (``--half``) or ``int8`` (``--int8``, calibrated on up to
     ``calibration_images`` images of ``data``) puts the heavy layers of an ONNX export in
-    that precision (:mod:`frcnn.deploy.precision`, :mod:`frcnn.deploy.quantize`); their
+    that precision (:mod:`frcnn.deploy.precision`, :mod:`frcnn.deploy.quantize`; int8
+    OpenVINO: NNCF's quantisation, :mod:`frcnn.deploy.openvino`); their
     detections are compared and the differences reported, not required to vanish (an int8
     export's float32 graph is checked strictly first). ``frcnn benchmark --data`` measures
     what they cost in accuracy.
@@ -278,7 +322,6 @@ def export_model(
             unknown format or precision, or one the format cannot take.
     """
     from ..io.model_file import load_model
-    from .exported import OnnxDetector, TorchScriptDetector
     from .optimize import optimize
     from .parity import check_parity, parity_images
 
@@ -289,42 +332,58 @@ def export_model(
     source = weights_hash(weights)
     images = parity_images(input_size(model), dynamic)
     fast = optimize(model)  # exported with its batch norms folded; checked against `model`
-    if format == "torchscript":
-        written = export_torchscript(fast, out, source)
-        runner = TorchScriptDetector(written)
-    elif precision == "int8":
-        calibration = (data, calibration_images)
-        written = _export_int8(model, fast, out, (dynamic, opset, source), images, calibration)
-        runner = OnnxDetector(written)
+    graph = (format, dynamic, opset, source)
+    if precision == "int8":
+        written = _export_int8(model, fast, out, graph, images, (data, calibration_images))
     else:
         exported = heavy_half(fast) if precision == "fp16" else fast
-        written = export_onnx(exported, out, dynamic, opset, precision, source)
-        runner = OnnxDetector(written)
-    cases = check_parity(model, runner, images, strict=precision == "fp32")
+        written = _export_float(exported, out, graph, precision)
+    cases = check_parity(model, exported_runner(written), images, strict=precision == "fp32")
     _fail_if_differs(cases, written)
     return written, cases
+
+
+def exported_runner(path: Path) -> Callable:
+    """An exported file loaded to run, by its suffix (:mod:`frcnn.deploy.exported`)."""
+    from .exported import OnnxDetector, OpenVinoDetector, TorchScriptDetector
+
+    kinds = {".onnx": OnnxDetector, ".torchscript": TorchScriptDetector, ".xml": OpenVinoDetector}
+    return kinds.get(path.suffix.lower(), OnnxDetector)(path)
+
+
+def _export_float(model: FasterRCNN, out: Path, graph: tuple, precision: str = "fp32") -> Path:
+    """``model`` written in ``graph``'s format (format, dynamic, opset, weights' hash),
+    computing as it does (``precision``: float32, or its heavy layers in float16)."""
+    format, dynamic, opset, source = graph
+    if format == "torchscript":
+        return export_torchscript(model, out, source)
+    if format == "openvino":
+        return export_openvino(model, out, dynamic, opset, source)
+    return export_onnx(model, out, dynamic, opset, precision, source)
 
 
 def _export_int8(
     model: FasterRCNN,
     fast: FasterRCNN,
     out: Path,
-    graph: tuple[bool, int | None, str],
+    graph: tuple,
     images: list,
     calibration: tuple[str | os.PathLike | None, int],
 ) -> Path:
-    """The int8 export: the float32 graph (``graph``: dynamic, opset, weights' hash)
-    checked strictly against ``model``, then quantised on ``calibration`` (data, count)."""
-    from .exported import OnnxDetector
+    """The int8 export: the float32 graph (``graph``: format, dynamic, opset, weights' hash)
+    checked strictly against ``model``, then quantised on ``calibration`` (data, count):
+    by ONNX Runtime (ONNX) or NNCF (OpenVINO)."""
+    from .openvino import quantize_ir
     from .parity import check_parity
 
-    dynamic, opset, source = graph
-    part = out.with_name(f"{out.stem}.fp32-part.onnx")
-    fp32 = export_onnx(fast, part, dynamic, opset, weights_sha256=source)
+    format, dynamic = graph[0], graph[1]
+    data, count = calibration  # read first: a bad --data fails before the export's minute
+    arrays = read_calibration_images(data, count, None if dynamic else input_size(model))
+    part = out.with_name(f"{out.stem}.fp32-part{out.suffix}")
+    fp32 = _export_float(fast, part, graph)
     try:
-        _fail_if_differs(check_parity(model, OnnxDetector(fp32), images), fp32)
-        size = None if dynamic else input_size(model)
-        data, count = calibration
-        return quantize_int8(fp32, out, read_calibration_images(data, count, size))
+        _fail_if_differs(check_parity(model, exported_runner(fp32), images), fp32)
+        quantize = quantize_ir if format == "openvino" else quantize_int8
+        return quantize(fp32, out, arrays)
     finally:
-        fp32.unlink(missing_ok=True)
+        remove_export(fp32)

@@ -1,4 +1,4 @@
-"""Exported models (ONNX run by ONNX Runtime, TorchScript) called like a FasterRCNN in eval
+"""Exported models (ONNX run by ONNX Runtime, TorchScript, OpenVINO IR) called like a FasterRCNN in eval
 mode: ``detector(images)`` returns per image ``boxes``, ``scores``, ``labels`` tensors."""
 
 from __future__ import annotations
@@ -136,3 +136,39 @@ class TorchScriptDetector(ExportedDetector):
     @torch.no_grad()
     def run(self, image: Tensor) -> tuple:
         return self.module(image.float().cpu())
+
+
+class OpenVinoDetector(ExportedDetector):
+    """An OpenVINO IR (``.xml`` with its ``.bin``) ``frcnn export --format openvino`` wrote,
+    compiled for the CPU: in float32 (``INFERENCE_PRECISION_HINT=f32``, else OpenVINO
+    computes in bfloat16 where the CPU has it) with its int8 layers, if any, in int8.
+
+    Raises:
+        ImportError: openvino missing. ValueError: not an IR frcnn exported.
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        from .openvino import FP32_CONFIG, ir_weights, openvino, read_metadata
+
+        ov = openvino()
+        if not ir_weights(path).is_file():
+            raise InputError(f"{path}: an OpenVINO model needs its weights {ir_weights(path)}")
+        core = ov.Core()
+        try:
+            model = core.read_model(str(path))
+        except Exception as err:  # OpenVINO raises its own error types
+            raise InputError(f"{path}: not a readable OpenVINO model ({err})") from None
+        meta = read_metadata(model)
+        if "frcnn_version" not in meta:
+            raise InputError(f"{path} is an OpenVINO model but not one `frcnn export` wrote")
+        super().__init__(path, meta)
+        config = dict(FP32_CONFIG)
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.compiled = core.compile_model(model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+
+    def run(self, image: Tensor) -> tuple:
+        array = image.detach().float().cpu().numpy()
+        found = self.request.infer({0: array})
+        return tuple(found[self.compiled.output(name)] for name in ("boxes", "scores", "labels"))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from torch import nn
 
-from ..deploy.exported import ExportedDetector, OnnxDetector, TorchScriptDetector
+from ..deploy.exported import ExportedDetector
 from ..deploy.optimize import optimize
 from ..deploy.precision import with_precision
 from ..engine.device import resolve_device
@@ -32,7 +32,7 @@ from .options import InferenceOptions
 
 log = logging.getLogger("frcnn")
 
-EXPORTED_SUFFIXES = (".onnx", ".torchscript")
+EXPORTED_SUFFIXES = (".onnx", ".torchscript", ".xml")
 
 
 def model_files(weights: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
@@ -106,11 +106,13 @@ def with_calibration(path: Path) -> Path:
 def load_one(path: str | os.PathLike, options: InferenceOptions) -> FasterRCNN | ExportedDetector:
     """A model file built with the options' ``max_det`` and ``merge`` (batch norms folded:
     the same detections, sooner) computing in ``precision``; or an ONNX (run by ONNX
-    Runtime) or TorchScript model ``frcnn export`` wrote."""
+    Runtime), TorchScript or OpenVINO model ``frcnn export`` wrote."""
     suffix = Path(path).suffix.lower()
     if suffix in EXPORTED_SUFFIXES:
         _check_exported(path, options)
-        return OnnxDetector(path) if suffix == ".onnx" else TorchScriptDetector(path)
+        from ..deploy.export import exported_runner
+
+        return exported_runner(Path(path))
     overrides: dict = {}
     if options.max_det is not None:
         overrides["box_detections_per_img"] = int(options.max_det)

@@ -177,12 +177,12 @@ def main() -> None:
         ("train step, batch 2, 400 px, fine-tune", training(400, args.repeats, finetune=True)),
     ]
     columns = ("frcnn", "frcnn fast", "bf16", "onnx", "onnx int8", "openvino", "openvino int8")
-    head = "".join(f"{c:>11s} {'ratio':>6s}" for c in columns)
+    head = "".join(f"{c:>13s} {'ratio':>6s}" for c in columns)
     print(f"{'':40s} {'torchvision':>11s}{head}   (ratio: / torchvision)")
     for name, t in rows:
         line = f"{name:40s} {t['torchvision']:10.3f}s"
         for c in columns:
-            line += f"{t[c]:10.3f}s {t[c] / t['torchvision']:6.3f}" if c in t else f"{'-':>18s}"
+            line += f"{t[c]:12.3f}s {t[c] / t['torchvision']:6.3f}" if c in t else f"{'-':>20s}"
         print(line)
 
 

@@ -60,7 +60,8 @@ BLOCKER = """
 import importlib.machinery as m
 import sys
 BLOCKED = {"optuna", "ensemble_boxes", "onnx", "onnxruntime", "onnxscript", "datasets",
-           "tensorboard", "mlflow", "wandb", "openvino", "nncf"}
+           "tensorboard", "mlflow", "wandb", "openvino", "nncf", "fastapi", "uvicorn",
+           "python_multipart"}
 class Hiding(m.PathFinder):
     @classmethod
     def find_spec(cls, name, path=None, target=None):

@@ -29,6 +29,7 @@ from . import (
     predict,
     pretrain,
     recipes,
+    serve,
     train,
     tune,
 )
@@ -47,6 +48,7 @@ COMMANDS = [
     ensemble,
     export,
     benchmark,
+    serve,
     explain,
     models,
     recipes,

@@ -1,0 +1,1 @@
+"""``frcnn serve``: a model behind HTTP (FastAPI + uvicorn, the ``serve`` extra)."""

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 TUTORIALS_STAMP := $(VENV)/.tutorials-stamp
 
-.PHONY: install demo test test-slow lint format bench tutorials clean
+.PHONY: install demo test test-slow lint format bench tutorials browser clean
 
 install: $(STAMP)
 
@@ -18,16 +18,21 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --no-deps -c constraints.txt tidecv seaborn appdirs
 	touch $(STAMP)
 
+# Debian's Chromium, for the test that drives frcnn serve's page (skipped without it).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
+
 demo: $(STAMP)
 	$(PY) -m frcnn demo
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks docs/tutorials
-	$(PY) -m ruff format --check src tests benchmarks docs/tutorials
+	$(PY) -m ruff check src tests benchmarks docs/tutorials docs/tools
+	$(PY) -m ruff format --check src tests benchmarks docs/tutorials docs/tools
 
 format: $(STAMP)
-	$(PY) -m ruff format src tests benchmarks docs/tutorials
-	$(PY) -m ruff check --fix src tests benchmarks docs/tutorials
+	$(PY) -m ruff format src tests benchmarks docs/tutorials docs/tools
+	$(PY) -m ruff check --fix src tests benchmarks docs/tutorials docs/tools
 
 test: lint
 	$(PY) -m pytest

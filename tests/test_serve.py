@@ -5,6 +5,7 @@ gracefully."""
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -207,3 +208,48 @@ def test_a_missing_serve_extra_is_named(weights, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "fastapi", None)
     assert main(["serve", "--weights", str(weights)]) == 2
     assert "frcnn[serve]" in capsys.readouterr().err
+
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_the_page_in_headless_chromium_draws_what_the_model_finds(served, weights, tmp_path):
+    """Pick an image on the page: it is drawn with a row per detection at the model's
+    threshold; the slider shows those at or above its value, at 0 every one."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium (make browser installs Debian's)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    path = tmp_path / "photo.png"
+    path.write_bytes(png(150, 97, seed=5))
+    every = frcnn.predict(weights, [str(path)], conf=0.0)[0]
+    kept = int((every.scores >= served.service.conf).sum())
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        page.goto(f"{served.url}/")
+        page.wait_for_function("document.getElementById('model').textContent.includes('cat')")
+        page.set_input_files("#file", str(path))
+        page.wait_for_function("document.body.dataset.drawn !== undefined")
+        assert int(page.evaluate("document.body.dataset.drawn")) == kept
+        assert page.locator("#rows tr").count() == kept
+        scores = [d["score"] for d in every.to_json(None)["detections"]]
+        for threshold in (0.34, 0.0):
+            page.eval_on_selector(
+                "#conf", f"e => {{ e.value = {threshold}; e.dispatchEvent(new Event('input')) }}"
+            )
+            assert page.locator("#rows tr").count() == sum(s >= threshold for s in scores)
+        assert page.locator("#rows tr").count() == len(scores) > sum(s >= 0.34 for s in scores)
+        w, h = page.evaluate("[canvas.width, canvas.height]")
+        assert abs(w / h - 97 / 150) < 0.02  # the image fitted to the page, boxes over it
+        page.screenshot(path=str(tmp_path / "page.png"))
+        browser.close()
+    assert (tmp_path / "page.png").stat().st_size > 0

@@ -148,3 +148,27 @@ def test_cli_exports_the_ir_and_its_int8_version(tmp_path, capsys):
     assert "openvino-int8" in capsys.readouterr().out
     assert (tmp_path / "m.fixed.int8.xml").is_file()
     assert not list(tmp_path.glob("*part*")) and not list(tmp_path.glob(".*"))
+
+
+def test_the_ir_is_served_with_its_own_detections(ir, tmp_path):
+    pytest.importorskip("fastapi")
+    import urllib.request
+
+    from frcnn.serve.background import BackgroundServer
+
+    _, xml = ir
+    path = tmp_path / "a.png"
+    pixels = np.random.default_rng(4).integers(0, 255, (110, 140, 3), np.uint8)
+    from PIL import Image
+
+    Image.fromarray(pixels).save(path)
+    expected = frcnn.predict(xml, [str(path)], conf=0.0)[0].to_json(["cat", "dog"])
+    with BackgroundServer(xml) as server:
+        with urllib.request.urlopen(f"{server.url}/model") as response:
+            assert json.loads(response.read())["format"] == "openvino"
+        request = urllib.request.Request(
+            f"{server.url}/predict?conf=0", data=path.read_bytes(), method="POST"
+        )
+        request.add_header("Content-Type", "image/png")
+        with urllib.request.urlopen(request) as response:
+            assert json.loads(response.read()) == {**expected, "image": "upload"}

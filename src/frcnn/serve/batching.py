@@ -42,8 +42,9 @@ class _Job:
 class Batcher:
     """``submit(item)`` -> a future of ``run([items])[i]``, items batched as above.
 
-    ``run`` takes a list of items and returns one result per item in order; an exception
-    fails every request of that call (and the worker goes on)."""
+    ``run`` takes a list of items and returns one result per item in order. A call that
+    raises is retried one item at a time, so an error reaches only the request that causes
+    it; the worker goes on."""
 
     def __init__(
         self, run: Callable[[Sequence[Any]], list[Any]], max_batch: int = 8, max_wait: float = 0.01
@@ -94,14 +95,22 @@ class Batcher:
 
     def _run(self, jobs: list[_Job]) -> None:
         self.stats.requests += len(jobs)
+        self._call(jobs)
+
+    def _call(self, jobs: list[_Job]) -> None:
+        """One call of ``run``; when a call of several fails, each is run again alone, so
+        that only the request that fails gets the error."""
         self.stats.batches += 1
         self.stats.largest = max(self.stats.largest, len(jobs))
         try:
             results = self.run([job.item for job in jobs])
-        except Exception as err:  # handed to every request of the call
-            self.stats.failed += len(jobs)
-            for job in jobs:
-                job.future.set_exception(err)
+        except Exception as err:
+            if len(jobs) > 1:
+                for job in jobs:
+                    self._call([job])
+                return
+            self.stats.failed += 1
+            jobs[0].future.set_exception(err)
             return
         for job, result in zip(jobs, results, strict=True):
             job.future.set_result(result)

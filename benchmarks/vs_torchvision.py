@@ -3,10 +3,11 @@
 Prints the median inference time per image at 400 and 800 px (and of MobileNetV3-Large-320
 FPN), ours also through ``frcnn.deploy.optimize`` ("fast": batch norms folded, exact), in
 bfloat16 (``--precision bf16``: not exact) and, for ResNet-50, run by ONNX Runtime and by
-OpenVINO (the float32 export, and int8 calibrated on the timed image: speed only), the median training step time
-(batch 2, 400 px) for training from scratch (BatchNorm, all stages, torchvision's default
-without pretrained weights) and for fine-tuning (frozen BatchNorm, 3 trainable stages,
-torchvision's default with them), and the ratios ours / torchvision (< 1 means we are faster).
+OpenVINO (the float32 export, and int8 calibrated on the timed image: speed only), the
+median training step time (batch 2, 400 px) for training from scratch (BatchNorm, all
+stages, torchvision's default without pretrained weights) and for fine-tuning (frozen
+BatchNorm, 3 trainable stages, torchvision's default with them), and the ratios ours /
+torchvision (< 1 means we are faster).
 
     .venv/bin/python benchmarks/vs_torchvision.py [--repeats 5] [--threads N] [--no-onnx]
         [--no-openvino]

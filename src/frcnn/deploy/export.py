@@ -305,7 +305,8 @@ def export_model(
 
     ONNX and OpenVINO (``format="openvino"``: the ONNX graph as an IR, ``.xml`` + ``.bin``)
     exports take any image size (``dynamic=None`` or True; False: the model's input size
-    only, for runtimes that need static shapes); TorchScript is traced at the input size. A fixed-size export stretches images of other sizes to its size
+    only, for runtimes that need static shapes); TorchScript is traced at the input size.
+    A fixed-size export stretches images of other sizes to its size
     (:class:`~frcnn.deploy.exported.ExportedDetector`). The file records the SHA-256 of
     ``weights``, so ``frcnn benchmark`` reuses it only for those weights.
 

@@ -1,5 +1,6 @@
-"""Exported models (ONNX run by ONNX Runtime, TorchScript, OpenVINO IR) called like a FasterRCNN in eval
-mode: ``detector(images)`` returns per image ``boxes``, ``scores``, ``labels`` tensors."""
+"""Exported models (ONNX run by ONNX Runtime, TorchScript, OpenVINO IR) called like a
+FasterRCNN in eval mode: ``detector(images)`` returns per image ``boxes``, ``scores``,
+``labels`` tensors."""
 
 from __future__ import annotations
 
